@@ -1,0 +1,89 @@
+"""Load and validate the contract files; a bad contract fails definitions loading loudly.
+
+Every error names the file, the field (as a dotted path, list positions included) and the reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from platform_assets.contracts.model import Contract
+from platform_assets.contracts.rules import RuleError
+
+CONTRACTS_DIR = Path(__file__).parent / "datasets"
+
+
+class ContractError(ValueError):
+    """A contract that cannot be used, with where and why."""
+
+    def __init__(self, path: Path | str, field: str, reason: str) -> None:
+        self.path, self.field, self.reason = str(path), field, reason
+        super().__init__(f"contract {path}: field '{field}': {reason}")
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(contract)"
+
+
+def load_contract(path: Path) -> Contract:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ContractError(path, "(yaml)", f"not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ContractError(path, "(contract)", "a contract must be a YAML mapping")
+    try:
+        contract = Contract.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        if first["type"] == "extra_forbidden":
+            reason = "unknown field (check the spelling against docs/contracts.md)"
+        elif first["type"] == "missing":
+            reason = "required field is missing"
+        raise ContractError(path, _field_path(first["loc"]), reason) from exc
+    except RuleError as exc:
+        raise ContractError(path, "quality.rules", str(exc)) from exc
+    expected = f"{path.parent.name}/{path.stem}"
+    if contract.dataset != expected:
+        raise ContractError(
+            path, "dataset", f"is {contract.dataset!r} but the file's place says {expected!r}"
+        )
+    return contract
+
+
+def _check_references(contracts: dict[str, Contract], paths: dict[str, Path]) -> None:
+    for name, contract in contracts.items():
+        for upstream in contract.upstream:
+            if upstream not in contracts:
+                raise ContractError(paths[name], "upstream", f"{upstream!r} has no contract")
+        for column in contract.columns:
+            for item in column.lineage:
+                dataset, _, source_column = item.rpartition(".")
+                if source_column not in contracts[dataset].column_names:
+                    raise ContractError(
+                        paths[name],
+                        f"schema.{column.name}.lineage",
+                        f"{dataset} has no column {source_column!r}",
+                    )
+
+
+def load_contracts(directory: Path = CONTRACTS_DIR) -> dict[str, Contract]:
+    """All contracts under ``directory/<layer>/<table>.yaml``, keyed by ``layer/table``."""
+    contracts: dict[str, Contract] = {}
+    paths: dict[str, Path] = {}
+    for path in sorted(directory.glob("*/*.yaml")):
+        contract = load_contract(path)
+        contracts[contract.dataset] = contract
+        paths[contract.dataset] = path
+    _check_references(contracts, paths)
+    return contracts

@@ -1,0 +1,228 @@
+"""The shape of a data contract (validated with pydantic, so errors name the field)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from platform_assets.contracts.rules import Rule, Severity, parse_rules
+
+LAYERS = ("bronze", "silver", "gold")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_DECIMAL = re.compile(r"^decimal\((\d+),\s*(\d+)\)$")
+SIMPLE_TYPES = ("string", "int", "long", "double", "boolean", "date", "timestamp")
+_OWNER = re.compile(r"^(team:[A-Za-z0-9_.-]+|[^@\s]+@[^@\s]+\.[^@\s]+)$")
+_DURATION = re.compile(r"^(\d+)\s*([mhd])$")
+
+
+class Classification(StrEnum):
+    PII = "pii"
+    INTERNAL = "internal"
+    PUBLIC = "public"
+
+
+class DatasetRef(BaseModel):
+    """``layer/table``: the asset key and the table's place in the lake."""
+
+    model_config = ConfigDict(frozen=True)
+    layer: str
+    table: str
+
+    @classmethod
+    def parse(cls, text: str) -> DatasetRef:
+        parts = text.split("/")
+        if len(parts) != 2 or parts[0] not in LAYERS or not _NAME.match(parts[1]):
+            raise ValueError(f"{text!r} is not a dataset reference of the form <bronze|silver|gold>/<table>")
+        return cls(layer=parts[0], table=parts[1])
+
+    def __str__(self) -> str:
+        return f"{self.layer}/{self.table}"
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION.match(str(text).strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as '30m', '36h' or '2d'")
+    amount, unit = int(match.group(1)), match.group(2)
+    return {"m": timedelta(minutes=amount), "h": timedelta(hours=amount), "d": timedelta(days=amount)}[unit]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnSpec(_Strict):
+    name: str
+    type: str
+    nullable: bool = True
+    description: str
+    classification: Classification = Classification.INTERNAL
+    lineage: list[str] = Field(
+        default_factory=list, description="upstream columns as '<layer>/<table>.<column>'"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+            raise ValueError(f"column name {value!r} must be letters, digits and underscores")
+        return value
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in SIMPLE_TYPES and not _DECIMAL.match(value):
+            raise ValueError(f"type {value!r} is not one of {', '.join(SIMPLE_TYPES)} or decimal(p,s)")
+        return value
+
+    @field_validator("lineage")
+    @classmethod
+    def _lineage(cls, value: list[str]) -> list[str]:
+        for item in value:
+            dataset, _, column = item.rpartition(".")
+            DatasetRef.parse(dataset)
+            if not column:
+                raise ValueError(f"lineage entry {item!r} must be '<layer>/<table>.<column>'")
+        return value
+
+
+class Partitioning(_Strict):
+    column: str
+    granularity: Literal["daily"] = "daily"
+    start: date
+    lookahead_days: int = Field(
+        0, ge=0, description="how many later upstream partitions may still hold data for this one"
+    )
+
+
+class Freshness(_Strict):
+    warn_after: str | None = None
+    fail_after: str
+
+    @field_validator("warn_after", "fail_after")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> Freshness:
+        if self.warn_after and parse_duration(self.warn_after) >= parse_duration(self.fail_after):
+            raise ValueError("warn_after must be shorter than fail_after")
+        return self
+
+
+class Retention(_Strict):
+    days: int = Field(ge=1)
+    note: str = ""
+
+
+class Quality(_Strict):
+    default_severity: Severity = Severity.CRITICAL
+    rules: Any = None
+
+
+class Contract(_Strict):
+    """One dataset's contract. ``dataset`` must match the file's place under ``datasets/``."""
+
+    dataset: str
+    description: str
+    owners: list[str] = Field(min_length=1)
+    domain: str
+    source: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    upstream: list[str] = Field(default_factory=list)
+    columns: list[ColumnSpec] = Field(min_length=1, alias="schema")
+    keys: list[str] = Field(default_factory=list)
+    sequence_by: list[str] = Field(default_factory=list)
+    partitioning: Partitioning | None = None
+    quality: Quality = Field(default_factory=Quality)
+    freshness: Freshness | None = None
+    retention: Retention
+
+    _rules: list[Rule] = PrivateAttr(default_factory=list)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset(cls, value: str) -> str:
+        DatasetRef.parse(value)
+        return value
+
+    @field_validator("upstream")
+    @classmethod
+    def _upstream(cls, value: list[str]) -> list[str]:
+        for item in value:
+            DatasetRef.parse(item)
+        return value
+
+    @field_validator("owners")
+    @classmethod
+    def _owners(cls, value: list[str]) -> list[str]:
+        for owner in value:
+            if not _OWNER.match(owner):
+                raise ValueError(f"owner {owner!r} must be an email address or 'team:<name>'")
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, tag in value.items():
+            if not re.match(r"^[A-Za-z0-9_.-]{1,63}$", str(tag)):
+                raise ValueError(f"tag {key}={tag!r}: values allow only A-Z a-z 0-9 _ . - (63 at most)")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> Contract:
+        names = [c.name for c in self.columns]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"schema lists columns more than once: {duplicates}")
+        for group, cols in (("keys", self.keys), ("sequence_by", self.sequence_by)):
+            unknown = [c for c in cols if c not in names]
+            if unknown:
+                raise ValueError(f"{group} names columns not in the schema: {unknown}")
+        if self.partitioning and self.partitioning.column not in names:
+            raise ValueError(f"partitioning.column {self.partitioning.column!r} is not in the schema")
+        for column in self.columns:
+            for item in column.lineage:
+                dataset = item.rpartition(".")[0]
+                if dataset not in self.upstream:
+                    raise ValueError(f"column {column.name!r}: lineage names {dataset!r}, not in upstream")
+        self._rules = parse_rules(self.quality.rules, self.quality.default_severity)
+        ref = self.ref
+        for rule in self._rules:
+            if ref.layer == "bronze" and rule.severity is not Severity.WARNING:
+                raise ValueError(
+                    f"quality rule {rule.name!r}: bronze keeps every record as received, so its rules "
+                    "may only be 'warning'; put blocking rules on the silver contract"
+                )
+        return self
+
+    @property
+    def ref(self) -> DatasetRef:
+        return DatasetRef.parse(self.dataset)
+
+    @property
+    def rules(self) -> list[Rule]:
+        return list(self._rules)
+
+    @property
+    def upstream_refs(self) -> list[DatasetRef]:
+        return [DatasetRef.parse(u) for u in self.upstream]
+
+    def column(self, name: str) -> ColumnSpec:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(f"{self.dataset} has no column {name!r}")
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]

@@ -1,0 +1,187 @@
+"""Quality rules in the Great-Expectations format, parsed into one normalized shape.
+
+The seed's rule block is accepted verbatim, as a mapping of expectation name to arguments::
+
+    expect_column_to_exist: ccy
+    expect_compound_columns_to_be_unique: [as_of_date, ccy]
+    expect_column_values_to_be_between: {column: rate_to_base, min_value: 0, max_value: 1000}
+
+or as a list of such one-key mappings, each of which may also carry ``severity``, ``name`` and
+``description``. Scalar shorthand becomes the expectation's main argument (``column`` or
+``column_list``); argument names are those of GX 1.x.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    """What a failing rule does: DLT's fail / warn / drop actions."""
+
+    CRITICAL = "critical"  # blocking ERROR check: the failing partition is not published
+    WARNING = "warning"  # WARN check: published, reported
+    DROP = "drop"  # failing rows go to quarantine, the rest is published
+
+
+class RuleError(ValueError):
+    """A rule that cannot be understood; the loader adds the file and field."""
+
+
+@dataclass(frozen=True)
+class ExpectationKind:
+    """The arguments one expectation takes: the first of ``required`` is its scalar shorthand."""
+
+    name: str
+    suffix: str  # default check name: <columns>_<suffix>
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    row_level: bool = True  # False: a table-level rule with no failing rows to quarantine
+
+
+_MOSTLY = ("mostly",)
+EXPECTATIONS: dict[str, ExpectationKind] = {
+    kind.name: kind
+    for kind in (
+        ExpectationKind("expect_column_to_exist", "exists", ("column",), row_level=False),
+        ExpectationKind("expect_column_values_to_not_be_null", "not_null", ("column",), _MOSTLY),
+        ExpectationKind(
+            "expect_column_values_to_be_between",
+            "between",
+            ("column",),
+            ("min_value", "max_value", "strict_min", "strict_max", *_MOSTLY),
+        ),
+        ExpectationKind("expect_column_values_to_be_unique", "unique", ("column",), _MOSTLY),
+        ExpectationKind("expect_compound_columns_to_be_unique", "unique", ("column_list",), _MOSTLY),
+        ExpectationKind("expect_column_values_to_be_in_set", "in_set", ("column", "value_set"), _MOSTLY),
+        ExpectationKind("expect_column_values_to_match_regex", "matches_regex", ("column", "regex"), _MOSTLY),
+        ExpectationKind(
+            "expect_table_row_count_to_be_between",
+            "row_count_between",
+            (),
+            ("min_value", "max_value"),
+            row_level=False,
+        ),
+    )
+}
+
+_RULE_OPTIONS = {"severity", "name", "description"}
+_CHECK_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One quality rule: an expectation with its arguments, a severity and a check name."""
+
+    expectation: str
+    args: dict[str, Any]
+    severity: Severity
+    name: str
+    description: str = ""
+    columns: tuple[str, ...] = field(default=())
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity is Severity.CRITICAL
+
+    @property
+    def row_level(self) -> bool:
+        return EXPECTATIONS[self.expectation].row_level
+
+
+def _columns_of(args: dict[str, Any]) -> tuple[str, ...]:
+    if "column_list" in args:
+        return tuple(args["column_list"])
+    if "column" in args:
+        return (args["column"],)
+    return ()
+
+
+def _default_name(kind: ExpectationKind, columns: tuple[str, ...]) -> str:
+    return "_".join([*columns, kind.suffix])
+
+
+def _normalize_args(kind: ExpectationKind, raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        if not kind.required:
+            raise RuleError(f"{kind.name} takes a mapping of arguments, not {raw!r}")
+        raw = {kind.required[0]: raw}
+    unknown = set(raw) - set(kind.required) - set(kind.optional)
+    if unknown:
+        allowed = ", ".join((*kind.required, *kind.optional))
+        raise RuleError(f"{kind.name} does not take {sorted(unknown)}; it takes: {allowed}")
+    missing = [arg for arg in kind.required if arg not in raw]
+    if missing:
+        raise RuleError(f"{kind.name} needs {missing}")
+    args = dict(raw)
+    if "column" in args and not (isinstance(args["column"], str) and args["column"]):
+        raise RuleError(f"{kind.name}: 'column' must be a column name, got {args['column']!r}")
+    if "column_list" in args:
+        cols = args["column_list"]
+        if not (isinstance(cols, list) and cols and all(isinstance(c, str) for c in cols)):
+            raise RuleError(f"{kind.name}: 'column_list' must be a non-empty list of names, got {cols!r}")
+    if "value_set" in args and not isinstance(args["value_set"], list):
+        raise RuleError(f"{kind.name}: 'value_set' must be a list")
+    if "regex" in args:
+        try:
+            re.compile(args["regex"])
+        except re.error as exc:
+            raise RuleError(f"{kind.name}: 'regex' does not compile: {exc}") from exc
+    for bound in ("min_value", "max_value"):
+        if bound in args and args[bound] is not None and not isinstance(args[bound], int | float):
+            raise RuleError(f"{kind.name}: '{bound}' must be a number, got {args[bound]!r}")
+    low, high = args.get("min_value"), args.get("max_value")
+    if low is not None and high is not None and low > high:
+        raise RuleError(f"{kind.name}: min_value {low} is above max_value {high}")
+    if "mostly" in args and not (isinstance(args["mostly"], int | float) and 0 <= args["mostly"] <= 1):
+        raise RuleError(f"{kind.name}: 'mostly' must be a fraction between 0 and 1")
+    return args
+
+
+def parse_rule(expectation: str, raw_args: Any, options: dict[str, Any], default: Severity) -> Rule:
+    kind = EXPECTATIONS.get(expectation)
+    if kind is None:
+        raise RuleError(f"unknown expectation {expectation!r}; known: {', '.join(sorted(EXPECTATIONS))}")
+    args = _normalize_args(kind, raw_args)
+    try:
+        severity = Severity(options.get("severity", default))
+    except ValueError as exc:
+        choices = ", ".join(s.value for s in Severity)
+        raise RuleError(f"severity {options.get('severity')!r} is not one of: {choices}") from exc
+    if severity is Severity.DROP and not kind.row_level:
+        raise RuleError(f"{expectation} is a table-level rule: severity 'drop' has no rows to drop")
+    columns = _columns_of(args)
+    name = options.get("name") or _default_name(kind, columns)
+    if not _CHECK_NAME.match(name):
+        raise RuleError(f"rule name {name!r} may only use letters, digits and underscores")
+    return Rule(expectation, args, severity, name, options.get("description", ""), columns)
+
+
+def parse_rules(block: Any, default: Severity = Severity.CRITICAL) -> list[Rule]:
+    """Parse a contract's ``quality.rules`` block (seed mapping or list form)."""
+    if block is None:
+        return []
+    if isinstance(block, dict):
+        items: list[tuple[str, Any, dict[str, Any]]] = [(k, v, {}) for k, v in block.items()]
+    elif isinstance(block, list):
+        items = []
+        for position, entry in enumerate(block):
+            if not isinstance(entry, dict):
+                raise RuleError(f"rule #{position + 1} must be a mapping, got {entry!r}")
+            expectations = [k for k in entry if k not in _RULE_OPTIONS]
+            if len(expectations) != 1:
+                raise RuleError(f"rule #{position + 1} must name exactly one expectation, got {expectations}")
+            options = {k: v for k, v in entry.items() if k in _RULE_OPTIONS}
+            items.append((expectations[0], entry[expectations[0]], options))
+    else:
+        raise RuleError(f"rules must be a mapping or a list, got {type(block).__name__}")
+    rules = [parse_rule(exp, args, opts, default) for exp, args, opts in items]
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.name in seen:
+            raise RuleError(f"two rules are named {rule.name!r}: give one a 'name'")
+        seen.add(rule.name)
+    return rules

@@ -1,0 +1,50 @@
+"""The code location: every asset, check, job, sensor and resource, assembled in one place."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from platform_assets.contracts import load_contracts
+from platform_assets.engine import SparkEngine
+from platform_assets.lake.resource import LakeResource
+from platform_assets.layers.bronze import fx_rates as bronze_fx_rates
+from platform_assets.layers.gold import dim_currency
+from platform_assets.layers.silver import fx_rates as silver_fx_rates
+from platform_assets.sensors.fx_publications import build_fx_publications_sensor
+from platform_assets.settings import PlatformSettings
+from platform_assets.sources.fx_api.resource import FxApiResource
+
+FX_JOB = "fx_rates_job"
+
+
+def build_resources(settings: PlatformSettings) -> dict[str, dg.ConfigurableResource]:
+    return {
+        "lake": LakeResource(root=settings.lake_root, storage_options=settings.storage_options),
+        "spark": SparkEngine(engine=settings.engine, connect_url=settings.spark_connect_url),
+        "fx_api": FxApiResource(base_url=settings.fx_api_url, token=settings.fx_api_token),
+    }
+
+
+def build_definitions(settings: PlatformSettings | None = None) -> dg.Definitions:
+    settings = settings or PlatformSettings.from_env()
+    contracts = load_contracts()
+    fx_assets = [
+        bronze_fx_rates.build(contracts),
+        silver_fx_rates.build(contracts),
+        dim_currency.build(contracts),
+    ]
+    fx_job = dg.define_asset_job(
+        FX_JOB,
+        selection=dg.AssetSelection.assets(*fx_assets),
+        description="FX slice: rates from the FX API to bronze, silver and the currency dimension.",
+        tags={"platform/dataset": "fx_rates"},
+    )
+    return dg.Definitions(
+        assets=[bronze_fx_rates.FX_API_SOURCE, *fx_assets],
+        jobs=[fx_job],
+        sensors=[build_fx_publications_sensor(fx_job)],
+        resources=build_resources(settings),
+    )
+
+
+defs = build_definitions()

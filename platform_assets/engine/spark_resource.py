@@ -1,0 +1,75 @@
+"""The Spark-session resource: Sail in-process by default, Spark Connect or local Spark on request."""
+
+from __future__ import annotations
+
+import glob
+import os
+from typing import TYPE_CHECKING
+
+import dagster as dg
+from pydantic import Field
+
+from platform_assets.engine.sail_server import sail_endpoint
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+_sessions: dict[tuple[str, str | None], SparkSession] = {}
+DELTA_JARS_DIR_ENV = "PLATFORM_DELTA_JARS_DIR"
+
+
+class EngineError(RuntimeError):
+    pass
+
+
+def _local_spark_session(app_name: str) -> SparkSession:
+    """Apache Spark in local mode with Delta; the delta-spark jars come from the install step."""
+    from pyspark.sql import SparkSession
+
+    jars_dir = os.environ.get(DELTA_JARS_DIR_ENV, ".cache/jars")
+    jars = sorted(glob.glob(os.path.join(jars_dir, "*.jar")))
+    if not jars:
+        raise EngineError(
+            f"PLATFORM_ENGINE=local needs the Delta jars in {jars_dir} (run `make spark-jars`), "
+            f"or set {DELTA_JARS_DIR_ENV}"
+        )
+    return (
+        SparkSession.builder.master("local[2]")
+        .appName(app_name)
+        .config("spark.jars", ",".join(jars))
+        .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
+        .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.ui.enabled", "false")
+        .getOrCreate()
+    )
+
+
+class SparkEngine(dg.ConfigurableResource):
+    """Hands out a Spark session; which engine runs behind it is configuration, not code."""
+
+    engine: str = Field("sail", description="sail (in-process), connect (Spark Connect URL) or local (Spark)")
+    connect_url: str | None = Field(None, description="sc://host:port when engine is 'connect'")
+    app_name: str = Field("platform_assets", description="Spark application name")
+
+    def get_session(self) -> SparkSession:
+        key = (self.engine, self.connect_url)
+        session = _sessions.get(key)
+        if session is None:
+            session = self._create()
+            session.conf.set("spark.sql.session.timeZone", "UTC")  # timestamps mean the same everywhere
+            _sessions[key] = session
+        return session
+
+    def _create(self) -> SparkSession:
+        from pyspark.sql import SparkSession
+
+        if self.engine == "sail":
+            return SparkSession.builder.remote(sail_endpoint()).getOrCreate()
+        if self.engine == "connect":
+            if not self.connect_url:
+                raise EngineError("engine 'connect' needs connect_url (sc://host:port)")
+            return SparkSession.builder.remote(self.connect_url).getOrCreate()
+        if self.engine == "local":
+            return _local_spark_session(self.app_name)
+        raise EngineError(f"unknown engine {self.engine!r}: use sail, connect or local")

@@ -1,0 +1,1 @@
+"""Bronze: records exactly as received, plus ingestion metadata, partitioned by ingestion day."""

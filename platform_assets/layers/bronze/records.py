@@ -1,0 +1,75 @@
+"""Turn received records into a bronze Arrow table: values kept as received, plus batch metadata."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from platform_assets.contracts.model import Contract
+
+METADATA_COLUMNS = ("_proc_date", "_ingested_at", "_source", "_batch_id", "_position")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Who wrote a bronze batch, when, and from where."""
+
+    proc_date: date
+    ingested_at: datetime
+    source: str
+    batch_id: str
+
+
+def as_received(value: Any) -> str | None:
+    """The received value as text: JSON scalars unchanged in meaning, nested values as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, sort_keys=True)
+
+
+def source_columns(contract: Contract) -> list[str]:
+    return [c for c in contract.column_names if c not in METADATA_COLUMNS]
+
+
+def to_bronze_table(
+    contract: Contract, records: Iterable[tuple[str, dict[str, Any]]], batch: Batch
+) -> tuple[pa.Table, list[str]]:
+    """Arrow rows for (position, record) pairs; returns the table and any fields new to the contract.
+
+    A field the contract does not know is kept as a new nullable text column (additive drift).
+    """
+    known = source_columns(contract)
+    rows: list[dict[str, Any]] = []
+    extra: list[str] = []
+    for position, record in records:
+        if not isinstance(record, dict):
+            raise ValueError(
+                f"{contract.dataset}: record at {position} is not a JSON object: {record!r:.200}"
+            )
+        for name in record:
+            if name not in known and name not in extra:
+                extra.append(name)
+        row = {name: as_received(record.get(name)) for name in [*known, *extra]}
+        row["_position"] = position
+        rows.append(row)
+    columns = [*known, *extra]
+    arrays: dict[str, pa.Array] = {
+        name: pa.array([r.get(name) for r in rows], pa.string()) for name in columns
+    }
+    count = len(rows)
+    arrays["_proc_date"] = pa.array([batch.proc_date] * count, pa.date32())
+    arrays["_ingested_at"] = pa.array([batch.ingested_at] * count, pa.timestamp("us", tz="UTC"))
+    arrays["_source"] = pa.array([batch.source] * count, pa.string())
+    arrays["_batch_id"] = pa.array([batch.batch_id] * count, pa.string())
+    arrays["_position"] = pa.array([r["_position"] for r in rows], pa.string())
+    ordered = [*columns, *METADATA_COLUMNS]
+    return pa.table({name: arrays[name] for name in ordered}), extra

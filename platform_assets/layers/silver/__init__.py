@@ -1,0 +1,1 @@
+"""Silver: typed, de-duplicated, change-applied tables; one transform module per table."""

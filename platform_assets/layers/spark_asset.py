@@ -1,0 +1,72 @@
+"""Silver and gold assets: read upstream tables, run a pure transform, validate, publish.
+
+The factory is the one general mechanism; a table only supplies its transform function, which takes
+``TransformInputs`` and returns a DataFrame, and never touches Dagster or the storage.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+from dagster import AssetExecutionContext
+from pyspark.sql import DataFrame, SparkSession
+
+from platform_assets.contracts.model import Contract, DatasetRef
+from platform_assets.engine.delta_io import read_delta
+from platform_assets.lake.location import Lake
+from platform_assets.layers.materialization import materialization_metadata
+from platform_assets.layers.specs import asset_kwargs, partition_dates
+from platform_assets.quality.checks import check_result
+from platform_assets.quality.gate import publish_with_gate
+
+
+@dataclass
+class TransformInputs:
+    """What a transform may use: the session, the partitions being built, and upstream readers."""
+
+    spark: SparkSession
+    lake: Lake
+    partitions: list[date] | None
+
+    def read(self, dataset: str, where: str | None = None) -> DataFrame:
+        return read_delta(self.spark, self.lake.uri(DatasetRef.parse(dataset)), where)
+
+
+Transform = Callable[[TransformInputs], DataFrame]
+
+
+def build_spark_asset(
+    contract: Contract, contracts: dict[str, Contract], transform: Transform, kinds: set[str] | None = None
+) -> dg.AssetsDefinition:
+    @dg.asset(
+        **asset_kwargs(contract, contracts, {"spark", *(kinds or set())}),
+        required_resource_keys={"spark", "lake"},
+        output_required=False,
+    )
+    def _spark_asset(context: AssetExecutionContext) -> Iterator:
+        lake: Lake = context.resources.lake.lake
+        partitions = partition_dates(context) if contract.partitioning else None
+        inputs = TransformInputs(context.resources.spark.get_session(), lake, partitions)
+        candidate = transform(inputs)
+        outcome = publish_with_gate(candidate, contract, lake, partitions, context.run_id)
+        results = [check_result(o) for o in outcome.report.outcomes]
+        summary = {
+            "published_partitions": dg.MetadataValue.json(outcome.published_partitions),
+            "blocked_partitions": dg.MetadataValue.json(outcome.blocked_partitions),
+            "quarantined_rows": outcome.quarantined_rows,
+        }
+        if outcome.blocked_partitions:
+            context.log.error(
+                f"{contract.dataset}: critical rules failed; not published: {outcome.blocked_partitions}; "
+                f"{outcome.quarantined_rows} row(s) in {lake.quarantine_uri(contract.ref)}"
+            )
+        if outcome.published:
+            yield dg.MaterializeResult(
+                metadata=materialization_metadata(contract, lake, outcome.published_rows, summary),
+                check_results=results,
+            )
+        else:
+            yield from results
+
+    return _spark_asset

@@ -1,0 +1,169 @@
+"""Evaluate contract rules on a Spark DataFrame in one aggregate pass, per partition.
+
+Semantics follow Great Expectations 1.x: column-map rules ignore nulls (except the not-null rule),
+uniqueness counts every row of a repeated value, and ``mostly`` is the fraction of non-null rows that
+must pass. Each row-level rule becomes a boolean "this row fails" column, so the same flags drive
+both the counts and the quarantine of failing rows; nothing is collected but the per-partition counts
+and a few sample rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from platform_assets.contracts.rules import Rule
+
+ALL = "__all__"  # the partition label of an unpartitioned table
+FLAG_PREFIX = "_dq_fail_"
+
+
+@dataclass
+class RuleOutcome:
+    """One rule's result over the evaluated data, with a per-partition breakdown."""
+
+    rule: Rule
+    evaluated: int = 0
+    failed: int = 0
+    failed_partitions: list[str] = field(default_factory=list)
+    failed_by_partition: dict[str, int] = field(default_factory=dict)
+    message: str = ""
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed_partitions and not self.message
+
+    @property
+    def failed_percent(self) -> float:
+        return round(100.0 * self.failed / self.evaluated, 4) if self.evaluated else 0.0
+
+
+@dataclass
+class QualityReport:
+    outcomes: list[RuleOutcome]
+    rows_by_partition: dict[str, int]
+
+    def blocked_partitions(self) -> set[str]:
+        """Partitions a failed critical rule keeps from being published."""
+        blocked: set[str] = set()
+        for outcome in self.outcomes:
+            if outcome.rule.blocking and not outcome.passed:
+                blocked |= (
+                    set(outcome.failed_partitions) if not outcome.message else set(self.rows_by_partition)
+                )
+        return blocked
+
+
+def flag_column(rule: Rule) -> str:
+    return FLAG_PREFIX + rule.name
+
+
+def _failure_expression(rule: Rule) -> Column:
+    """A boolean column: true where the row breaks the rule."""
+    args = rule.args
+    if rule.expectation == "expect_column_values_to_not_be_null":
+        return F.col(args["column"]).isNull()
+    if rule.expectation == "expect_column_values_to_be_between":
+        col = F.col(args["column"])
+        broken = F.lit(False)
+        if args.get("min_value") is not None:
+            low = F.lit(args["min_value"])
+            broken = broken | ((col <= low) if args.get("strict_min") else (col < low))
+        if args.get("max_value") is not None:
+            high = F.lit(args["max_value"])
+            broken = broken | ((col >= high) if args.get("strict_max") else (col > high))
+        return col.isNotNull() & broken
+    if rule.expectation == "expect_column_values_to_be_in_set":
+        col = F.col(args["column"])
+        return col.isNotNull() & ~col.isin(list(args["value_set"]))
+    if rule.expectation == "expect_column_values_to_match_regex":
+        col = F.col(args["column"])
+        return col.isNotNull() & ~col.rlike(args["regex"])
+    if rule.expectation in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
+        columns = list(rule.columns)
+        repeated = F.count(F.lit(1)).over(Window.partitionBy(*columns)) > 1
+        # GX ignores a row only when all of its key values are missing
+        any_present = F.lit(False)
+        for name in columns:
+            any_present = any_present | F.col(name).isNotNull()
+        return any_present & repeated
+    raise ValueError(f"rule {rule.name}: {rule.expectation} is not a row-level rule")
+
+
+def _nonnull_base(rule: Rule) -> Column:
+    """The rows a rule's ``mostly`` fraction is taken over (GX: non-null rows, all rows for not-null)."""
+    if rule.expectation == "expect_column_values_to_not_be_null" or not rule.columns:
+        return F.lit(True)
+    present = F.lit(False)
+    for name in rule.columns:
+        present = present | F.col(name).isNotNull()
+    return present
+
+
+def _allowed_failures(rule: Rule, base_rows: int) -> int:
+    mostly = rule.args.get("mostly")
+    return 0 if mostly is None else math.floor(base_rows * (1 - float(mostly)) + 1e-9)
+
+
+def with_rule_flags(df: DataFrame, rules: list[Rule]) -> tuple[DataFrame, list[Rule]]:
+    """Add one failure flag per evaluable row-level rule; returns the frame and those rules."""
+    evaluable = [r for r in rules if r.row_level and all(c in df.columns for c in r.columns)]
+    for rule in evaluable:
+        df = df.withColumn(flag_column(rule), _failure_expression(rule))
+    return df, evaluable
+
+
+def evaluate(
+    df: DataFrame, rules: list[Rule], partition_column: str | None = None, sample_size: int = 5
+) -> tuple[QualityReport, DataFrame]:
+    """Evaluate ``rules`` on ``df``; returns the report and ``df`` with the failure flags added."""
+    outcomes = {rule.name: RuleOutcome(rule) for rule in rules}
+    for rule in rules:
+        missing = [c for c in rule.columns if c not in df.columns]
+        if missing:
+            outcomes[rule.name].message = f"column(s) {missing} not in the data"
+    flagged, evaluable = with_rule_flags(df, rules)
+
+    part = F.col(partition_column).cast("string") if partition_column else F.lit(ALL)
+    aggregates = [F.count(F.lit(1)).alias("_rows")]
+    for index, rule in enumerate(evaluable):
+        aggregates.append(F.sum(F.col(flag_column(rule)).cast("long")).alias(f"_f{index}"))
+        aggregates.append(F.sum(_nonnull_base(rule).cast("long")).alias(f"_b{index}"))
+    grouped = flagged.groupBy(part.alias("_partition")).agg(*aggregates).collect()
+
+    rows_by_partition = {str(r["_partition"]): int(r["_rows"]) for r in grouped}
+    for index, rule in enumerate(evaluable):
+        outcome = outcomes[rule.name]
+        for row in grouped:
+            failed, base = int(row[f"_f{index}"] or 0), int(row[f"_b{index}"] or 0)
+            outcome.evaluated += base
+            outcome.failed += failed
+            if failed:
+                outcome.failed_by_partition[str(row["_partition"])] = failed
+            if failed > _allowed_failures(rule, base):
+                outcome.failed_partitions.append(str(row["_partition"]))
+        outcome.failed_partitions.sort()
+        if outcome.failed:
+            sample = flagged.where(F.col(flag_column(rule))).select(*df.columns).limit(sample_size)
+            outcome.sample = [row.asDict() for row in sample.collect()]
+
+    for rule in rules:
+        outcome = outcomes[rule.name]
+        if rule.expectation == "expect_table_row_count_to_be_between" and not outcome.message:
+            low, high = rule.args.get("min_value"), rule.args.get("max_value")
+            partitions = rows_by_partition or {ALL: 0}
+            outcome.evaluated = len(partitions)
+            for label, count in partitions.items():
+                if (low is not None and count < low) or (high is not None and count > high):
+                    outcome.failed_partitions.append(label)
+                    outcome.failed_by_partition[label] = count
+            outcome.failed = len(outcome.failed_partitions)
+        elif rule.expectation == "expect_column_to_exist":
+            outcome.evaluated = 1
+            outcome.failed = 1 if outcome.message else 0
+    return QualityReport(list(outcomes.values()), rows_by_partition), flagged

@@ -1,0 +1,1 @@
+"""Sensors that react to arriving source data."""

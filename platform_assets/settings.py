@@ -1,0 +1,64 @@
+"""Platform configuration from environment variables, read in one place.
+
+| variable | default | meaning |
+|---|---|---|
+| PLATFORM_LAKE_ROOT | ./.lake | root of all tables: a folder, or s3://bucket/prefix |
+| PLATFORM_STORAGE_OPTIONS | {} | JSON object of delta-rs storage options (AWS_ENDPOINT_URL, ...) |
+| PLATFORM_ENGINE | sail | sail (in-process), connect (a Spark Connect URL) or local (Apache Spark) |
+| PLATFORM_SPARK_CONNECT_URL | | sc://host:port, for PLATFORM_ENGINE=connect |
+| FX_API_URL | http://127.0.0.1:8765 | FX REST API base URL (the sandbox's by default) |
+| FX_API_TOKEN | sandbox-token | bearer token for the FX API |
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENGINES = ("sail", "connect", "local")
+_AWS_KEYS = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ALLOW_HTTP")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    lake_root: str
+    storage_options: dict[str, str] = field(default_factory=dict)
+    engine: str = "sail"
+    spark_connect_url: str | None = None
+    fx_api_url: str = "http://127.0.0.1:8765"
+    fx_api_token: str = "sandbox-token"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> PlatformSettings:
+        root = env.get("PLATFORM_LAKE_ROOT", "").strip() or ".lake"
+        if "://" not in root:
+            root = str(Path(root).expanduser().resolve())
+        try:
+            options = json.loads(env.get("PLATFORM_STORAGE_OPTIONS", "") or "{}")
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"PLATFORM_STORAGE_OPTIONS is not a JSON object: {exc}") from exc
+        if not isinstance(options, dict):
+            raise SettingsError("PLATFORM_STORAGE_OPTIONS must be a JSON object")
+        if root.startswith("s3://"):
+            options = {k: env[k] for k in _AWS_KEYS if k in env} | options
+        engine = env.get("PLATFORM_ENGINE", "sail").strip().lower()
+        if engine not in ENGINES:
+            raise SettingsError(f"PLATFORM_ENGINE={engine!r} is not one of {', '.join(ENGINES)}")
+        url = env.get("PLATFORM_SPARK_CONNECT_URL") or None
+        if engine == "connect" and not url:
+            raise SettingsError("PLATFORM_ENGINE=connect needs PLATFORM_SPARK_CONNECT_URL (sc://host:port)")
+        return cls(
+            lake_root=root,
+            storage_options={str(k): str(v) for k, v in options.items()},
+            engine=engine,
+            spark_connect_url=url,
+            fx_api_url=env.get("FX_API_URL", cls.fx_api_url),
+            fx_api_token=env.get("FX_API_TOKEN", cls.fx_api_token),
+        )
