@@ -16,7 +16,7 @@ def sail_endpoint() -> str:
     global _server, _endpoint
     with _lock:
         if _endpoint is None:
-            os.environ.setdefault("RUST_LOG", "warn")  # Sail logs every session at INFO otherwise
+            os.environ.setdefault("RUST_LOG", "error")  # Sail logs every session at INFO otherwise
             from pysail.spark import SparkConnectServer
 
             server = SparkConnectServer(ip="127.0.0.1", port=0)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import dagster as dg
-
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.delta_tables import open_table, row_count
 from platform_assets.lake.location import Lake

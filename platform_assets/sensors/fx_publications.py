@@ -10,11 +10,15 @@ sequence range, so each arrival is requested exactly once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from platform_assets.sources.errors import CircuitOpenError, SourceUnavailableError
+from platform_assets.sources.fx_api.resource import FxApiResource
+
+if TYPE_CHECKING:
+    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -38,19 +42,20 @@ def plan_fx_run(publications: Sequence[dict[str, Any]]) -> dg.RunRequest | None:
     )
 
 
-def build_fx_publications_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def build_fx_publications_sensor(job: UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
     @dg.sensor(
         name="fx_publications_sensor",
         job=job,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        required_resource_keys={"fx_api"},
         description="Requests the FX partitions touched by newly published rates (cursor: publication seq).",
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    def _sensor(
+        context: dg.SensorEvaluationContext, fx_api: FxApiResource
+    ) -> dg.SensorResult | dg.SkipReason:
         since = int(context.cursor or 0)
         try:
-            publications = context.resources.fx_api.connector().list_publications(since)
+            publications = fx_api.connector().list_publications(since)
         except (SourceUnavailableError, CircuitOpenError) as exc:
             return dg.SkipReason(f"FX API not reachable ({exc}); is the sandbox running (`sandbox start`)?")
         request = plan_fx_run(publications)

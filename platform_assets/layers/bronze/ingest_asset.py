@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime
 
 import dagster as dg
-from dagster import AssetExecutionContext
 import pyarrow as pa
+from dagster import AssetExecutionContext
 
 from platform_assets.contracts.model import Contract
 from platform_assets.engine.delta_io import read_delta

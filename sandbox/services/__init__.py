@@ -1,0 +1,1 @@
+"""Local stand-ins for the company's source systems, served on loopback."""
