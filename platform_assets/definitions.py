@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import dagster as dg
 
 from platform_assets.contracts import load_contracts
+from platform_assets.contracts.loader import CONTRACTS_DIR
 from platform_assets.engine import SparkEngine
 from platform_assets.lake.resource import LakeResource
 from platform_assets.layers.bronze import fx_rates as bronze_fx_rates
@@ -31,9 +33,12 @@ def build_resources(settings: PlatformSettings) -> dict[str, dg.ConfigurableReso
     }
 
 
-def build_definitions(settings: PlatformSettings | None = None) -> dg.Definitions:
+def build_definitions(
+    settings: PlatformSettings | None = None, contracts_dir: Path = CONTRACTS_DIR
+) -> dg.Definitions:
+    """Everything, from the contracts in ``contracts_dir``; a bad contract raises ContractError here."""
     settings = settings or PlatformSettings.from_env()
-    contracts = load_contracts()
+    contracts = load_contracts(contracts_dir)
     fx_assets = [
         bronze_fx_rates.build(contracts),
         silver_fx_rates.build(contracts),

@@ -50,7 +50,10 @@ def load_contract(path: Path) -> Contract:
             reason = "unknown field (check the spelling against docs/contracts.md)"
         elif first["type"] == "missing":
             reason = "required field is missing"
-        raise ContractError(path, _field_path(first["loc"]), reason) from exc
+        field = _field_path(first["loc"])
+        if not first["loc"] and ": " in reason:  # a cross-field rule names its field first
+            field, reason = reason.split(": ", 1)
+        raise ContractError(path, field, reason) from exc
     except RuleError as exc:
         raise ContractError(path, "quality.rules", str(exc)) from exc
     expected = f"{path.parent.name}/{path.stem}"

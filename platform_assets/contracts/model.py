@@ -7,7 +7,15 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from platform_assets.contracts.rules import Rule, Severity, parse_rules
 
@@ -127,6 +135,12 @@ class Quality(_Strict):
     default_severity: Severity = Severity.CRITICAL
     rules: Any = None
 
+    @field_validator("rules")
+    @classmethod
+    def _rules(cls, value: Any, info: ValidationInfo) -> Any:
+        parse_rules(value, info.data.get("default_severity", Severity.CRITICAL))  # raises with the reason
+        return value
+
 
 class Contract(_Strict):
     """One dataset's contract. ``dataset`` must match the file's place under ``datasets/``."""
@@ -183,25 +197,27 @@ class Contract(_Strict):
         names = [c.name for c in self.columns]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"schema lists columns more than once: {duplicates}")
+            raise ValueError(f"schema: lists columns more than once: {duplicates}")
         for group, cols in (("keys", self.keys), ("sequence_by", self.sequence_by)):
             unknown = [c for c in cols if c not in names]
             if unknown:
-                raise ValueError(f"{group} names columns not in the schema: {unknown}")
+                raise ValueError(f"{group}: names columns not in the schema: {unknown}")
         if self.partitioning and self.partitioning.column not in names:
-            raise ValueError(f"partitioning.column {self.partitioning.column!r} is not in the schema")
+            raise ValueError(f"partitioning.column: {self.partitioning.column!r} is not in the schema")
         for column in self.columns:
             for item in column.lineage:
                 dataset = item.rpartition(".")[0]
                 if dataset not in self.upstream:
-                    raise ValueError(f"column {column.name!r}: lineage names {dataset!r}, not in upstream")
+                    raise ValueError(
+                        f"schema.{column.name}.lineage: names {dataset!r}, which is not in upstream"
+                    )
         self._rules = parse_rules(self.quality.rules, self.quality.default_severity)
         ref = self.ref
         for rule in self._rules:
             if ref.layer == "bronze" and rule.severity is not Severity.WARNING:
                 raise ValueError(
-                    f"quality rule {rule.name!r}: bronze keeps every record as received, so its rules "
-                    "may only be 'warning'; put blocking rules on the silver contract"
+                    f"quality.rules: rule {rule.name!r}: bronze keeps every record as received, so its "
+                    "rules may only be 'warning'; put blocking rules on the silver contract"
                 )
         return self
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import glob
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -16,18 +16,36 @@ if TYPE_CHECKING:
 
 _sessions: dict[tuple[str, str | None], SparkSession] = {}
 DELTA_JARS_DIR_ENV = "PLATFORM_DELTA_JARS_DIR"
+_REPO_ROOT = Path(__file__).resolve().parents[2]  # platform_assets/engine/ -> repo
 
 
 class EngineError(RuntimeError):
     pass
 
 
-def _local_spark_session(app_name: str) -> SparkSession:
-    """Apache Spark in local mode with Delta; the delta-spark jars come from the install step."""
-    from pyspark.sql import SparkSession
+def delta_jars_dir() -> Path:
+    """Where the Delta jars for local Spark live: $PLATFORM_DELTA_JARS_DIR, else <repo>/.cache/jars."""
+    configured = os.environ.get(DELTA_JARS_DIR_ENV)
+    return Path(configured) if configured else _REPO_ROOT / ".cache" / "jars"
 
-    jars_dir = os.environ.get(DELTA_JARS_DIR_ENV, ".cache/jars")
-    jars = sorted(glob.glob(os.path.join(jars_dir, "*.jar")))
+
+def _local_spark_session(app_name: str) -> SparkSession:
+    """Apache Spark in local mode with Delta; the delta-spark jars come from `make spark-jars`.
+
+    The jars are loaded from the folder (spark.jars), never resolved from Maven at run time. Classic
+    Spark cannot start in a process that already opened a Spark Connect session (Sail): PySpark then
+    routes every builder, DataFrame and function call to Spark Connect for the rest of the process.
+    """
+    from pyspark.sql import SparkSession
+    from pyspark.sql.utils import is_remote
+
+    if is_remote():
+        raise EngineError(
+            "PLATFORM_ENGINE=local cannot start in a process that already opened a Spark Connect "
+            "(Sail) session: PySpark is in Connect mode for the rest of the process; use a separate process"
+        )
+    jars_dir = delta_jars_dir()
+    jars = sorted(str(p) for p in jars_dir.glob("*.jar"))
     if not jars:
         raise EngineError(
             f"PLATFORM_ENGINE=local needs the Delta jars in {jars_dir} (run `make spark-jars`), "
@@ -36,11 +54,17 @@ def _local_spark_session(app_name: str) -> SparkSession:
     return (
         SparkSession.builder.master("local[2]")
         .appName(app_name)
-        .config("spark.jars", ",".join(jars))
+        .config("spark.jars", ",".join(jars))  # on the driver classpath from the start, no download
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
+        .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.shuffle.partitions", "4")
+        .config("spark.default.parallelism", "2")
+        .config("spark.databricks.delta.snapshotPartitions", "2")  # small tables: few log tasks
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
         .getOrCreate()
     )
 

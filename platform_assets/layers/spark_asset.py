@@ -49,7 +49,7 @@ def build_spark_asset(
         partitions = partition_dates(context) if contract.partitioning else None
         inputs = TransformInputs(context.resources.spark.get_session(), lake, partitions)
         candidate = transform(inputs)
-        outcome = publish_with_gate(candidate, contract, lake, partitions, context.run_id)
+        outcome = publish_with_gate(candidate, contract, lake, partitions, context.run.run_id)
         results = [check_result(o) for o in outcome.report.outcomes]
         summary = {
             "published_partitions": dg.MetadataValue.json(outcome.published_partitions),

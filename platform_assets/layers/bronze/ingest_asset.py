@@ -47,7 +47,7 @@ def build_bronze_asset(
         tables: list[pa.Table] = []
         drift: set[str] = set()
         for day in days:
-            batch = Batch(day, ingested_at, source_label, f"{context.run_id}:{day.isoformat()}")
+            batch = Batch(day, ingested_at, source_label, f"{context.run.run_id}:{day.isoformat()}")
             records = (
                 (f"{day.isoformat()}/page={page_no}/item={index}", record)
                 for page_no, page in enumerate(fetch_pages(context, day))
@@ -70,7 +70,7 @@ def build_bronze_asset(
             days,
             storage_options=lake.storage_options,
             commit_metadata={
-                "run_id": context.run_id,
+                "run_id": context.run.run_id,
                 "source": source_label,
                 "partitions": ",".join(map(str, days)),
             },

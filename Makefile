@@ -1,0 +1,37 @@
+# The two commands of the README, and their set-up. Everything installs into .venv from the lock file.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint spark-jars ui clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.8
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) spark-jars
+
+spark-jars:
+	@bash scripts/fetch_spark_jars.sh
+
+## demo: sandbox sources -> bronze -> silver -> gold on the embedded defaults, then a summary
+demo: $(STAMP)
+	$(BIN)/platform demo
+
+## test: the whole test suite (starts and stops every service it needs)
+test: install
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+## ui: the Dagster UI on the demo's home and lake
+ui: $(STAMP)
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml
+
+clean:
+	rm -rf .lake .dagster_home .sandbox

@@ -1,0 +1,145 @@
+"""Contracts: the shipped ones load; a malformed one fails with the file, the field and the reason."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from platform_assets.contracts import ContractError, load_contracts
+from platform_assets.contracts.loader import CONTRACTS_DIR
+from platform_assets.contracts.rules import Severity
+from platform_assets.definitions import build_definitions
+from platform_assets.settings import PlatformSettings
+
+
+def test_shipped_contracts_load_with_their_rules() -> None:
+    contracts = load_contracts()
+    assert set(contracts) == {"bronze/fx_rates", "silver/fx_rates", "gold/dim_currency"}
+    silver = contracts["silver/fx_rates"]
+    assert silver.keys == ["as_of_date", "ccy"]
+    assert silver.sequence_by == ["published_at", "revision"]
+    assert silver.partitioning is not None and silver.partitioning.column == "as_of_date"
+    assert {r.name: r.severity for r in silver.rules} == {
+        "ccy_exists": Severity.CRITICAL,
+        "ccy_not_null": Severity.CRITICAL,
+        "as_of_date_ccy_unique": Severity.CRITICAL,
+        "rate_to_base_not_null": Severity.CRITICAL,
+        "rate_to_base_between": Severity.WARNING,
+    }
+    between = next(r for r in silver.rules if r.name == "rate_to_base_between")
+    assert between.args == {"column": "rate_to_base", "min_value": 0, "max_value": 1000}
+
+
+def _write_contracts(tmp_path: Path, change: dict | None = None, dataset: str = "silver/fx_rates") -> Path:
+    """A copy of the shipped contracts with one contract's top-level fields changed."""
+    for source in CONTRACTS_DIR.glob("*/*.yaml"):
+        target = tmp_path / source.parent.name / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        raw = yaml.safe_load(source.read_text())
+        if f"{source.parent.name}/{source.stem}" == dataset and change is not None:
+            for key, value in change.items():
+                if value is None:
+                    raw.pop(key, None)
+                else:
+                    raw[key] = value
+        target.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return tmp_path
+
+
+def _silver_schema() -> list[dict]:
+    return yaml.safe_load((CONTRACTS_DIR / "silver" / "fx_rates.yaml").read_text())["schema"]
+
+
+def _with_column_change(position: int, **changes: object) -> list[dict]:
+    schema = _silver_schema()
+    schema[position] = {**schema[position], **changes}
+    return schema
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"descripton": "typo"}, "descripton", "unknown field"),
+        ({"description": None}, "description", "required field is missing"),
+        (
+            {"schema": _with_column_change(1, type="varchar")},
+            "schema[1].type",
+            "type 'varchar' is not one of",
+        ),
+        ({"keys": ["as_of_date", "currency"]}, "keys", "names columns not in the schema: ['currency']"),
+        ({"owners": ["fx desk"]}, "owners", "must be an email address or 'team:<name>'"),
+        ({"freshness": {"fail_after": "soon"}}, "freshness.fail_after", "'soon' is not a duration"),
+        (
+            {"freshness": {"warn_after": "40h", "fail_after": "36h"}},
+            "freshness",
+            "warn_after must be shorter",
+        ),
+        (
+            {"upstream": ["bronze/fx_rates", "bronze/fx_ratez"]},
+            "upstream",
+            "'bronze/fx_ratez' has no contract",
+        ),
+        (
+            {"upstream": ["bronze/fx_ratez"]},
+            "schema.as_of_date.lineage",
+            "'bronze/fx_rates', which is not in",
+        ),
+        ({"dataset": "silver/rates"}, "dataset", "the file's place says 'silver/fx_rates'"),
+        (
+            {"schema": _with_column_change(1, lineage=["bronze/fx_rates.currency"])},
+            "schema.ccy.lineage",
+            "bronze/fx_rates has no column 'currency'",
+        ),
+        (
+            {
+                "quality": {
+                    "rules": [{"expect_column_values_to_be_between": {"column": "rate_to_base", "max": 9}}]
+                }
+            },
+            "quality.rules",
+            "does not take ['max']",
+        ),
+        (
+            {"quality": {"rules": {"expect_column_to_be_pretty": "ccy"}}},
+            "quality.rules",
+            "unknown expectation",
+        ),
+        (
+            {"quality": {"rules": [{"expect_column_values_to_not_be_null": "ccy", "severity": "fatal"}]}},
+            "quality.rules",
+            "severity 'fatal' is not one of",
+        ),
+    ],
+)
+def test_malformed_contract_names_file_field_and_reason(
+    tmp_path: Path, change: dict, field: str, reason: str
+) -> None:
+    directory = _write_contracts(tmp_path, change)
+    with pytest.raises(ContractError) as caught:
+        load_contracts(directory)
+    error = caught.value
+    assert error.path.endswith("silver/fx_rates.yaml")
+    assert error.field == field
+    assert reason in error.reason
+    assert str(error).startswith(f"contract {error.path}: field '{field}'")
+
+
+def test_blocking_rules_are_refused_on_bronze(tmp_path: Path) -> None:
+    rules = {"rules": [{"expect_column_values_to_not_be_null": "ccy", "severity": "critical"}]}
+    directory = _write_contracts(tmp_path, {"quality": rules}, dataset="bronze/fx_rates")
+    with pytest.raises(ContractError, match="bronze keeps every record as received"):
+        load_contracts(directory)
+
+
+def test_invalid_yaml_is_reported_with_its_file(tmp_path: Path) -> None:
+    directory = _write_contracts(tmp_path)
+    (directory / "gold" / "dim_currency.yaml").write_text("dataset: gold/dim_currency\nschema: [unclosed\n")
+    with pytest.raises(ContractError, match=r"dim_currency.yaml: field '\(yaml\)': not valid YAML"):
+        load_contracts(directory)
+
+
+def test_a_malformed_contract_fails_definitions_loading(tmp_path: Path) -> None:
+    directory = _write_contracts(tmp_path, {"keys": ["nope"]})
+    settings = PlatformSettings.from_env({"PLATFORM_LAKE_ROOT": str(tmp_path / "lake")})
+    with pytest.raises(ContractError, match="field 'keys': names columns not in the schema"):
+        build_definitions(settings, contracts_dir=directory)
