@@ -134,6 +134,8 @@ def _normalize_args(kind: ExpectationKind, raw: Any) -> dict[str, Any]:
         if bound in args and args[bound] is not None and not isinstance(args[bound], int | float):
             raise RuleError(f"{kind.name}: '{bound}' must be a number, got {args[bound]!r}")
     low, high = args.get("min_value"), args.get("max_value")
+    if kind.name == "expect_column_values_to_be_between" and low is None and high is None:
+        raise RuleError(f"{kind.name} needs min_value or max_value")  # as GX: no bounds never fails
     if low is not None and high is not None and low > high:
         raise RuleError(f"{kind.name}: min_value {low} is above max_value {high}")
     if "mostly" in args and not (isinstance(args["mostly"], int | float) and 0 <= args["mostly"] <= 1):

@@ -1,6 +1,7 @@
 """Evaluate contract rules on a Spark DataFrame in one aggregate pass, per partition.
 
-Semantics follow Great Expectations 1.x: column-map rules ignore nulls (except the not-null rule),
+Semantics follow Great Expectations 1.x: column-map rules ignore missing values (null, and NaN in
+floating-point columns) except the not-null rule, which counts them,
 uniqueness counts every row of a repeated value, and ``mostly`` is the fraction of non-null rows that
 must pass. Each row-level rule becomes a boolean "this row fails" column, so the same flags drive
 both the counts and the quarantine of failing rows; nothing is collected but the per-partition counts
@@ -15,6 +16,7 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from platform_assets.contracts.rules import Rule
 
@@ -63,11 +65,17 @@ def flag_column(rule: Rule) -> str:
     return FLAG_PREFIX + rule.name
 
 
-def _failure_expression(rule: Rule) -> Column:
+def _present(name: str, float_columns: set[str]) -> Column:
+    """Not missing: not null, and for floating-point columns not NaN (GX treats NaN as missing)."""
+    present = F.col(name).isNotNull()
+    return present & ~F.isnan(F.col(name)) if name in float_columns else present
+
+
+def _failure_expression(rule: Rule, float_columns: set[str]) -> Column:
     """A boolean column: true where the row breaks the rule."""
     args = rule.args
     if rule.expectation == "expect_column_values_to_not_be_null":
-        return F.col(args["column"]).isNull()
+        return ~_present(args["column"], float_columns)
     if rule.expectation == "expect_column_values_to_be_between":
         col = F.col(args["column"])
         broken = F.lit(False)
@@ -77,32 +85,38 @@ def _failure_expression(rule: Rule) -> Column:
         if args.get("max_value") is not None:
             high = F.lit(args["max_value"])
             broken = broken | ((col >= high) if args.get("strict_max") else (col > high))
-        return col.isNotNull() & broken
+        return _present(args["column"], float_columns) & broken
     if rule.expectation == "expect_column_values_to_be_in_set":
         col = F.col(args["column"])
-        return col.isNotNull() & ~col.isin(list(args["value_set"]))
+        # a null in the set would make `isin` unknown (not true) for every miss, hiding all failures
+        allowed = [value for value in args["value_set"] if value is not None]
+        return _present(args["column"], float_columns) & ~col.isin(allowed)
     if rule.expectation == "expect_column_values_to_match_regex":
         col = F.col(args["column"])
-        return col.isNotNull() & ~col.rlike(args["regex"])
+        return _present(args["column"], float_columns) & ~col.rlike(args["regex"])
     if rule.expectation in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
         columns = list(rule.columns)
         repeated = F.count(F.lit(1)).over(Window.partitionBy(*columns)) > 1
         # GX ignores a row only when all of its key values are missing
         any_present = F.lit(False)
         for name in columns:
-            any_present = any_present | F.col(name).isNotNull()
+            any_present = any_present | _present(name, float_columns)
         return any_present & repeated
     raise ValueError(f"rule {rule.name}: {rule.expectation} is not a row-level rule")
 
 
-def _nonnull_base(rule: Rule) -> Column:
+def _nonnull_base(rule: Rule, float_columns: set[str]) -> Column:
     """The rows a rule's ``mostly`` fraction is taken over (GX: non-null rows, all rows for not-null)."""
     if rule.expectation == "expect_column_values_to_not_be_null" or not rule.columns:
         return F.lit(True)
     present = F.lit(False)
     for name in rule.columns:
-        present = present | F.col(name).isNotNull()
+        present = present | _present(name, float_columns)
     return present
+
+
+def _float_columns(df: DataFrame) -> set[str]:
+    return {f.name for f in df.schema.fields if isinstance(f.dataType, T.FloatType | T.DoubleType)}
 
 
 def _allowed_failures(rule: Rule, base_rows: int) -> int:
@@ -113,8 +127,9 @@ def _allowed_failures(rule: Rule, base_rows: int) -> int:
 def with_rule_flags(df: DataFrame, rules: list[Rule]) -> tuple[DataFrame, list[Rule]]:
     """Add one failure flag per evaluable row-level rule; returns the frame and those rules."""
     evaluable = [r for r in rules if r.row_level and all(c in df.columns for c in r.columns)]
+    floats = _float_columns(df)
     for rule in evaluable:
-        df = df.withColumn(flag_column(rule), _failure_expression(rule))
+        df = df.withColumn(flag_column(rule), _failure_expression(rule, floats))
     return df, evaluable
 
 
@@ -129,11 +144,12 @@ def evaluate(
             outcomes[rule.name].message = f"column(s) {missing} not in the data"
     flagged, evaluable = with_rule_flags(df, rules)
 
+    floats = _float_columns(df)
     part = F.col(partition_column).cast("string") if partition_column else F.lit(ALL)
     aggregates = [F.count(F.lit(1)).alias("_rows")]
     for index, rule in enumerate(evaluable):
         aggregates.append(F.sum(F.col(flag_column(rule)).cast("long")).alias(f"_f{index}"))
-        aggregates.append(F.sum(_nonnull_base(rule).cast("long")).alias(f"_b{index}"))
+        aggregates.append(F.sum(_nonnull_base(rule, floats).cast("long")).alias(f"_b{index}"))
     grouped = flagged.groupBy(part.alias("_partition")).agg(*aggregates).collect()
 
     rows_by_partition = {str(r["_partition"]): int(r["_rows"]) for r in grouped}

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 
 from platform_assets.contracts.model import Contract
-from platform_assets.layers.bronze.ingest_asset import build_bronze_asset
+from platform_assets.layers.bronze.ingest_asset import DailyPages, build_bronze_asset
 
 FX_API_SOURCE = dg.AssetSpec(
     key=dg.AssetKey(["sources", "fx_api_rates"]),
@@ -20,15 +20,17 @@ FX_API_SOURCE = dg.AssetSpec(
 )
 
 
-def _rate_pages(context: dg.AssetExecutionContext, day: date) -> Iterable[list[dict]]:
-    return context.resources.fx_api.connector().iter_rate_pages(day)
+@contextmanager
+def _open_fx_api(context: dg.AssetExecutionContext) -> Iterator[DailyPages]:
+    with context.resources.fx_api.connector() as connector:
+        yield connector.iter_rate_pages
 
 
 def build(contracts: dict[str, Contract]) -> dg.AssetsDefinition:
     return build_bronze_asset(
         contracts["bronze/fx_rates"],
         contracts,
-        fetch_pages=_rate_pages,
+        open_source=_open_fx_api,
         source_label="fx_api:/v1/rates",
         resource_keys={"fx_api"},
         kinds={"rest"},

@@ -5,6 +5,7 @@ yields the same rows, never duplicates. Bronze rules are warnings, evaluated on 
 """
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -21,14 +22,16 @@ from platform_assets.layers.specs import asset_kwargs, partition_dates
 from platform_assets.quality.checks import check_result
 from platform_assets.quality.evaluate import evaluate
 
-# (context, day) -> pages of raw records published/received that day
-FetchPages = Callable[[dg.AssetExecutionContext, date], Iterable[list[dict]]]
+# given the run's context, open the source once per run (one HTTP client, one circuit breaker) and
+# hand back: day -> pages of the raw records received that day
+DailyPages = Callable[[date], Iterable[list[dict]]]
+OpenSource = Callable[[AssetExecutionContext], AbstractContextManager[DailyPages]]
 
 
 def build_bronze_asset(
     contract: Contract,
     contracts: dict[str, Contract],
-    fetch_pages: FetchPages,
+    open_source: OpenSource,
     source_label: str,
     resource_keys: set[str],
     kinds: set[str] | None = None,
@@ -39,24 +42,30 @@ def build_bronze_asset(
     kwargs = asset_kwargs(contract, contracts, {"python", *(kinds or set())})
     kwargs["deps"] = [*kwargs["deps"], *(deps or [])]
 
-    @dg.asset(**kwargs, required_resource_keys={"spark", "lake", *resource_keys})
+    @dg.asset(
+        **kwargs,
+        required_resource_keys={"spark", "lake", *resource_keys},
+        # the connector already retried with backoff; this re-runs the step after a longer outage
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
+    )
     def _bronze_asset(context: AssetExecutionContext) -> Iterator:
         lake: Lake = context.resources.lake.lake
         days = partition_dates(context)
         ingested_at = datetime.now(UTC)
         tables: list[pa.Table] = []
         drift: set[str] = set()
-        for day in days:
-            batch = Batch(day, ingested_at, source_label, f"{context.run.run_id}:{day.isoformat()}")
-            records = (
-                (f"{day.isoformat()}/page={page_no}/item={index}", record)
-                for page_no, page in enumerate(fetch_pages(context, day))
-                for index, record in enumerate(page)
-            )
-            table, extra = to_bronze_table(contract, records, batch)
-            drift.update(extra)
-            context.log.info(f"{contract.dataset} {day}: received {table.num_rows} record(s)")
-            tables.append(table)
+        with open_source(context) as pages_for:
+            for day in days:
+                batch = Batch(day, ingested_at, source_label, f"{context.run.run_id}:{day.isoformat()}")
+                records = (
+                    (f"{day.isoformat()}/page={page_no}/item={index}", record)
+                    for page_no, page in enumerate(pages_for(day))
+                    for index, record in enumerate(page)
+                )
+                table, extra = to_bronze_table(contract, records, batch)
+                drift.update(extra)
+                context.log.info(f"{contract.dataset} {day}: received {table.num_rows} record(s)")
+                tables.append(table)
         data = pa.concat_tables(tables, promote_options="default")
         if drift:
             context.log.warning(
