@@ -141,8 +141,13 @@ def test_06_late_publication_lands_in_its_business_date(platform: FxPlatform) ->
     assert _silver(platform, "2026-11-02") == _expected(platform, "2026-11-02")
     jpy = next(r for r in _silver(platform, "2026-11-02") if r["ccy"] == "JPY")
     assert jpy["publication_id"] == "fx-20261102-r1-jpy-late"
-    # 11-03 is still blocked by its null currency; the other days of the range were published
+    # 11-03 is still blocked by its null currency; the other days of the range were published, and
+    # exactly those are recorded as materialized, each with its own row count
     assert not report.success
+    assert report.materialized["silver/fx_rates"] == ["2026-11-02", "2026-11-04"]
+    latest = platform.instance.get_latest_materialization_event(dg.AssetKey(["silver", "fx_rates"]))
+    assert latest.asset_materialization.metadata["dagster/row_count"].value == 13
+    assert "gold/dim_currency" not in report.materialized
     assert report.checks["silver/fx_rates:ccy_not_null"].metadata["failed_partitions"].value == ["2026-11-03"]
     assert _silver(platform, "2026-11-03") == []
 

@@ -161,6 +161,19 @@ def row_count(uri: str, storage_options: dict[str, str] | None = None, where: st
     return int(sum(c or 0 for c in counts))
 
 
+def count_by(
+    uri: str, column: str, where: str | None = None, storage_options: dict[str, str] | None = None
+) -> dict[str, int]:
+    """Row counts per value of ``column`` (a partition column: only the matching files are read)."""
+    table = open_table(uri, storage_options)
+    if table is None:
+        return {}
+    sql = f'SELECT CAST("{column}" AS VARCHAR) AS k, COUNT(*) AS n FROM t'
+    sql += f" WHERE {where}" if where else ""
+    counts = _query(table, sql + f' GROUP BY "{column}"')
+    return dict(zip(counts.column("k").to_pylist(), counts.column("n").to_pylist(), strict=True))
+
+
 def history(uri: str, limit: int | None = None, storage_options: dict[str, str] | None = None) -> list[dict]:
     """Commits, newest first: version, timestamp, operation, parameters, metrics, custom metadata."""
     table = open_table(uri, storage_options)

@@ -61,12 +61,21 @@ def build_spark_asset(
                 f"{contract.dataset}: critical rules failed; not published: {outcome.blocked_partitions}; "
                 f"{outcome.quarantined_rows} row(s) in {lake.quarantine_uri(contract.ref)}"
             )
-        if outcome.published:
+        if outcome.published and not outcome.blocked_partitions:
+            summary["rows_by_partition"] = dg.MetadataValue.json(outcome.published_rows_by_partition)
             yield dg.MaterializeResult(
                 metadata=materialization_metadata(contract, lake, outcome.published_rows, summary),
                 check_results=results,
             )
-        else:
-            yield from results
+            return
+        # Some partitions were held back: record exactly the published ones, and yield no output, so
+        # downstream assets do not run on a partly published range (the blocking check also stops them).
+        for partition, rows in outcome.published_rows_by_partition.items():
+            yield dg.AssetMaterialization(
+                asset_key=context.asset_key,
+                partition=partition,
+                metadata=materialization_metadata(contract, lake, rows, summary),
+            )
+        yield from results
 
     return _spark_asset

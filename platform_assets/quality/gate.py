@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from platform_assets.contracts.model import Contract
 from platform_assets.contracts.rules import Severity
 from platform_assets.engine import delta_io
-from platform_assets.lake.delta_tables import in_predicate, row_count
+from platform_assets.lake.delta_tables import count_by, in_predicate, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.quality.evaluate import ALL, QualityReport, evaluate, flag_column
 from platform_assets.quality.schema import conform
@@ -31,6 +31,7 @@ class PublishOutcome:
     published_partitions: list[str] = field(default_factory=list)
     blocked_partitions: list[str] = field(default_factory=list)
     published_rows: int = 0
+    published_rows_by_partition: dict[str, int] = field(default_factory=dict)
     quarantined_rows: int = 0
 
     @property
@@ -81,12 +82,17 @@ def publish_with_gate(
             good = good.where(F.col(part_col).isin(targets)).select(*contract.column_names)
             delta_io.overwrite_partitions(good, uri, part_col, targets, lake.storage_options)
             where = in_predicate(part_col, targets)
-            outcome.published_rows = row_count(uri, lake.storage_options, where=where)
+            counts = count_by(uri, part_col, where, lake.storage_options)
+            outcome.published_rows_by_partition = {
+                p.isoformat(): counts.get(p.isoformat(), 0) for p in targets
+            }
+            outcome.published_rows = sum(outcome.published_rows_by_partition.values())
         outcome.published_partitions = [p.isoformat() for p in targets]
     elif not blocked:
         delta_io.overwrite_table(good.select(*contract.column_names), uri)
         outcome.published_partitions = [ALL]
         outcome.published_rows = row_count(uri, lake.storage_options)
+        outcome.published_rows_by_partition = {ALL: outcome.published_rows}
 
     to_quarantine = flagged.where(_any(gate_flags))
     failing = {o.rule.name for o in report.outcomes if o.failed and flag_column(o.rule) in gate_flags}
