@@ -17,7 +17,7 @@ import dagster as dg
 
 from platform_assets.contracts import load_contracts
 from platform_assets.definitions import FX_JOB, build_definitions, build_resources
-from platform_assets.lake.delta_tables import row_count
+from platform_assets.lake.delta_tables import count_by, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.settings import PlatformSettings
 
@@ -37,7 +37,8 @@ class RunOutcome:
     partitions: str
     success: bool
     checks: CheckTally
-    stopped_at: list[str]
+    stopped_at: list[str]  # assets whose step failed (a blocking check, or an error)
+    not_run: list[str]  # assets of the job that were not materialized because of that
 
 
 def prepare_home(dagster_home: Path) -> None:
@@ -58,17 +59,22 @@ def _run_request(
     result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET, raise_on_error=False)
     tally = CheckTally()
     stopped: list[str] = []
+    materialized: set[str] = set()
     for event in result.all_events:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
             (tally.passed if evaluation.passed else tally.failed).append(name)
-        elif event.event_type_value in ("STEP_FAILURE", "STEP_SKIPPED") and event.step_key:
-            stopped.append(event.step_key)
+        elif event.event_type_value == "ASSET_MATERIALIZATION":
+            materialized.add(event.event_specific_data.materialization.asset_key.to_user_string())
+        elif event.event_type_value == "STEP_FAILURE" and event.step_key:
+            stopped.append(event.step_key.replace("__", "/", 1))
+    job_assets = [key.to_user_string() for key in job.asset_layer.executable_asset_keys]
     start = request.tags.get("dagster/asset_partition_range_start", "")
     end = request.tags.get("dagster/asset_partition_range_end", "")
     span = start if start == end else f"{start}..{end}"
-    return RunOutcome(result.run_id, span, result.success, tally, stopped)
+    not_run = sorted(a for a in job_assets if a not in materialized and a not in stopped)
+    return RunOutcome(result.run_id, span, result.success, tally, stopped, not_run)
 
 
 def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
@@ -116,7 +122,10 @@ def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
                     f"({len(outcome.checks.passed)} checks passed{failed})"
                 )
                 if outcome.stopped_at:
-                    print(f"            not run past the gate: {', '.join(outcome.stopped_at)}")
+                    print(
+                        f"            stopped at {', '.join(outcome.stopped_at)}; "
+                        f"not refreshed: {', '.join(outcome.not_run) or 'nothing'}"
+                    )
     _print_summary(lake, outcomes, dagster_home)
     return 0
 
@@ -131,6 +140,13 @@ def _print_summary(lake: Lake, outcomes: list[RunOutcome], dagster_home: Path) -
         held = row_count(quarantine, lake.storage_options)
         if held:
             print(f"  {'  quarantined':<22} {held:>6} rows   {quarantine}")
+        partitioning = contracts[name].partitioning
+        if held and partitioning:
+            blocked = count_by(quarantine, partitioning.column, "_action = 'blocked'", lake.storage_options)
+            published = count_by(uri, partitioning.column, None, lake.storage_options)
+            unpublished = sorted(set(blocked) - set(published))
+            if unpublished:
+                print(f"  {'  held at the gate':<22} {', '.join(unpublished)}")
     passed = sum(len(o.checks.passed) for o in outcomes)
     failed = [name for o in outcomes for name in o.checks.failed]
     print(f"\nRuns: {len(outcomes)} ({sum(o.success for o in outcomes)} succeeded)")
