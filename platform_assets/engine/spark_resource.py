@@ -85,6 +85,12 @@ class SparkEngine(dg.ConfigurableResource):
             _sessions[key] = session
         return session
 
+    def stop_session(self) -> None:
+        """Stop and forget this configuration's session (before its server goes away)."""
+        session = _sessions.pop((self.engine, self.connect_url), None)
+        if session is not None:
+            session.stop()
+
     def _create(self) -> SparkSession:
         from pyspark.sql import SparkSession
 
