@@ -142,6 +142,21 @@ class Quality(_Strict):
         return value
 
 
+CDC_COLUMNS = {
+    "scd1": ("_is_deleted",),
+    "scd2": ("_is_deleted", "valid_from", "valid_to", "is_current"),
+}
+
+
+class ChangeApply(_Strict):
+    """How a silver table applies a change feed (AUTO-CDC semantics, see platform_assets/cdc)."""
+
+    mode: Literal["scd1", "scd2"]
+    apply_as_deletes: str | None = Field(
+        None, description="SQL condition marking a change as a delete, e.g. \"Op = 'D'\""
+    )
+
+
 class Contract(_Strict):
     """One dataset's contract. ``dataset`` must match the file's place under ``datasets/``."""
 
@@ -159,6 +174,7 @@ class Contract(_Strict):
     quality: Quality = Field(default_factory=Quality)
     freshness: Freshness | None = None
     retention: Retention
+    cdc: ChangeApply | None = None
 
     _rules: list[Rule] = PrivateAttr(default_factory=list)
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -211,6 +227,12 @@ class Contract(_Strict):
                     raise ValueError(
                         f"schema.{column.name}.lineage: names {dataset!r}, which is not in upstream"
                     )
+        if self.cdc is not None:
+            if not self.keys or not self.sequence_by:
+                raise ValueError("cdc: change apply needs keys and sequence_by")
+            missing = [c for c in CDC_COLUMNS[self.cdc.mode] if c not in names]
+            if missing:
+                raise ValueError(f"cdc: {self.cdc.mode} tables carry {missing}; add them to the schema")
         self._rules = parse_rules(self.quality.rules, self.quality.default_severity)
         ref = self.ref
         for rule in self._rules:
