@@ -1,0 +1,64 @@
+"""Source positions ride in the same Delta commit as the rows: a crash can lose or repeat neither."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from platform_assets.lake.delta_tables import read_table, row_count
+from platform_assets.lake.positions import append_with_positions, committed_offset, committed_positions
+
+
+def _rows(*offsets: int) -> pa.Table:
+    return pa.table({"offset": pa.array(offsets, pa.int64()), "value": [f"m{o}" for o in offsets]})
+
+
+def test_offsets_and_watermarks_are_committed_with_the_rows(tmp_path: Path) -> None:
+    uri = str(tmp_path / "t")
+    assert committed_offset(uri, "orders-0") is None and committed_positions(uri) == {}
+    append_with_positions(uri, _rows(0, 1, 2), offsets={"orders-0": 2}, positions={"salesforce": {"ts": "a"}})
+    append_with_positions(uri, _rows(3), offsets={"orders-0": 3, "orders-1": 0}, positions={"snowflake": 5})
+    assert committed_offset(uri, "orders-0") == 3 and committed_offset(uri, "orders-1") == 0
+    # a later commit keeps the structured positions of the other sources
+    assert committed_positions(uri) == {"salesforce": {"ts": "a"}, "snowflake": 5}
+    assert row_count(uri) == 4
+
+
+def test_a_position_never_moves_backwards(tmp_path: Path) -> None:
+    uri = str(tmp_path / "t")
+    append_with_positions(uri, _rows(0, 1), offsets={"orders-0": 1})
+    with pytest.raises(ValueError, match="position orders-0=1 is not after the committed 1"):
+        append_with_positions(uri, _rows(1), offsets={"orders-0": 1})
+    assert row_count(uri) == 2
+
+
+def test_a_crash_between_data_write_and_commit_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    """A writer dies after writing its data files into the table, before the log entry exists.
+
+    delta-rs writes files and commits inside one call, so the crash is staged faithfully from the
+    outside: a separate process writes the batch's Parquet file where a writer would, then exits hard.
+    """
+    uri = str(tmp_path / "t")
+    append_with_positions(uri, _rows(0, 1), offsets={"orders-0": 1})
+    crash = textwrap.dedent(
+        f"""
+        import os, pyarrow as pa, pyarrow.parquet as pq
+        batch = pa.table({{"offset": pa.array([2, 3], pa.int64()), "value": ["m2", "m3"]}})
+        pq.write_table(batch, os.path.join({uri!r}, "part-00000-crashed-writer.parquet"))
+        os._exit(9)  # killed before committing rows and position to the log
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", crash], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 9, result.stderr[-2000:]
+    assert (tmp_path / "t" / "part-00000-crashed-writer.parquet").exists()
+    # the orphan file is not part of the table, and the position did not move
+    assert committed_offset(uri, "orders-0") == 1 and row_count(uri) == 2
+    # the retry resumes from the committed position: offsets 2 and 3 land exactly once
+    resume_from = (committed_offset(uri, "orders-0") or 0) + 1
+    append_with_positions(uri, _rows(*range(resume_from, 4)), offsets={"orders-0": 3})
+    assert row_count(uri) == 4 and committed_offset(uri, "orders-0") == 3
+    offsets = read_table(uri, columns=["offset"], order_by=["offset"]).column("offset").to_pylist()
+    assert offsets == [0, 1, 2, 3]
