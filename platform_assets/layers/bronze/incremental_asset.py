@@ -1,0 +1,201 @@
+"""The incremental bronze asset factory: read what is new since the committed position, append it.
+
+For change sources (Kafka offsets, Salesforce/Snowflake watermarks, DMS files) a run ingests
+everything after the position stored in the bronze table itself, into the run's ingestion day:
+
+1. read the committed positions from the table (never from the source's own bookkeeping);
+2. fetch the records after them and type them by the contract (``conform``); records that do not
+   fit go to ``bronze/<table>_dlq`` with the raw payload, the error and the position, once per batch
+   (the batch fingerprint is committed with the dead letters, so a retry does not repeat them);
+3. append the rows and the new positions in ONE Delta commit (``lake/positions``);
+4. only then acknowledge the source (consumer-group commit, replication-slot flush), which is
+   for monitoring: a crash anywhere before step 3 re-reads the same records, after it resumes
+   from the stored position; nothing is lost or duplicated;
+5. a breaking type change stops the asset, naming the column and the contract, after 2-3.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+import pyarrow as pa
+from dagster import AssetExecutionContext
+
+from platform_assets.contracts.model import Contract
+from platform_assets.engine.delta_io import read_delta
+from platform_assets.lake.delta_tables import in_predicate
+from platform_assets.lake.location import Lake
+from platform_assets.lake.positions import append_with_positions, committed_offset, committed_positions
+from platform_assets.layers.bronze.conform import (
+    Conformed,
+    arrow_schema,
+    conform_records,
+    raise_on_breaking_change,
+)
+from platform_assets.layers.bronze.records import METADATA_COLUMNS, Batch, source_columns
+from platform_assets.layers.materialization import materialization_metadata
+from platform_assets.layers.specs import asset_kwargs, partition_dates
+from platform_assets.quality.checks import check_result
+from platform_assets.quality.evaluate import evaluate
+
+
+@dataclass
+class SourceBatch:
+    """What a source returned after the committed position, and the position after it."""
+
+    records: list[tuple[str, Any]]  # (position label, raw record)
+    # only the positions that moved: structured ({"Account": watermark json}) and integer offsets
+    positions: dict[str, Any] = field(default_factory=dict)
+    offsets: dict[str, int] = field(default_factory=dict)  # e.g. {"orders.events-0": 41}
+    acknowledge: Callable[[], None] | None = None  # tell the source, after the commit
+
+
+@dataclass(frozen=True)
+class Committed:
+    """The positions stored in the bronze table, for the reader to resume from."""
+
+    positions: dict[str, Any]
+    offset_of: Callable[[str], int | None]
+
+
+ReadSource = Callable[[AssetExecutionContext, Committed], SourceBatch]
+
+
+def dlq_dataset(contract: Contract) -> str:
+    return f"bronze/{contract.ref.table}_dlq"
+
+
+def _fingerprint(batch: SourceBatch) -> str:
+    described = json.dumps({"p": batch.positions, "o": batch.offsets}, sort_keys=True, default=str)
+    return hashlib.sha256(described.encode()).hexdigest()[:32]
+
+
+def typed_bronze_table(contract: Contract, conformed: Conformed, batch: Batch) -> pa.Table:
+    columns = source_columns(contract)
+    schema = arrow_schema(contract, columns)
+    arrays = {f.name: pa.array([r.get(f.name) for r in conformed.rows], f.type) for f in schema}
+    for name in conformed.new_fields:  # additive drift: kept as text
+        arrays[name] = pa.array([r.get(name) for r in conformed.rows], pa.string())
+    count = len(conformed.rows)
+    arrays["_proc_date"] = pa.array([batch.proc_date] * count, pa.date32())
+    arrays["_ingested_at"] = pa.array([batch.ingested_at] * count, pa.timestamp("us", tz="UTC"))
+    arrays["_source"] = pa.array([batch.source] * count, pa.string())
+    arrays["_batch_id"] = pa.array([batch.batch_id] * count, pa.string())
+    arrays["_position"] = pa.array([r["_position"] for r in conformed.rows], pa.string())
+    return pa.table({name: arrays[name] for name in [*columns, *conformed.new_fields, *METADATA_COLUMNS]})
+
+
+def write_dead_letters(
+    lake: Lake, contract: Contract, conformed: Conformed, batch: Batch, fingerprint: str
+) -> int:
+    """Append the batch's dead letters once: a retry of the same batch finds its fingerprint."""
+    if not conformed.dead_letters:
+        return 0
+    uri = lake.uri(dlq_dataset(contract))
+    if committed_positions(uri, lake.storage_options).get("batch") == fingerprint:
+        return 0
+    count = len(conformed.dead_letters)
+    table = pa.table(
+        {
+            "_dataset": [d["_dataset"] for d in conformed.dead_letters],
+            "_position": [d["_position"] for d in conformed.dead_letters],
+            "_error": [d["_error"] for d in conformed.dead_letters],
+            "_raw": [d["_raw"] for d in conformed.dead_letters],
+            "_proc_date": pa.array([batch.proc_date] * count, pa.date32()),
+            "_ingested_at": pa.array([batch.ingested_at] * count, pa.timestamp("us", tz="UTC")),
+            "_batch_id": [batch.batch_id] * count,
+        }
+    )
+    append_with_positions(
+        uri,
+        table,
+        partition_by=["_proc_date"],
+        positions={"batch": fingerprint},
+        storage_options=lake.storage_options,
+    )
+    return count
+
+
+def ingest_increment(
+    lake: Lake, contract: Contract, batch_meta: Batch, read: Callable[[Committed], SourceBatch]
+) -> tuple[SourceBatch, Conformed, int]:
+    """Steps 1-4 of the module docstring; returns the source batch, its conformance and DLQ count."""
+    uri = lake.uri(contract.ref)
+    committed = Committed(
+        committed_positions(uri, lake.storage_options),
+        lambda app_id: committed_offset(uri, app_id, lake.storage_options),
+    )
+    source_batch = read(committed)
+    conformed = conform_records(contract, source_batch.records, source_columns(contract))
+    dead = write_dead_letters(lake, contract, conformed, batch_meta, _fingerprint(source_batch))
+    if source_batch.records or source_batch.positions or source_batch.offsets:
+        append_with_positions(
+            uri,
+            typed_bronze_table(contract, conformed, batch_meta),
+            partition_by=["_proc_date"],
+            offsets=source_batch.offsets,
+            positions=source_batch.positions,
+            commit_metadata={"batch_id": batch_meta.batch_id, "source": batch_meta.source},
+            storage_options=lake.storage_options,
+        )
+    if source_batch.acknowledge is not None:
+        source_batch.acknowledge()
+    return source_batch, conformed, dead
+
+
+def build_incremental_bronze_asset(
+    contract: Contract,
+    contracts: dict[str, Contract],
+    read_source: ReadSource,
+    source_label: str,
+    resource_keys: set[str],
+    kinds: set[str] | None = None,
+    deps: list[dg.AssetKey] | None = None,
+) -> dg.AssetsDefinition:
+    if contract.partitioning is None or contract.partitioning.column != "_proc_date":
+        raise ValueError(f"{contract.dataset}: bronze tables are partitioned by _proc_date")
+    kwargs = asset_kwargs(contract, contracts, {"python", *(kinds or set())})
+    kwargs["deps"] = [*kwargs["deps"], *(deps or [])]
+    kwargs["backfill_policy"] = None  # one ingestion day per run: what is new lands today
+
+    @dg.asset(
+        **kwargs,
+        required_resource_keys={"spark", "lake", *resource_keys},
+        retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
+    )
+    def _incremental_bronze(context: AssetExecutionContext) -> Iterator:
+        lake: Lake = context.resources.lake.lake
+        (day,) = partition_dates(context)
+        batch_meta = Batch(day, datetime.now(UTC), source_label, f"{context.run.run_id}:{day.isoformat()}")
+        source_batch, conformed, dead = ingest_increment(
+            lake, contract, batch_meta, lambda committed: read_source(context, committed)
+        )
+        context.log.info(
+            f"{contract.dataset}: {len(conformed.rows)} record(s) appended, {dead} to {dlq_dataset(contract)}"
+        )
+        raise_on_breaking_change(contract, conformed)
+        uri = lake.uri(contract.ref)
+        written = read_delta(context.resources.spark.get_session(), uri, in_predicate("_proc_date", [day]))
+        report, _ = evaluate(written, contract.rules, "_proc_date")
+        yield dg.MaterializeResult(
+            metadata=materialization_metadata(
+                contract,
+                lake,
+                len(conformed.rows),
+                {
+                    "dead_letters": dead,
+                    "new_source_fields": dg.MetadataValue.json(conformed.new_fields),
+                    "positions": dg.MetadataValue.json(
+                        json.loads(json.dumps(source_batch.positions, default=str))
+                    ),
+                    "offsets": dg.MetadataValue.json(source_batch.offsets),
+                },
+            ),
+            check_results=[check_result(o) for o in report.outcomes],
+        )
+
+    return _incremental_bronze

@@ -1,0 +1,21 @@
+"""The RDS PostgreSQL source as AWS DMS delivers it: full-load and CDC CSV files under a landing prefix."""
+
+from platform_assets.sources.dms.reader import (
+    DmsFile,
+    DmsFileError,
+    FileStore,
+    LocalFileStore,
+    StoredObject,
+    list_new_files,
+    read_changes,
+)
+
+__all__ = [
+    "DmsFile",
+    "DmsFileError",
+    "FileStore",
+    "LocalFileStore",
+    "StoredObject",
+    "list_new_files",
+    "read_changes",
+]

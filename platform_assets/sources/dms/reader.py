@@ -1,0 +1,186 @@
+"""Reads one table's AWS DMS landing prefix: which files are new, and the change records in each.
+
+DMS writes, per source table, ``LOAD<8 hex>.csv`` full-load files and ``<YYYYMMDD-HHMMSS...>.csv`` CDC
+files. The files this platform expects (see ``sandbox/services/dms_task.py`` for the producer side):
+
+- a header row (DMS ``addColumnName=true``);
+- CDC rows start with ``Op`` (I/U/D) then the commit timestamp column (``timestampColumnName``), then the
+  table's columns; full-load rows have no ``Op`` (``includeOpForFullLoad=false``) unless the header says so;
+- NULL is written as a marker (``csvNullValue``), ``\\N`` by default, so NULL and '' stay distinct.
+
+Listing goes through a ``FileStore`` so an S3 listing (key, LastModified, size) can replace the local one
+without touching the ordering or parsing rules here.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol, TextIO
+
+DEFAULT_TIMESTAMP_COLUMN = "_dms_commit_ts"
+DEFAULT_NULL_VALUE = "\\N"
+OPS = frozenset({"I", "U", "D"})
+RESERVED = ("op", "commit_ts", "_file", "_row")
+
+# op, commit_ts and the columns are text (None for NULL); _row is an int.
+DmsRecord = dict[str, str | int | None]
+
+_FULL_LOAD_NAME = re.compile(r"^LOAD[0-9A-F]{8}\.csv$")
+_CDC_NAME = re.compile(r"^\d{8}-\d{6,}\.csv$")
+
+
+class DmsFileError(ValueError):
+    """A DMS file cannot be read as expected; names the file and, when known, the row."""
+
+    def __init__(self, file: str, message: str, row: int | None = None) -> None:
+        where = f"{file}, row {row}" if row is not None else file
+        super().__init__(f"DMS file {where}: {message}")
+        self.file = file
+        self.row = row
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One entry of a store listing (what an S3 ListObjectsV2 page gives: key, LastModified, size)."""
+
+    key: str
+    last_modified: datetime
+    size: int
+
+
+class FileStore(Protocol):
+    def list(self, prefix: str) -> Iterable[StoredObject]: ...
+
+    def open_text(self, key: str) -> AbstractContextManager[TextIO]: ...
+
+
+@dataclass(frozen=True)
+class LocalFileStore:
+    """A folder as a store: keys are paths relative to ``root`` with ``/`` separators."""
+
+    root: Path
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        folder = self.root / prefix if prefix else self.root
+        if not folder.is_dir():
+            return
+        for path in folder.iterdir():
+            if path.is_file():
+                stat = path.stat()
+                yield StoredObject(
+                    key=path.relative_to(self.root).as_posix(),
+                    last_modified=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, tz=UTC),
+                    size=stat.st_size,
+                )
+
+    def open_text(self, key: str) -> AbstractContextManager[TextIO]:
+        # newline="" lets the csv module handle line breaks inside quoted values.
+        return (self.root / key).open("r", encoding="utf-8", newline="")
+
+
+@dataclass(frozen=True)
+class DmsFile:
+    key: str
+    name: str
+    last_modified: datetime
+    size: int
+    is_full_load: bool
+    store: FileStore = field(compare=False, repr=False)
+
+    @property
+    def position(self) -> tuple[datetime, str]:
+        """The watermark a consumer keeps: pass the largest one processed as ``after`` next time."""
+        return (self.last_modified, self.name)
+
+
+def list_new_files(
+    prefix: str | Path,
+    after: tuple[datetime, str] | None = None,
+    store: FileStore | None = None,
+) -> list[DmsFile]:
+    """DMS data files under ``prefix`` newer than ``after`` = (last_modified, name), full-load files
+    first, then by (last_modified, name). Without ``store``, ``prefix`` is a local folder."""
+    if store is None:
+        store, prefix = LocalFileStore(Path(prefix)), ""
+    files = []
+    for obj in store.list(str(prefix)):
+        name = obj.key.rsplit("/", 1)[-1]
+        full_load = bool(_FULL_LOAD_NAME.match(name))
+        if not full_load and not _CDC_NAME.match(name):
+            continue  # temp files, task state, anything that is not a DMS data file
+        if after is not None and (obj.last_modified, name) <= after:
+            continue
+        files.append(DmsFile(obj.key, name, obj.last_modified, obj.size, full_load, store))
+    # Full load first: CDC rows are changes on top of it, whatever the files' timestamps say.
+    return sorted(files, key=lambda f: (not f.is_full_load, f.last_modified, f.name))
+
+
+def read_changes(
+    file: DmsFile,
+    timestamp_column: str = DEFAULT_TIMESTAMP_COLUMN,
+    null_value: str = DEFAULT_NULL_VALUE,
+) -> list[DmsRecord]:
+    """The file's records in order: ``op``, ``commit_ts``, each column as text as written (the NULL
+    marker becomes None), ``_file`` (the key) and ``_row`` (1-based data row, the header not counted)."""
+    with file.store.open_text(file.key) as handle:
+        rows = csv.reader(handle, strict=True)
+        try:
+            header = next(rows)
+        except StopIteration:
+            raise DmsFileError(file.key, "is empty: expected a header row (addColumnName=true)") from None
+        except csv.Error as exc:
+            raise DmsFileError(file.key, f"unreadable header: {exc}") from exc
+        has_op, columns = _parse_header(file, header, timestamp_column)
+        records = []
+        row_number = 0
+        while True:
+            row_number += 1
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                raise DmsFileError(file.key, f"malformed CSV: {exc}", row_number) from exc
+            records.append(_record(file, row, row_number, has_op, columns, null_value))
+    return records
+
+
+def _parse_header(file: DmsFile, header: list[str], timestamp_column: str) -> tuple[bool, list[str]]:
+    has_op = bool(header) and header[0] == "Op"
+    if not has_op and not file.is_full_load:
+        raise DmsFileError(file.key, f"CDC file header must start with Op, got {header[:3]}")
+    rest = header[1:] if has_op else header
+    if not rest or rest[0] != timestamp_column:
+        raise DmsFileError(
+            file.key, f"expected the timestamp column {timestamp_column!r} next, got {rest[:1]}"
+        )
+    columns = rest[1:]
+    clashes = sorted(set(columns) & set(RESERVED))
+    if clashes or len(set(columns)) != len(columns):
+        raise DmsFileError(file.key, f"header has duplicate or reserved column names: {clashes or columns}")
+    return has_op, columns
+
+
+def _record(
+    file: DmsFile, row: list[str], row_number: int, has_op: bool, columns: list[str], null_value: str
+) -> DmsRecord:
+    expected = len(columns) + (2 if has_op else 1)
+    if len(row) != expected:
+        raise DmsFileError(file.key, f"has {len(row)} values, the header has {expected} columns", row_number)
+    op = row[0] if has_op else "I"  # full-load rows are inserts
+    if op not in OPS:
+        raise DmsFileError(file.key, f"unknown Op {op!r} (expected I, U or D)", row_number)
+    values = row[2:] if has_op else row[1:]
+    record: DmsRecord = {"op": op, "commit_ts": row[1] if has_op else row[0]}
+    record.update(
+        (name, None if value == null_value else value) for name, value in zip(columns, values, strict=True)
+    )
+    record["_file"] = file.key
+    record["_row"] = row_number
+    return record
