@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint spark-jars ui clean
+.PHONY: install demo test lint spark-jars kafka-jars ui clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,10 +13,15 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP) spark-jars
+install: $(STAMP) spark-jars kafka-jars
 
+## Delta jars for PLATFORM_ENGINE=local (Apache Spark)
 spark-jars:
 	@bash scripts/fetch_spark_jars.sh
+
+## the Apache Kafka broker (KRaft) the sandbox and the tests run
+kafka-jars:
+	@bash scripts/fetch_kafka.sh
 
 ## demo: sandbox sources -> bronze -> silver -> gold on the embedded defaults, then a summary
 demo: $(STAMP)

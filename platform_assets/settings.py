@@ -8,6 +8,7 @@
 | PLATFORM_SPARK_CONNECT_URL | | sc://host:port, for PLATFORM_ENGINE=connect |
 | FX_API_URL | http://127.0.0.1:8765 | FX REST API base URL (the sandbox's by default) |
 | FX_API_TOKEN | sandbox-token | bearer token for the FX API |
+| DMS_LANDING_ROOT | ./.landing/dms | where AWS DMS lands its files (`<schema>/<table>/*.csv`) |
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class PlatformSettings:
     spark_connect_url: str | None = None
     fx_api_url: str = "http://127.0.0.1:8765"
     fx_api_token: str = "sandbox-token"
+    dms_landing_root: str = ".landing/dms"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> PlatformSettings:
@@ -61,4 +63,5 @@ class PlatformSettings:
             spark_connect_url=url,
             fx_api_url=env.get("FX_API_URL", cls.fx_api_url),
             fx_api_token=env.get("FX_API_TOKEN", cls.fx_api_token),
+            dms_landing_root=str(Path(env.get("DMS_LANDING_ROOT", "") or cls.dms_landing_root).resolve()),
         )

@@ -1,9 +1,12 @@
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from sandbox.generator.fx import generate_fx
 from sandbox.services.fx_api import FxApiServer
+
+os.environ.setdefault("RUST_LOG", "error")  # Sail servers started by tests log every session otherwise
 
 
 @pytest.fixture

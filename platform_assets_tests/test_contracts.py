@@ -14,7 +14,14 @@ from platform_assets.settings import PlatformSettings
 
 def test_shipped_contracts_load_with_their_rules() -> None:
     contracts = load_contracts()
-    assert set(contracts) == {"bronze/fx_rates", "silver/fx_rates", "gold/dim_currency"}
+    assert set(contracts) == {
+        "bronze/fx_rates",
+        "silver/fx_rates",
+        "gold/dim_currency",
+        "bronze/rds_customers_cdc",
+        "silver/customers",
+        "silver/customers_history",
+    }
     silver = contracts["silver/fx_rates"]
     assert silver.keys == ["as_of_date", "ccy"]
     assert silver.sequence_by == ["published_at", "revision"]

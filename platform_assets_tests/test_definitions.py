@@ -3,7 +3,8 @@
 import dagster as dg
 import pytest
 
-from platform_assets.definitions import FX_JOB, build_definitions
+from platform_assets.contracts import load_contracts
+from platform_assets.definitions import CUSTOMERS_JOB, FX_JOB, build_definitions
 from platform_assets.settings import PlatformSettings
 
 
@@ -17,6 +18,7 @@ def test_definitions_load(defs: dg.Definitions) -> None:
     dg.Definitions.validate_loadable(defs)
     assert defs.resolve_job_def(FX_JOB) is not None
     assert defs.resolve_sensor_def("fx_publications_sensor").job_name == FX_JOB
+    assert defs.resolve_sensor_def("rds_customers_dms_sensor").job_name == CUSTOMERS_JOB
 
 
 def test_the_module_level_definitions_object_loads() -> None:
@@ -27,14 +29,17 @@ def test_the_module_level_definitions_object_loads() -> None:
 
 def test_every_table_asset_has_contract_metadata(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
-    tables = {"bronze/fx_rates", "silver/fx_rates", "gold/dim_currency"}
-    assert {k.to_user_string() for k in graph.materializable_asset_keys} == tables
+    contracts = load_contracts()
+    assert {k.to_user_string() for k in graph.materializable_asset_keys} == set(contracts)
     for key in graph.materializable_asset_keys:
         node = graph.get(key)
-        assert node.description and node.owners
+        contract = contracts[key.to_user_string()]
+        assert node.description and node.owners == contract.owners
         assert node.group_name == key.path[0]
         assert "delta" in node.kinds
-        assert node.tags["layer"] == key.path[0] and node.tags["domain"] == "finance"
+        assert node.tags["layer"] == key.path[0] and node.tags["domain"] == contract.domain
+        pii = any(c.classification.value == "pii" for c in contract.columns)
+        assert node.tags["contains_pii"] == ("true" if pii else "false")
         assert node.metadata["dagster/table_name"] == ".".join(key.path)
         assert isinstance(node.metadata["dagster/column_schema"], dg.TableSchema)
         assert isinstance(node.freshness_policy, dg.FreshnessPolicy)
@@ -82,5 +87,7 @@ def test_critical_rules_are_blocking_checks(defs: dg.Definitions) -> None:
         "gold/dim_currency:ccy_unique",
         "gold/dim_currency:currency_key_unique",
         "gold/dim_currency:ccy_not_null",
+        "silver/customers:customer_id_not_null",
+        "silver/customers_history:customer_id_not_null",
     }
     assert "silver/fx_rates:rate_to_base_between" in specs and "bronze/fx_rates:no_resent_records" in specs

@@ -16,7 +16,9 @@ def test_a_spark_connect_url_selects_that_server(tmp_path: Path) -> None:
     host, port = server.listening_address
     engine = SparkEngine(engine="connect", connect_url=f"sc://{host}:{port}")
     try:
+        sail = SparkEngine().get_session()
         spark = engine.get_session()
+        assert spark is not sail  # a session of its own, on the URL given
         path = str(tmp_path / "t")
         spark.createDataFrame([(1, "a"), (2, "b")], "k int, v string").write.format("delta").save(path)
         assert sorted(r.k for r in spark.read.format("delta").load(path).collect()) == [1, 2]
@@ -24,6 +26,9 @@ def test_a_spark_connect_url_selects_that_server(tmp_path: Path) -> None:
     finally:
         engine.stop_session()  # a session left behind would retry its dead server at exit
         server.stop()
+    # the embedded engine's session is untouched by the other session's life and death
+    sail = SparkEngine().get_session()
+    assert sail.range(3).count() == 3
 
 
 def test_engine_misconfiguration_is_explained() -> None:

@@ -69,6 +69,19 @@ def _local_spark_session(app_name: str) -> SparkSession:
     )
 
 
+def _make_active(session: SparkSession) -> None:
+    """Make ``session`` PySpark's active one.
+
+    One process may hold several Spark Connect sessions (the in-process Sail one and a remote one);
+    each session is created with ``builder.create()`` (``getOrCreate`` would hand back whichever is
+    active, whatever the URL), and PySpark helpers that look up the active session must find the one
+    the caller is using, also after another session was stopped.
+    """
+    activate = getattr(type(session), "_set_default_and_active_session", None)
+    if activate is not None and not getattr(session, "is_stopped", False):
+        activate(session)
+
+
 class SparkEngine(dg.ConfigurableResource):
     """Hands out a Spark session; which engine runs behind it is configuration, not code."""
 
@@ -79,10 +92,11 @@ class SparkEngine(dg.ConfigurableResource):
     def get_session(self) -> SparkSession:
         key = (self.engine, self.connect_url)
         session = _sessions.get(key)
-        if session is None:
+        if session is None or getattr(session, "is_stopped", False):
             session = self._create()
             session.conf.set("spark.sql.session.timeZone", "UTC")  # timestamps mean the same everywhere
             _sessions[key] = session
+        _make_active(session)
         return session
 
     def stop_session(self) -> None:
@@ -95,11 +109,11 @@ class SparkEngine(dg.ConfigurableResource):
         from pyspark.sql import SparkSession
 
         if self.engine == "sail":
-            return SparkSession.builder.remote(sail_endpoint()).getOrCreate()
+            return SparkSession.builder.remote(sail_endpoint()).create()
         if self.engine == "connect":
             if not self.connect_url:
                 raise EngineError("engine 'connect' needs connect_url (sc://host:port)")
-            return SparkSession.builder.remote(self.connect_url).getOrCreate()
+            return SparkSession.builder.remote(self.connect_url).create()
         if self.engine == "local":
             return _local_spark_session(self.app_name)
         raise EngineError(f"unknown engine {self.engine!r}: use sail, connect or local")
