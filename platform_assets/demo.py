@@ -1,8 +1,10 @@
 """The demo: sandbox sources -> bronze -> silver -> gold on the embedded defaults, then a summary.
 
-It plays the sandbox's publication days in order. Each day it moves the FX service's clock to the
-end of that day, lets the real ``fx_publications_sensor`` decide what to run, and runs its requests
-in-process against the Dagster instance in ``DAGSTER_HOME``, so the UI on that home shows them.
+FX: it plays the sandbox's publication days in order, moving the FX service's clock to the end of each
+day. Customers: it starts a real PostgreSQL, lets the DMS-like task replicate the full load and four
+change batches into DMS files. After each step the real sensor (``fx_publications_sensor``,
+``rds_customers_dms_sensor``) decides what to run, and its requests run in-process against the
+Dagster instance in ``DAGSTER_HOME``, so the UI on that home shows them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.contracts import load_contracts
-from platform_assets.definitions import FX_JOB, build_definitions, build_resources
+from platform_assets.definitions import build_definitions, build_resources
 from platform_assets.lake.delta_tables import count_by, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.settings import PlatformSettings
@@ -50,13 +52,20 @@ def prepare_home(dagster_home: Path) -> None:
 
 
 def _run_request(
-    defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest, sensor_name: str
+    defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest, sensor: dg.SensorDefinition
 ) -> RunOutcome:
-    job = defs.resolve_job_def(FX_JOB)
-    tags = {**request.tags, "dagster/sensor_name": sensor_name}
+    """Run what the sensor asked for, in-process, as the daemon would have launched it."""
+    job = defs.resolve_job_def(sensor.job_name)
+    tags = {**request.tags, "dagster/sensor_name": sensor.name}
     if request.run_key:
         tags["dagster/run_key"] = request.run_key
-    result = job.execute_in_process(instance=instance, tags=tags, run_config=QUIET, raise_on_error=False)
+    result = job.execute_in_process(
+        instance=instance,
+        tags=tags,
+        partition_key=request.partition_key,
+        run_config=QUIET,
+        raise_on_error=False,
+    )
     tally = CheckTally()
     stopped: list[str] = []
     materialized: set[str] = set()
@@ -70,62 +79,125 @@ def _run_request(
         elif event.event_type_value == "STEP_FAILURE" and event.step_key:
             stopped.append(event.step_key.replace("__", "/", 1))
     job_assets = [key.to_user_string() for key in job.asset_layer.executable_asset_keys]
-    start = request.tags.get("dagster/asset_partition_range_start", "")
-    end = request.tags.get("dagster/asset_partition_range_end", "")
+    start = request.tags.get("dagster/asset_partition_range_start", request.partition_key or "")
+    end = request.tags.get("dagster/asset_partition_range_end", start)
     span = start if start == end else f"{start}..{end}"
     not_run = sorted(a for a in job_assets if a not in materialized and a not in stopped)
     return RunOutcome(result.run_id, span, result.success, tally, stopped, not_run)
 
 
-def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
+def _report(label: str, outcome: RunOutcome) -> None:
+    verdict = "ok" if outcome.success else "STOPPED"
+    failed = f"; failed checks: {', '.join(outcome.checks.failed)}" if outcome.checks.failed else ""
+    print(
+        f"{label}  sensor -> run {outcome.run_id[:8]} partitions {outcome.partitions}: {verdict} "
+        f"({len(outcome.checks.passed)} checks passed{failed})"
+    )
+    if outcome.stopped_at:
+        print(
+            f"            stopped at {', '.join(outcome.stopped_at)}; "
+            f"not refreshed: {', '.join(outcome.not_run) or 'nothing'}"
+        )
+
+
+class SensorDriver:
+    """Evaluates one sensor like the daemon does (cursor kept between ticks) and runs its requests."""
+
+    def __init__(
+        self, defs: dg.Definitions, instance: dg.DagsterInstance, resources: dict, name: str
+    ) -> None:
+        self.defs, self.instance, self.resources = defs, instance, resources
+        self.sensor = defs.resolve_sensor_def(name)
+        self.cursor: str | None = None
+
+    def tick(self, label: str) -> list[RunOutcome]:
+        context = dg.build_sensor_context(
+            instance=self.instance,
+            cursor=self.cursor,
+            resources=self.resources,
+            repository_def=self.defs.get_repository_def(),
+        )
+        tick = self.sensor.evaluate_tick(context)
+        self.cursor = tick.cursor or self.cursor
+        if not tick.run_requests:
+            print(f"{label}  sensor: nothing new")
+        outcomes = [_run_request(self.defs, self.instance, r, self.sensor) for r in tick.run_requests]
+        for outcome in outcomes:
+            _report(label, outcome)
+        return outcomes
+
+
+def _fx_demo(
+    settings: PlatformSettings, instance: dg.DagsterInstance, start: date, days: int, seed: int
+) -> list[RunOutcome]:
     from sandbox.generator.fx import generate_fx
     from sandbox.services.fx_api import FxApiServer
 
+    dataset = generate_fx(seed=seed, start=start, days=days)
+    print(
+        f"FX REST API (sandbox): {len(dataset.publications)} publications for {start}..{dataset.as_of_dates[-1]}"
+    )
+    outcomes: list[RunOutcome] = []
+    with FxApiServer(dataset) as fx_service:
+        settings = replace(settings, fx_api_url=fx_service.base_url, fx_api_token=fx_service.token)
+        defs = build_definitions(settings)
+        driver = SensorDriver(defs, instance, build_resources(settings), "fx_publications_sensor")
+        for offset in range(days):
+            day = start + timedelta(days=offset)
+            fx_service.set_clock(datetime.combine(day, time(23, 59, 59)).isoformat() + "Z")
+            outcomes += driver.tick(str(day))
+    return outcomes
+
+
+def _customers_demo(settings: PlatformSettings, instance: dg.DagsterInstance, seed: int) -> list[RunOutcome]:
+    """PostgreSQL -> logical replication -> DMS files -> bronze -> silver, if PostgreSQL is installed."""
+    import contextlib
+
+    import psycopg2
+
+    from sandbox.generator.customers import apply_batch, generate_customers, load_initial
+    from sandbox.services.dms_task import DmsTask
+    from sandbox.services.postgres import CUSTOMERS_PUBLICATION, DEFAULT_BIN_DIR, PostgresServer
+
+    if not (DEFAULT_BIN_DIR / "postgres").exists():
+        print(f"\nRDS customers: skipped (no PostgreSQL server binaries in {DEFAULT_BIN_DIR})")
+        return []
+    dataset = generate_customers(seed=seed, batches=4)
+    defs = build_definitions(settings)
+    driver = SensorDriver(defs, instance, build_resources(settings), "rds_customers_dms_sensor")
+    outcomes: list[RunOutcome] = []
+    with (
+        PostgresServer() as pg,
+        DmsTask(pg.dsn, "demo", CUSTOMERS_PUBLICATION, Path(settings.dms_landing_root)) as task,
+    ):
+        print(
+            f"\nRDS customers: PostgreSQL on port {pg.port}, replicated as DMS files into {settings.dms_landing_root}"
+        )
+        with contextlib.closing(psycopg2.connect(pg.dsn)) as conn:
+            load_initial(conn, dataset)
+            task.full_load()
+            outcomes += driver.tick(f"full load ({len(dataset.state_after(0))} customers)")
+            for batch in dataset.batches:
+                apply_batch(conn, batch)
+                task.poll(timeout_seconds=10)
+                outcomes += driver.tick(f"change batch {batch.number} ({len(batch.changes)} changes)")
+    return outcomes
+
+
+def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
     settings = PlatformSettings.from_env()
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     prepare_home(dagster_home)
     lake = Lake(settings.lake_root, settings.storage_options)
-    if fresh and not lake.is_remote and Path(lake.root).exists():
-        print(f"Removing the previous demo lake at {lake.root}")
-        shutil.rmtree(lake.root)
-
-    dataset = generate_fx(seed=seed, start=start, days=days)
-    print(
-        f"Sandbox: FX REST API with {len(dataset.publications)} publications for {start}..{dataset.as_of_dates[-1]}"
-    )
-    outcomes: list[RunOutcome] = []
-    with FxApiServer(dataset) as fx_service, dg.DagsterInstance.get() as instance:
-        settings = replace(settings, fx_api_url=fx_service.base_url, fx_api_token=fx_service.token)
-        defs = build_definitions(settings)
-        resources = build_resources(settings)
-        sensor = defs.resolve_sensor_def("fx_publications_sensor")
-        cursor: str | None = None
-        print(f"Engine: {settings.engine}; lake: {settings.lake_root}; Dagster home: {dagster_home}\n")
-        for offset in range(days):
-            day = start + timedelta(days=offset)
-            fx_service.set_clock(datetime.combine(day, time(23, 59, 59)).isoformat() + "Z")
-            context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-            tick = sensor.evaluate_tick(context)
-            cursor = tick.cursor or cursor
-            if not tick.run_requests:
-                print(f"{day}  sensor: nothing new")
-                continue
-            for request in tick.run_requests:
-                outcome = _run_request(defs, instance, request, sensor.name)
-                outcomes.append(outcome)
-                verdict = "ok" if outcome.success else "STOPPED"
-                failed = (
-                    f"; failed checks: {', '.join(outcome.checks.failed)}" if outcome.checks.failed else ""
-                )
-                print(
-                    f"{day}  sensor -> run {outcome.run_id[:8]} partitions {outcome.partitions}: {verdict} "
-                    f"({len(outcome.checks.passed)} checks passed{failed})"
-                )
-                if outcome.stopped_at:
-                    print(
-                        f"            stopped at {', '.join(outcome.stopped_at)}; "
-                        f"not refreshed: {', '.join(outcome.not_run) or 'nothing'}"
-                    )
+    if fresh:
+        for folder in (lake.root, settings.dms_landing_root):
+            if "://" not in folder and Path(folder).exists():
+                print(f"Removing the previous demo data at {folder}")
+                shutil.rmtree(folder)
+    print(f"Engine: {settings.engine}; lake: {settings.lake_root}; Dagster home: {dagster_home}\n")
+    with dg.DagsterInstance.get() as instance:
+        outcomes = _fx_demo(settings, instance, start, days, seed)
+        outcomes += _customers_demo(settings, instance, seed)
     _print_summary(lake, outcomes, dagster_home)
     return 0
 
@@ -135,18 +207,21 @@ def _print_summary(lake: Lake, outcomes: list[RunOutcome], dagster_home: Path) -
     print("\nTables")
     for name in sorted(contracts, key=lambda n: ("bronze", "silver", "gold").index(n.split("/")[0])):
         uri = lake.uri(name)
-        print(f"  {name:<22} {row_count(uri, lake.storage_options):>6} rows   {uri}")
+        print(f"  {name:<26} {row_count(uri, lake.storage_options):>6} rows   {uri}")
+        dead = row_count(lake.uri(f"{name}_dlq"), lake.storage_options) if name.startswith("bronze/") else 0
+        if dead:
+            print(f"  {'  dead letters':<26} {dead:>6} rows   {lake.uri(f'{name}_dlq')}")
         quarantine = lake.quarantine_uri(name)
         held = row_count(quarantine, lake.storage_options)
         if held:
-            print(f"  {'  quarantined':<22} {held:>6} rows   {quarantine}")
+            print(f"  {'  quarantined':<26} {held:>6} rows   {quarantine}")
         partitioning = contracts[name].partitioning
         if held and partitioning:
             blocked = count_by(quarantine, partitioning.column, "_action = 'blocked'", lake.storage_options)
             published = count_by(uri, partitioning.column, None, lake.storage_options)
             unpublished = sorted(set(blocked) - set(published))
             if unpublished:
-                print(f"  {'  held at the gate':<22} {', '.join(unpublished)}")
+                print(f"  {'  held at the gate':<26} {', '.join(unpublished)}")
     passed = sum(len(o.checks.passed) for o in outcomes)
     failed = [name for o in outcomes for name in o.checks.failed]
     print(f"\nRuns: {len(outcomes)} ({sum(o.success for o in outcomes)} succeeded)")

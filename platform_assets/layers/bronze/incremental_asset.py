@@ -38,7 +38,7 @@ from platform_assets.layers.bronze.conform import (
 )
 from platform_assets.layers.bronze.records import METADATA_COLUMNS, Batch, source_columns
 from platform_assets.layers.materialization import materialization_metadata
-from platform_assets.layers.specs import asset_kwargs, partition_dates
+from platform_assets.layers.specs import bronze_asset_kwargs, partition_dates
 from platform_assets.quality.checks import check_result
 from platform_assets.quality.evaluate import evaluate
 
@@ -156,17 +156,10 @@ def build_incremental_bronze_asset(
     kinds: set[str] | None = None,
     deps: list[dg.AssetKey] | None = None,
 ) -> dg.AssetsDefinition:
-    if contract.partitioning is None or contract.partitioning.column != "_proc_date":
-        raise ValueError(f"{contract.dataset}: bronze tables are partitioned by _proc_date")
-    kwargs = asset_kwargs(contract, contracts, {"python", *(kinds or set())})
-    kwargs["deps"] = [*kwargs["deps"], *(deps or [])]
+    kwargs = bronze_asset_kwargs(contract, contracts, resource_keys, kinds, deps)
     kwargs["backfill_policy"] = None  # one ingestion day per run: what is new lands today
 
-    @dg.asset(
-        **kwargs,
-        required_resource_keys={"spark", "lake", *resource_keys},
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
-    )
+    @dg.asset(**kwargs)
     def _incremental_bronze(context: AssetExecutionContext) -> Iterator:
         lake: Lake = context.resources.lake.lake
         (day,) = partition_dates(context)

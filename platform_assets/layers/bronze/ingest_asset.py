@@ -18,7 +18,7 @@ from platform_assets.lake.delta_tables import in_predicate, replace_partitions
 from platform_assets.lake.location import Lake
 from platform_assets.layers.bronze.records import Batch, to_bronze_table
 from platform_assets.layers.materialization import materialization_metadata
-from platform_assets.layers.specs import asset_kwargs, partition_dates
+from platform_assets.layers.specs import bronze_asset_kwargs, partition_dates
 from platform_assets.quality.checks import check_result
 from platform_assets.quality.evaluate import evaluate
 
@@ -37,17 +37,7 @@ def build_bronze_asset(
     kinds: set[str] | None = None,
     deps: list[dg.AssetKey] | None = None,
 ) -> dg.AssetsDefinition:
-    if contract.partitioning is None or contract.partitioning.column != "_proc_date":
-        raise ValueError(f"{contract.dataset}: bronze tables are partitioned by _proc_date")
-    kwargs = asset_kwargs(contract, contracts, {"python", *(kinds or set())})
-    kwargs["deps"] = [*kwargs["deps"], *(deps or [])]
-
-    @dg.asset(
-        **kwargs,
-        required_resource_keys={"spark", "lake", *resource_keys},
-        # the connector already retried with backoff; this re-runs the step after a longer outage
-        retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL),
-    )
+    @dg.asset(**bronze_asset_kwargs(contract, contracts, resource_keys, kinds, deps))
     def _bronze_asset(context: AssetExecutionContext) -> Iterator:
         lake: Lake = context.resources.lake.lake
         days = partition_dates(context)

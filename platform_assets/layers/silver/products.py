@@ -1,0 +1,19 @@
+"""silver/products (SCD1): the Snowflake catalogue, MERGEd by product_id with the latest version winning.
+
+The change feed is the bronze rows ingested after the last applied point; de-duplication by the business
+key and the MERGE are the change apply's (``updated_at`` orders versions, ``_ingested_at`` breaks ties).
+Columns added at the source stay in bronze until the contract takes them in.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from platform_assets.contracts.model import Contract
+from platform_assets.layers.silver.change_apply_asset import build_change_apply_asset
+from platform_assets.layers.silver.salesforce import feed
+
+
+def build(contracts: dict[str, Contract]) -> dg.AssetsDefinition:
+    contract = contracts["silver/products"]
+    return build_change_apply_asset(contract, contracts, feed(contract, "bronze/snowflake_products", None))
