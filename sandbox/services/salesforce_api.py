@@ -25,11 +25,9 @@ import itertools
 import os
 import re
 import secrets
-import socket
 import ssl
 import tempfile
 import threading
-import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -475,67 +472,6 @@ class TlsCertificates:
         return ssl.create_default_context(cafile=str(self.ca_path))
 
 
-class ThreadedTlsUvicorn(ThreadedUvicorn):
-    """ThreadedUvicorn over HTTPS: simple-salesforce hard-codes https://, so the stand-in must speak TLS."""
-
-    def __init__(
-        self, app: Starlette, certs: TlsCertificates, host: str = "127.0.0.1", port: int = 0
-    ) -> None:
-        super().__init__(app, host=host, port=port)
-        self._certs = certs
-
-    @property
-    def base_url(self) -> str:
-        return super().base_url.replace("http://", "https://", 1)
-
-    def start(self, timeout_seconds: float = 10.0) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._requested_port))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ssl_certfile=str(self._certs.cert_path),
-            # An idle keep-alive TLS connection waits for the client's close_notify (30 s by default) on
-            # shutdown; pooled clients never send it, so bound the wait.
-            timeout_graceful_shutdown=1,
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name=f"uvicorn-tls-{self.port}", daemon=True
-        )
-        self._thread.start()
-        self._wait_healthy(timeout_seconds)
-
-    def stop(self, timeout_seconds: float = 10.0) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(0.5)
-            # Still waiting on idle keep-alive clients (see timeout_graceful_shutdown): nothing is in flight.
-            self._server.force_exit = True
-        super().stop(timeout_seconds)
-
-    def _wait_healthy(self, timeout_seconds: float) -> None:
-        deadline = time.monotonic() + timeout_seconds
-        last_error = "no answer"
-        with httpx.Client(timeout=1.0, trust_env=False, verify=self._certs.client_context()) as client:
-            while time.monotonic() < deadline:
-                if self._thread is not None and not self._thread.is_alive():
-                    raise RuntimeError(f"server thread for {self.base_url} exited during start-up")
-                try:
-                    if client.get(self.base_url + self._health_path).status_code == 200:
-                        return
-                    last_error = "health check did not answer 200"
-                except httpx.TransportError as exc:
-                    last_error = repr(exc)
-                time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"server on {self.base_url} not healthy after {timeout_seconds} s: {last_error}")
-
-
 class SalesforceApiServer:
     """The sandbox org on https://127.0.0.1:<port> in a background thread, with its own CA bundle file."""
 
@@ -552,7 +488,7 @@ class SalesforceApiServer:
         self._host, self._port = host, port
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         self._certs: TlsCertificates | None = None
-        self._runner: ThreadedTlsUvicorn | None = None
+        self._runner: ThreadedUvicorn | None = None
         self._admin_client: httpx.Client | None = None
 
     @property
@@ -579,7 +515,13 @@ class SalesforceApiServer:
     def start(self) -> SalesforceApiServer:
         self._tempdir = tempfile.TemporaryDirectory(prefix="sandbox-salesforce-")
         self._certs = TlsCertificates(Path(self._tempdir.name))
-        self._runner = ThreadedTlsUvicorn(self.app, self._certs, host=self._host, port=self._port)
+        self._runner = ThreadedUvicorn(
+            self.app,
+            host=self._host,
+            port=self._port,
+            ssl_certfile=str(self._certs.cert_path),
+            client_verify=self._certs.client_context(),
+        )
         try:
             self._runner.start()
         except BaseException:
