@@ -32,6 +32,7 @@ from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import append_with_positions, committed_offset, committed_positions
 from platform_assets.layers.bronze.conform import (
     Conformed,
+    SchemaDriftError,
     arrow_schema,
     conform_records,
     raise_on_breaking_change,
@@ -170,7 +171,12 @@ def build_incremental_bronze_asset(
         context.log.info(
             f"{contract.dataset}: {len(conformed.rows)} record(s) appended, {dead} to {dlq_dataset(contract)}"
         )
-        raise_on_breaking_change(contract, conformed)
+        try:
+            raise_on_breaking_change(contract, conformed)
+        except SchemaDriftError as exc:
+            # a retry would find the position already past these records (they are in the DLQ) and
+            # succeed; a type change must stay a failed run until someone fixes the contract or source
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
         uri = lake.uri(contract.ref)
         written = read_delta(context.resources.spark.get_session(), uri, in_predicate("_proc_date", [day]))
         report, _ = evaluate(written, contract.rules, "_proc_date")
