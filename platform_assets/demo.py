@@ -184,6 +184,60 @@ def _customers_demo(settings: PlatformSettings, instance: dg.DagsterInstance, se
     return outcomes
 
 
+def _salesforce_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> list[RunOutcome]:
+    """The sandbox org over the real Salesforce REST query API (TLS), by exact watermark."""
+    from sandbox.generator.salesforce import generate_salesforce
+    from sandbox.services.salesforce_api import SalesforceApiServer
+
+    dataset = generate_salesforce()
+    outcomes: list[RunOutcome] = []
+    with SalesforceApiServer(dataset) as org:
+        os.environ.update(
+            SALESFORCE_INSTANCE_URL=org.instance_url,
+            SALESFORCE_SESSION_ID=org.session_id,
+            SALESFORCE_CA_PATH=str(org.ca_path),
+        )
+        print(f"\nSalesforce (sandbox org, REST query API over TLS): {org.instance_url}")
+        defs = build_definitions(settings)
+        driver = SensorDriver(defs, instance, build_resources(settings), "salesforce_watermark_sensor")
+        outcomes += driver.tick("initial extraction")
+        for _ in range(len(dataset.rounds)):
+            round_no = org.apply_next_round()["applied_round"]
+            outcomes += driver.tick(f"change round {round_no}")
+    return outcomes
+
+
+def _products_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> list[RunOutcome]:
+    """The product catalogue in a Snowflake stand-in (fakesnow), by exact `updated_at` watermark."""
+    from sandbox.generator.products import generate_products
+    from sandbox.services.snowflake_server import FakeSnowflakeServer, apply_round, seed_products
+
+    dataset = generate_products()
+    outcomes: list[RunOutcome] = []
+    with FakeSnowflakeServer() as warehouse:
+        params = warehouse.conn_params
+        table = seed_products(params, dataset)
+        os.environ.update(
+            SNOWFLAKE_ACCOUNT=params["account"],
+            SNOWFLAKE_USER=params["user"],
+            SNOWFLAKE_PASSWORD=params["password"],
+            SNOWFLAKE_HOST=params["host"],
+            SNOWFLAKE_PORT=str(params["port"]),
+            SNOWFLAKE_PROTOCOL=params["protocol"],
+            SNOWFLAKE_PRODUCTS_TABLE=table,
+        )
+        print(f"\nSnowflake (fakesnow on port {params['port']}): {table}")
+        defs = build_definitions(settings)
+        driver = SensorDriver(
+            defs, instance, build_resources(settings), "snowflake_products_watermark_sensor"
+        )
+        outcomes += driver.tick("initial extraction")
+        for round_no in range(1, dataset.round_count + 1):
+            apply_round(params, dataset, round_no)
+            outcomes += driver.tick(f"change round {round_no}")
+    return outcomes
+
+
 def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
     settings = PlatformSettings.from_env()
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
@@ -198,6 +252,8 @@ def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
     with dg.DagsterInstance.get() as instance:
         outcomes = _fx_demo(settings, instance, start, days, seed)
         outcomes += _customers_demo(settings, instance, seed)
+        outcomes += _salesforce_demo(settings, instance)
+        outcomes += _products_demo(settings, instance)
     _print_summary(lake, outcomes, dagster_home)
     return 0
 
@@ -207,21 +263,26 @@ def _print_summary(lake: Lake, outcomes: list[RunOutcome], dagster_home: Path) -
     print("\nTables")
     for name in sorted(contracts, key=lambda n: ("bronze", "silver", "gold").index(n.split("/")[0])):
         uri = lake.uri(name)
-        print(f"  {name:<26} {row_count(uri, lake.storage_options):>6} rows   {uri}")
+        rows = row_count(uri, lake.storage_options)
+        live = ""
+        if contracts[name].cdc is not None and rows:  # tombstones are kept; say how many rows are live
+            where = "NOT _is_deleted" + (" AND is_current" if contracts[name].cdc.mode == "scd2" else "")
+            live = f" ({row_count(uri, lake.storage_options, where=where)} live)"
+        print(f"  {name:<30} {rows:>6} rows{live:<12} {uri}")
         dead = row_count(lake.uri(f"{name}_dlq"), lake.storage_options) if name.startswith("bronze/") else 0
         if dead:
-            print(f"  {'  dead letters':<26} {dead:>6} rows   {lake.uri(f'{name}_dlq')}")
+            print(f"  {'  dead letters':<30} {dead:>6} rows{'':<12} {lake.uri(f'{name}_dlq')}")
         quarantine = lake.quarantine_uri(name)
         held = row_count(quarantine, lake.storage_options)
         if held:
-            print(f"  {'  quarantined':<26} {held:>6} rows   {quarantine}")
+            print(f"  {'  quarantined':<30} {held:>6} rows{'':<12} {quarantine}")
         partitioning = contracts[name].partitioning
         if held and partitioning:
             blocked = count_by(quarantine, partitioning.column, "_action = 'blocked'", lake.storage_options)
             published = count_by(uri, partitioning.column, None, lake.storage_options)
             unpublished = sorted(set(blocked) - set(published))
             if unpublished:
-                print(f"  {'  held at the gate':<26} {', '.join(unpublished)}")
+                print(f"  {'  held at the gate':<30} {', '.join(unpublished)}")
     passed = sum(len(o.checks.passed) for o in outcomes)
     failed = [name for o in outcomes for name in o.checks.failed]
     print(f"\nRuns: {len(outcomes)} ({sum(o.success for o in outcomes)} succeeded)")
