@@ -19,12 +19,41 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--keep-lake", action="store_true", help="keep the previous demo lake instead of starting afresh"
     )
+    replay = commands.add_parser(
+        "replay-dlq", help="re-ingest a bronze table's dead letters that fit its contract now (exactly once)"
+    )
+    replay.add_argument("dataset", help="the bronze dataset, e.g. bronze/order_events")
     args = parser.parse_args(argv)
+    if args.command == "replay-dlq":
+        return _replay_dlq(args.dataset)
     if args.command == "demo":
         from platform_assets.demo import run_demo
 
         return run_demo(args.start, args.days, args.seed, fresh=not args.keep_lake)
     return 2
+
+
+def _replay_dlq(dataset: str) -> int:
+    from platform_assets.contracts import load_contracts
+    from platform_assets.lake.location import Lake
+    from platform_assets.layers.bronze.dlq_replay import preparer, replay_dead_letters
+    from platform_assets.settings import PlatformSettings
+
+    contracts = load_contracts()
+    if dataset not in contracts or not dataset.startswith("bronze/"):
+        print(f"replay-dlq: {dataset!r} is not a bronze dataset with a contract", file=sys.stderr)
+        return 2
+    settings = PlatformSettings.from_env()
+    outcome = replay_dead_letters(
+        Lake(settings.lake_root, settings.storage_options), contracts[dataset], preparer(dataset)
+    )
+    print(
+        f"{dataset}: {outcome.replayed} dead letter(s) replayed, {outcome.already_replayed} replayed before, "
+        f"{len(outcome.still_failing)} still failing"
+    )
+    for position, error in sorted(outcome.still_failing.items()):
+        print(f"  {position}: {error}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -43,11 +43,26 @@ def order_changes(bronze: DataFrame) -> DataFrame:
     )
 
 
+def with_created_time(changes: DataFrame, bronze: DataFrame) -> DataFrame:
+    """created_time and order_date from each order's created event, wherever bronze holds it.
+
+    Every change carries them (SCD1 replaces the whole row), so they are looked up in all of bronze,
+    not only in this run's changes; an order whose created event has not arrived gets nulls.
+    """
+    created = (
+        bronze.where(F.col("event_type") == "created")
+        .groupBy("order_id")
+        .agg(F.min("event_time").alias("created_time"))
+    )
+    return changes.join(created, "order_id", "left").withColumn("order_date", F.to_date("created_time"))
+
+
 def _feed(inputs: TransformInputs, since: datetime | None) -> DataFrame:
     where = None
     if since is not None:  # partition pruning first, then the exact point
         where = f"_proc_date >= DATE'{since.date().isoformat()}' AND _ingested_at > TIMESTAMP'{since.isoformat()}'"
-    return order_changes(inputs.read("bronze/order_events", where))
+    changes = order_changes(inputs.read("bronze/order_events", where))
+    return with_created_time(changes, inputs.read("bronze/order_events"))
 
 
 def order_lines(orders: DataFrame) -> DataFrame:

@@ -1,0 +1,194 @@
+"""Read a bounded micro-batch of a Kafka topic after the offsets stored in the bronze table.
+
+The offsets that count are the ones committed with the rows (Delta app transactions, one per
+``<topic>-<partition>``); the consumer group's own offsets are committed only after the bronze commit,
+for lag monitoring, and are never read back. A batch runs from ``stored + 1`` (or the partition's
+beginning) up to the end offsets captured when the batch starts, at most ``max_messages`` per
+partition, so a run is bounded even while producers keep writing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from platform_assets.layers.bronze.incremental_asset import Committed, SourceBatch
+
+POLL_SECONDS = 1.0
+METADATA_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class KafkaTopic:
+    """Where to read: brokers, topic, and the consumer group used for the monitoring commits."""
+
+    bootstrap_servers: str
+    topic: str
+    group_id: str
+    max_messages: int = 10_000  # per partition and run
+    read_timeout_seconds: float = 60.0
+
+    def consumer(self) -> Consumer:
+        return Consumer(
+            {
+                "bootstrap.servers": self.bootstrap_servers,
+                "group.id": self.group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": 6000,
+            }
+        )
+
+
+def app_id(topic: str, partition: int) -> str:
+    """The Delta app transaction id holding a partition's last ingested offset."""
+    return f"{topic}-{partition}"
+
+
+def position_label(topic: str, partition: int, offset: int) -> str:
+    return f"{topic}-{partition}@{offset}"
+
+
+def partitions_of(consumer: Consumer, topic: str) -> list[int]:
+    metadata = consumer.list_topics(topic, timeout=METADATA_TIMEOUT_SECONDS).topics.get(topic)
+    if metadata is None or metadata.error is not None or not metadata.partitions:
+        raise KafkaException(f"topic {topic!r} not found: {metadata.error if metadata else 'no metadata'}")
+    return sorted(metadata.partitions)
+
+
+def watermarks(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
+    """(low, high) per partition: high is the offset the next message will get."""
+    return {
+        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=METADATA_TIMEOUT_SECONDS)
+        for p in partitions_of(consumer, topic)
+    }
+
+
+def stored_offsets(
+    marks: dict[int, tuple[int, int]], topic: str, offset_of: Callable[[str], int | None]
+) -> dict[int, int | None]:
+    """The last offset stored in the table per partition (None: nothing ingested from it yet)."""
+    return {partition: offset_of(app_id(topic, partition)) for partition in marks}
+
+
+def pending_ranges(
+    marks: dict[int, tuple[int, int]], stored: dict[int, int | None]
+) -> dict[int, tuple[int, int]]:
+    """[first, end) per partition with messages after the stored offset (an empty dict: nothing new)."""
+    ranges = {}
+    for partition, (low, high) in marks.items():
+        last = stored.get(partition)
+        first = low if last is None else max(last + 1, low)
+        if first < high:
+            ranges[partition] = (first, high)
+    return ranges
+
+
+def parse_message(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Any:
+    """The event as a dict with the Kafka coordinates, or the raw bytes when it is not a JSON object.
+
+    Raw bytes go through conformance as a non-object record: a dead letter with the bytes as received.
+    """
+    try:
+        event = json.loads(value) if value is not None else None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return value
+    if not isinstance(event, dict):
+        return value
+    return {
+        **event,
+        "_topic": topic,
+        "_partition": partition,
+        "_offset": offset,
+        "_key": key.decode("utf-8", "backslashreplace") if key is not None else None,
+    }
+
+
+def read_batch(
+    source: KafkaTopic,
+    committed: Committed,
+    validate: Callable[[dict[str, Any]], dict[str, Any]] = lambda record: record,
+    log: Callable[[str], None] = lambda message: None,
+) -> SourceBatch:
+    """Messages after the stored offsets up to the end offsets seen at the start (bounded)."""
+    consumer = source.consumer()
+    try:
+        marks = watermarks(consumer, source.topic)
+        stored = stored_offsets(marks, source.topic, committed.offset_of)
+        ranges = pending_ranges(marks, stored)
+        for p, (low, _) in marks.items():
+            if stored[p] is not None and stored[p] + 1 < low:
+                log(
+                    f"{source.topic}-{p}: offsets {stored[p] + 1}..{low - 1} expired before ingestion (retention)"
+                )
+        records: list[tuple[str, Any]] = []
+        last: dict[int, int] = {}
+        if not ranges:  # still acknowledged: the group's offsets catch up with the table's
+            return SourceBatch(records=[], acknowledge=_acknowledge(source, stored, last))
+        targets = {p: min(end, first + source.max_messages) for p, (first, end) in ranges.items()}
+        consumer.assign([TopicPartition(source.topic, p, first) for p, (first, _) in ranges.items()])
+        open_partitions = set(targets)
+        deadline = time.monotonic() + source.read_timeout_seconds
+        while open_partitions and time.monotonic() < deadline:
+            message = consumer.poll(POLL_SECONDS)
+            if message is None:
+                for p in list(open_partitions):  # control records can end a partition without a message
+                    (position,) = consumer.position([TopicPartition(source.topic, p)])
+                    if position.offset >= targets[p]:
+                        open_partitions.discard(p)
+                continue
+            if message.error() is not None:
+                raise KafkaException(message.error())
+            partition, offset = message.partition(), message.offset()
+            if partition not in open_partitions or offset >= targets[partition]:
+                continue
+            record = parse_message(source.topic, partition, offset, message.key(), message.value())
+            if isinstance(record, dict):
+                record = validate(record)
+            records.append((position_label(source.topic, partition, offset), record))
+            last[partition] = offset
+            if offset >= targets[partition] - 1:
+                open_partitions.discard(partition)
+                consumer.pause([TopicPartition(source.topic, partition)])
+        if open_partitions:
+            log(f"{source.topic}: read timed out; partitions {sorted(open_partitions)} resume next run")
+    finally:
+        consumer.close()  # read everything; the monitoring commit uses a fresh consumer
+    offsets = {app_id(source.topic, p): o for p, o in last.items()}
+    log(f"{source.topic}: {len(records)} message(s) read, through {offsets}")
+    return SourceBatch(records=records, offsets=offsets, acknowledge=_acknowledge(source, stored, last))
+
+
+def _acknowledge(
+    source: KafkaTopic, stored: dict[int, int | None], last: dict[int, int]
+) -> Callable[[], None]:
+    """After the bronze commit: the group's offsets mirror the table's, for lag dashboards only."""
+    through = {p: o for p, o in stored.items() if o is not None} | last
+
+    def acknowledge() -> None:
+        if not through:
+            return
+        committer = source.consumer()
+        try:
+            committer.commit(
+                offsets=[TopicPartition(source.topic, p, o + 1) for p, o in sorted(through.items())],
+                asynchronous=False,
+            )
+        finally:
+            committer.close()
+
+    return acknowledge
+
+
+def end_offsets(source: KafkaTopic) -> dict[int, tuple[int, int]]:
+    consumer = source.consumer()
+    try:
+        return watermarks(consumer, source.topic)
+    finally:
+        consumer.close()

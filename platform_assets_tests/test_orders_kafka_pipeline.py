@@ -1,0 +1,362 @@
+"""Orders end to end against a real Kafka broker: topic -> bronze/order_events (+ DLQ) -> silver.
+
+One broker and one topic serve the module; the generator's planted defects and its oracles
+(``expected_orders``/``expected_order_lines``) are the expectations. Bronze keeps every valid message
+as received (re-sends included); silver de-duplicates by event_id through the SCD1 apply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from pyspark.sql import functions as F
+
+from platform_assets import cli
+from platform_assets.contracts import load_contracts
+from platform_assets.definitions import build_definitions, build_resources
+from platform_assets.domains.orders import ORDERS_JOB, ORDERS_SENSOR
+from platform_assets.lake.delta_tables import read_table, row_count
+from platform_assets.lake.location import Lake
+from platform_assets.layers.bronze import incremental_asset as incremental
+from platform_assets.layers.bronze.dlq_replay import replay_dead_letters
+from platform_assets.layers.bronze.incremental_asset import SourceBatch, ingest_increment
+from platform_assets.layers.bronze.order_events import check_lines
+from platform_assets.layers.bronze.records import Batch
+from platform_assets.layers.silver import orders as silver_orders
+from platform_assets.quality.evaluate import evaluate
+from platform_assets.settings import PlatformSettings
+from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
+from sandbox.generator.orders import (
+    CONTRACT_VIOLATION,
+    MALFORMED_JSON,
+    OrderEventsDataset,
+    generate_order_events,
+)
+from sandbox.services.kafka_broker import KafkaBroker
+from sandbox.services.order_producer import produce_order_events
+
+TOPIC = "orders.events"
+GROUP = "platform.bronze.order_events"
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+BAD = (MALFORMED_JSON, CONTRACT_VIOLATION)
+
+
+class Crash(RuntimeError):
+    pass
+
+
+@dataclass
+class Setup:
+    broker: KafkaBroker
+    dataset: OrderEventsDataset
+    lake: Lake
+    settings: PlatformSettings
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+    first: int  # messages produced in the first round
+
+    @property
+    def source(self) -> KafkaTopic:
+        return KafkaTopic(self.broker.bootstrap_servers, TOPIC, GROUP)
+
+    @property
+    def bronze(self) -> str:
+        return self.lake.uri("bronze/order_events")
+
+    @property
+    def dlq(self) -> str:
+        return self.lake.uri("bronze/order_events_dlq")
+
+    def ingest(self, read=None) -> None:
+        now = datetime.now(UTC)
+        meta = Batch(now.date(), now, f"kafka:{TOPIC}", f"test:{now.isoformat()}")
+        contract = load_contracts()["bronze/order_events"]
+        ingest_increment(
+            self.lake, contract, meta, read or (lambda c: read_batch(self.source, c, check_lines))
+        )
+
+    def topic_messages(self) -> dict[str, tuple[bytes, bytes]]:
+        """Ground truth from the broker: position label -> (key, value) of every message."""
+        consumer = Consumer(self.broker.consumer_config("test-reader"))
+        found: dict[str, tuple[bytes, bytes]] = {}
+        try:
+            parts = []
+            for p in range(3):
+                low, high = consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10)
+                if high > low:
+                    parts.append((p, low, high))
+            consumer.assign([TopicPartition(TOPIC, p, low) for p, low, _ in parts])
+            total = sum(high - low for _, low, high in parts)
+            while len(found) < total:
+                message = consumer.poll(5)
+                assert message is not None and message.error() is None
+                found[f"{TOPIC}-{message.partition()}@{message.offset()}"] = (message.key(), message.value())
+        finally:
+            consumer.close()
+        return found
+
+    def expected_split(self) -> tuple[set[str], set[str]]:
+        """(valid positions, dead-letter positions) of every message in the topic now."""
+        bad = {(m.key, m.value) for m in self.dataset.messages if m.defect in BAD}
+        messages = self.topic_messages()
+        dead = {label for label, kv in messages.items() if kv in bad}
+        return set(messages) - dead, dead
+
+    def topic_high(self, partition: int) -> int:
+        consumer = Consumer(self.broker.consumer_config("test-reader"))
+        try:
+            return consumer.get_watermark_offsets(TopicPartition(TOPIC, partition), timeout=10)[1]
+        finally:
+            consumer.close()
+
+    def sensor_tick(self):
+        sensor = self.defs.resolve_sensor_def(ORDERS_SENSOR)
+        context = dg.build_sensor_context(
+            instance=self.instance,
+            resources=build_resources(self.settings),
+            repository_def=self.defs.get_repository_def(),
+        )
+        return sensor.evaluate_tick(context)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    root = tmp_path_factory.mktemp("orders")
+    with KafkaBroker() as broker, dg.instance_for_test() as instance, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap_servers)
+        mp.setenv("ORDERS_TOPIC", TOPIC)
+        broker.create_topic(TOPIC, partitions=3)
+        dataset = generate_order_events()
+        settings = PlatformSettings.from_env({"PLATFORM_LAKE_ROOT": str(Path(root) / "lake")})
+        first = dataset.schema_change_position - 10  # v1 only, with a malformed and a bad quantity event
+        assert {m.defect for m in dataset.messages[:first]} >= set(BAD)
+        yield Setup(
+            broker, dataset, Lake(settings.lake_root), settings, build_definitions(settings), instance, first
+        )
+
+
+def _run_job(setup: Setup) -> None:
+    result = setup.defs.resolve_job_def(ORDERS_JOB).execute_in_process(
+        instance=setup.instance,
+        partition_key=datetime.now(UTC).date().isoformat(),
+        run_config=QUIET,
+        raise_on_error=False,
+    )
+    assert result.success
+
+
+def _assert_silver_matches(setup: Setup, dataset: OrderEventsDataset) -> None:
+    """silver/orders and silver/order_lines equal the generator's oracle for ``dataset``'s messages."""
+    expected = dataset.expected_orders()
+    rows = read_table(setup.lake.uri("silver/orders"), where="NOT _is_deleted").to_pylist()
+    got = {r["order_id"]: r for r in rows}
+    assert sorted(got) == sorted(expected)
+    for order_id, want in expected.items():
+        row = got[order_id]
+        assert (row["status"], row["customer_id"], row["currency"], row["channel"]) == (
+            want["status"], want["customer_id"], want["currency"], want["channel"]
+        ), order_id  # fmt: skip
+        assert json.loads(row["lines"]) == want["lines"] and row["order_total"] == want["order_total"]
+        assert (row["event_id"], row["event_type"]) == (want["last_event_id"], want["last_event_type"])
+        assert row["event_time"].strftime("%Y-%m-%dT%H:%M:%SZ") == want["last_event_time"]
+        assert row["created_time"].strftime("%Y-%m-%dT%H:%M:%SZ") == want["created_time"]
+        assert (
+            row["order_date"].isoformat()
+            == want["created_time"][:10]
+            == order_id[4:8] + "-" + order_id[8:10] + "-" + order_id[10:12]
+        )
+    lines = read_table(setup.lake.uri("silver/order_lines")).to_pylist()
+    keyed = sorted(
+        ({k: r[k] for k in ("order_id", "line_no", "product_id", "quantity", "unit_price")} for r in lines),
+        key=lambda r: (r["order_id"], r["line_no"]),
+    )
+    assert keyed == dataset.expected_order_lines()
+
+
+def _dead_letters(setup: Setup) -> dict[str, dict]:
+    rows = read_table(setup.dlq, columns=["_position", "_error", "_raw"]).to_pylist()
+    assert len(rows) == len({r["_position"] for r in rows}), "a dead letter was written twice"
+    return {r["_position"]: r for r in rows}
+
+
+def _bronze_positions(setup: Setup) -> list[str]:
+    return read_table(setup.bronze, columns=["_position"]).column("_position").to_pylist()
+
+
+def test_01_sensor_request_crash_before_the_commit_retried_then_silver(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    produce_order_events(setup.broker.bootstrap_servers, TOPIC, setup.dataset, upto=setup.first)
+    tick = setup.sensor_tick()
+    assert len(tick.run_requests) == 1
+    request = tick.run_requests[0]
+    assert request.partition_key == datetime.now(UTC).date().isoformat()
+    assert request.run_key.startswith(f"kafka:{TOPIC}:0:0-") and request.tags["platform/lag"] == str(
+        setup.first
+    )
+
+    real_append = incremental.append_with_positions
+
+    def dies_at_the_bronze_commit(uri, *args, **kwargs):
+        if uri == setup.bronze:
+            raise Crash("process died before the bronze commit")
+        return real_append(uri, *args, **kwargs)
+
+    monkeypatch.setattr(incremental, "append_with_positions", dies_at_the_bronze_commit)
+    with pytest.raises(Crash):
+        setup.ingest()
+    assert row_count(setup.bronze) == 0  # nothing, and no offsets, reached bronze
+    monkeypatch.setattr(incremental, "append_with_positions", real_append)
+    setup.ingest()  # the retry: the same range, from the beginning again
+
+    valid, dead = setup.expected_split()
+    positions = _bronze_positions(setup)
+    assert sorted(positions) == sorted(valid) and len(positions) == setup.first - len(dead)
+    letters = _dead_letters(setup)  # the retry did not write its dead letters again
+    assert set(letters) == dead and len(dead) == 2
+    messages = setup.topic_messages()
+    for label, letter in letters.items():
+        key, value = messages[label]
+        if b"quantity" in value and b'"three"' in value:  # the contract violation: reason and payload
+            assert "lines[0].quantity: expected an integer, got 'three'" in letter["_error"]
+            raw = json.loads(letter["_raw"])
+            assert (raw["_key"], raw["_topic"]) == (key.decode(), TOPIC)
+            assert f"{TOPIC}-{raw['_partition']}@{raw['_offset']}" == label
+        else:  # not JSON: the bytes as received
+            assert "not a JSON object" in letter["_error"]
+            assert letter["_raw"] == value.decode("utf-8", "backslashreplace")
+    # silver after the first round: the first messages' oracle (later rounds apply incrementally)
+    _run_job(setup)
+    _assert_silver_matches(
+        setup, dataclasses.replace(setup.dataset, messages=setup.dataset.messages[: setup.first])
+    )
+
+
+def test_02_a_crash_after_the_commit_and_a_consumer_restart_neither_lose_nor_repeat(setup: Setup) -> None:
+    rest = dataclasses.replace(setup.dataset, messages=setup.dataset.messages[setup.first :])
+    produce_order_events(setup.broker.bootstrap_servers, TOPIC, rest)
+    before = len(_bronze_positions(setup))
+
+    def crashes_on_acknowledge(committed):
+        batch = read_batch(setup.source, committed, check_lines)
+
+        def ack() -> None:
+            raise Crash("process died after the bronze commit, before the group commit")
+
+        return SourceBatch(batch.records, batch.positions, batch.offsets, ack)
+
+    with pytest.raises(Crash):
+        setup.ingest(crashes_on_acknowledge)
+    # a restarted consumer in a group that never committed reads from the table's offsets: nothing new
+    restarted = KafkaTopic(setup.broker.bootstrap_servers, TOPIC, "a-brand-new-group")
+    setup.ingest(lambda c: read_batch(restarted, c, check_lines))
+    valid, dead = setup.expected_split()
+    positions = _bronze_positions(setup)
+    assert len(positions) == len(set(positions)) == len(valid) > before
+    assert set(positions) == valid
+    assert set(_dead_letters(setup)) == dead and len(dead) == 4
+    assert len(valid) + len(dead) == len(setup.dataset.messages)
+    bronze = read_table(setup.bronze, columns=["event_id"]).column("event_id").to_pylist()
+    assert len(bronze) - len(set(bronze)) == 3  # the producer's re-sends are kept in bronze
+
+
+def _group_offsets(setup: Setup) -> dict[int, int]:
+    consumer = Consumer(setup.broker.consumer_config(GROUP))
+    try:
+        committed = consumer.committed([TopicPartition(TOPIC, p) for p in range(3)], timeout=10)
+        return {tp.partition: tp.offset for tp in committed}
+    finally:
+        consumer.close()
+
+
+def test_03_the_job_ingests_re_sends_and_gives_the_oracles_current_orders_and_lines(setup: Setup) -> None:
+    # five more exact re-sends of valid events (a producer retry storm): bronze keeps them, silver not
+    resent = [m for m in setup.dataset.messages if m.defect is None][-5:]
+    produce_order_events(
+        setup.broker.bootstrap_servers, TOPIC, dataclasses.replace(setup.dataset, messages=tuple(resent))
+    )
+    _run_job(setup)
+    valid, _ = setup.expected_split()
+    positions = _bronze_positions(setup)
+    assert len(positions) == len(set(positions)) == len(valid) == len(setup.dataset.messages) - 4 + 5
+    high = {p: setup.topic_high(p) for p in range(3)}
+    assert _group_offsets(setup) == high  # the monitoring commit followed the bronze commit
+    _assert_silver_matches(setup, setup.dataset)
+    channels = {r["channel"] for r in read_table(setup.lake.uri("silver/orders")).to_pylist()}
+    assert None in channels and channels - {None} == {"web", "sales", "partner"}  # v2's nullable column
+    bronze_channels = read_table(setup.bronze, columns=["schema_version", "channel"]).to_pylist()
+    assert all((r["channel"] is None) == (r["schema_version"] == 1) for r in bronze_channels)
+
+
+def test_04_with_nothing_new_the_sensor_skips(setup: Setup) -> None:
+    tick = setup.sensor_tick()
+    assert tick.run_requests == [] and "no message after" in tick.skip_message
+
+
+def test_05_replay_after_a_contract_fix_ingests_each_dead_letter_once(setup: Setup) -> None:
+    contract = load_contracts()["bronze/order_events"]
+    unchanged = replay_dead_letters(setup.lake, contract, check_lines)
+    assert unchanged.replayed == 0 and len(unchanged.still_failing) == 4
+    # the fix: order_id becomes optional (the key still names the order)
+    fixed = contract.model_copy(
+        update={
+            "columns": [
+                c.model_copy(update={"nullable": True}) if c.name == "order_id" else c
+                for c in contract.columns
+            ]
+        }
+    )
+    before = row_count(setup.bronze)
+    first = replay_dead_letters(setup.lake, fixed, check_lines)
+    assert first.replayed == 1 and len(first.still_failing) == 3
+    again = replay_dead_letters(setup.lake, fixed, check_lines)
+    assert again.replayed == 0 and again.already_replayed == 1
+    assert row_count(setup.bronze) == before + 1
+    replayed = read_table(setup.bronze, where="order_id IS NULL").to_pylist()
+    assert len(replayed) == 1 and replayed[0]["event_type"] == "cancelled" and replayed[0]["_key"]
+
+
+def test_06_the_replay_command_reports_what_is_left(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PLATFORM_LAKE_ROOT", setup.settings.lake_root)
+    before = row_count(setup.bronze)
+    assert cli.main(["replay-dlq", "bronze/order_events"]) == 0
+    out = capsys.readouterr().out
+    assert "0 dead letter(s) replayed, 1 replayed before, 3 still failing" in out
+    assert out.count(f"  {TOPIC}-") == 3 and row_count(setup.bronze) == before
+    assert cli.main(["replay-dlq", "silver/orders"]) == 2
+
+
+def test_07_the_silver_contract_rules_catch_a_wrong_total_a_negative_quantity_and_an_unknown_currency(
+    setup: Setup,
+) -> None:
+    spark = build_resources(setup.settings)["spark"].get_session()
+    line = '{{"line_no":1,"product_id":1,"quantity":{q},"unit_price":2.5}}'
+    events = [  # (event_id, currency, lines, order_total)
+        ("ok", "USD", f"[{line.format(q=2)}]", 5.0),
+        ("total", "EUR", f"[{line.format(q=2)}]", 6.0),
+        ("negative", "GBP", f"[{line.format(q=-1)}]", -2.5),
+        ("currency", "XXX", f"[{line.format(q=1)}]", 2.5),
+    ]
+    bronze = spark.createDataFrame(
+        [
+            (f"o-{e}", e, "updated", 1, c, None, lines, total, 1, datetime(2026, 11, 1, tzinfo=UTC))
+            for e, c, lines, total in events
+        ],
+        "order_id string, event_id string, event_type string, customer_id long, currency string, "
+        "channel string, lines string, order_total double, schema_version int, event_time timestamp",
+    ).withColumn("_ingested_at", F.current_timestamp())
+    contract = load_contracts()["silver/orders"]
+    report, _ = evaluate(silver_orders.order_changes(bronze), contract.rules)
+    failed = {o.rule.name: o.failed for o in report.outcomes if not o.passed}
+    assert failed == {"order_total_equals_lines": 1, "quantity_non_negative": 1, "currency_in_set": 1}
+    assert report.blocked_partitions()  # critical: the change-apply asset applies nothing, quarantines them
