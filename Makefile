@@ -24,7 +24,7 @@ kafka-jars:
 	@bash scripts/fetch_kafka.sh
 
 ## demo: sandbox sources -> bronze -> silver -> gold on the embedded defaults, then a summary
-demo: $(STAMP)
+demo: install
 	$(BIN)/platform demo
 
 ## test: the whole test suite (starts and stops every service it needs)

@@ -238,6 +238,43 @@ def _products_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> 
     return outcomes
 
 
+def _orders_demo(settings: PlatformSettings, instance: dg.DagsterInstance, seed: int) -> list[RunOutcome]:
+    """A real Kafka broker (KRaft) with the order stream and its planted defects, read exactly once."""
+    from sandbox.generator.orders import generate_order_events
+    from sandbox.services.kafka_broker import KafkaBroker, KafkaBrokerError, kafka_libs_dir
+    from sandbox.services.order_producer import produce_order_events
+
+    if not any(kafka_libs_dir().glob("*.jar")):
+        print(f"\nOrders (Kafka): skipped (no Kafka jars in {kafka_libs_dir()}: run `make kafka-jars`)")
+        return []
+    dataset = generate_order_events(seed=seed)
+    outcomes: list[RunOutcome] = []
+    broker = KafkaBroker()
+    try:
+        broker.start()
+    except KafkaBrokerError as exc:
+        print(f"\nOrders (Kafka): skipped, the broker did not start: {exc}")
+        return []
+    try:
+        topic = "orders.events"
+        broker.create_topic(topic, partitions=3, exist_ok=True)
+        os.environ.update(KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, ORDERS_TOPIC=topic)
+        print(f"\nOrders (Kafka {broker.bootstrap_servers}, topic {topic}, 3 partitions)")
+        defs = build_definitions(settings)
+        driver = SensorDriver(defs, instance, build_resources(settings), "orders_kafka_sensor")
+        half = len(dataset.messages) // 2
+        produce_order_events(broker.bootstrap_servers, topic, dataset, upto=half)
+        outcomes += driver.tick(f"{half} events produced")
+        produce_order_events(
+            broker.bootstrap_servers, topic, replace(dataset, messages=dataset.messages[half:])
+        )
+        outcomes += driver.tick(f"{len(dataset.messages)} events produced")
+        outcomes += driver.tick("no new events")
+    finally:
+        broker.stop()
+    return outcomes
+
+
 def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
     settings = PlatformSettings.from_env()
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
@@ -254,6 +291,7 @@ def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
         outcomes += _customers_demo(settings, instance, seed)
         outcomes += _salesforce_demo(settings, instance)
         outcomes += _products_demo(settings, instance)
+        outcomes += _orders_demo(settings, instance, seed)
     _print_summary(lake, outcomes, dagster_home)
     return 0
 
