@@ -233,13 +233,14 @@ def _is_ours(pid: int) -> bool:
         return False
 
 
-def _terminate(pid: int) -> bool:
+def _terminate(pid: int, timeout_seconds: float = STOP_TIMEOUT_SECONDS) -> bool:
+    """SIGTERM, then SIGKILL, each given ``timeout_seconds`` to take effect; True once the process is gone."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
             return True
-        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        deadline = time.monotonic() + timeout_seconds
         while time.monotonic() < deadline:
             if not _alive(pid):
                 return True
@@ -383,7 +384,7 @@ def _kafka_start(args: argparse.Namespace) -> int:
             return 0
         time.sleep(0.2)
     exit_code = child.poll()
-    _kafka_terminate(child.pid)
+    _terminate(child.pid, KAFKA_STOP_TIMEOUT_SECONDS)
     _kafka_kill_orphan(home)
     _kafka_remove_state(home)
     if exit_code is not None:
@@ -397,7 +398,7 @@ def _kafka_start(args: argparse.Namespace) -> int:
 def _kafka_stop(args: argparse.Namespace) -> int:
     home: Path = args.home
     pid = _kafka_running_pid(home)
-    if pid is not None and not _kafka_terminate(pid):
+    if pid is not None and not _terminate(pid, KAFKA_STOP_TIMEOUT_SECONDS):
         print(f"error: kafka (pid {pid}) did not exit after SIGTERM and SIGKILL")
         return 1
     orphan = _kafka_kill_orphan(home)
@@ -500,20 +501,6 @@ def _pid_if(pid_file: Path, marker: bytes) -> int | None:
         return pid if not cmdline.exists() or marker in cmdline.read_bytes() else None
     except OSError:
         return None
-
-
-def _kafka_terminate(pid: int) -> bool:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return True
-        deadline = time.monotonic() + KAFKA_STOP_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if not _alive(pid):
-                return True
-            time.sleep(0.05)
-    return not _alive(pid)
 
 
 def _kafka_remove_state(home: Path) -> None:
