@@ -182,7 +182,9 @@ def _assert_silver_matches(setup: Setup, dataset: OrderEventsDataset) -> None:
 
 
 def _dead_letters(setup: Setup) -> dict[str, dict]:
-    rows = read_table(setup.dlq, columns=["_position", "_error", "_raw"]).to_pylist()
+    rows = read_table(
+        setup.dlq, columns=["_position", "_error", "_raw", "_raw_bytes", "_context"]
+    ).to_pylist()
     assert len(rows) == len({r["_position"] for r in rows}), "a dead letter was written twice"
     return {r["_position"]: r for r in rows}
 
@@ -230,9 +232,17 @@ def test_01_sensor_request_crash_before_the_commit_retried_then_silver(
             raw = json.loads(letter["_raw"])
             assert (raw["_key"], raw["_topic"]) == (key.decode(), TOPIC)
             assert f"{TOPIC}-{raw['_partition']}@{raw['_offset']}" == label
-        else:  # not JSON: the bytes as received
+        else:  # not JSON: the bytes exactly as received, with the key and coordinates
             assert "not a JSON object" in letter["_error"]
             assert letter["_raw"] == value.decode("utf-8", "backslashreplace")
+            assert letter["_raw_bytes"] == value
+            partition, offset = label.removeprefix(f"{TOPIC}-").split("@")
+            assert json.loads(letter["_context"]) == {
+                "key": key.decode("utf-8", "backslashreplace") if key is not None else None,
+                "offset": int(offset),
+                "partition": int(partition),
+                "topic": TOPIC,
+            }
     # silver after the first round: the first messages' oracle (later rounds apply incrementally)
     _run_job(setup)
     _assert_silver_matches(

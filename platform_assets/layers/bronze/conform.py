@@ -25,6 +25,18 @@ MISSING = object()
 BREAKING_EVIDENCE = 3  # a column failing in every record is a type change only over this many records
 
 
+@dataclass(frozen=True)
+class RawRecord:
+    """A payload that is not a record (malformed JSON, binary garbage) and where it came from.
+
+    It goes to the dead-letter table with its exact bytes and its context (a Kafka key, say), so a
+    replay or an investigation has everything the source sent.
+    """
+
+    payload: bytes | str | None
+    context: dict[str, Any] = field(default_factory=dict)
+
+
 class SchemaDriftError(ValueError):
     """A breaking schema change at the source: names the dataset and the column."""
 
@@ -190,12 +202,17 @@ def conform_records(
 
 
 def _dead_letter(contract: Contract, position: str, record: Any, error: str) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    if isinstance(record, RawRecord):
+        record, context = record.payload, record.context
     raw = record if isinstance(record, str | bytes) else json.dumps(record, sort_keys=True, default=str)
     return {
         "_dataset": contract.dataset,
         "_position": position,
         "_error": f"{contract.dataset}: {error}",
         "_raw": raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace"),
+        "_raw_bytes": raw if isinstance(raw, bytes) else None,  # exactly as received, when binary
+        "_context": json.dumps(context, sort_keys=True, default=str) if context else None,
     }
 
 

@@ -106,6 +106,8 @@ def write_dead_letters(
             "_position": [d["_position"] for d in conformed.dead_letters],
             "_error": [d["_error"] for d in conformed.dead_letters],
             "_raw": [d["_raw"] for d in conformed.dead_letters],
+            "_raw_bytes": pa.array([d["_raw_bytes"] for d in conformed.dead_letters], pa.binary()),
+            "_context": pa.array([d["_context"] for d in conformed.dead_letters], pa.string()),
             "_proc_date": pa.array([batch.proc_date] * count, pa.date32()),
             "_ingested_at": pa.array([batch.ingested_at] * count, pa.timestamp("us", tz="UTC")),
             "_batch_id": [batch.batch_id] * count,

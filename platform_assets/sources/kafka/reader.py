@@ -17,6 +17,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from platform_assets.layers.bronze.conform import RawRecord
 from platform_assets.layers.bronze.incremental_asset import Committed, SourceBatch
 
 POLL_SECONDS = 1.0
@@ -91,16 +92,23 @@ def pending_ranges(
 
 
 def parse_message(topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None) -> Any:
-    """The event as a dict with the Kafka coordinates, or the raw bytes when it is not a JSON object.
+    """The event as a dict with the Kafka coordinates, or a ``RawRecord`` when it is not a JSON object.
 
-    Raw bytes go through conformance as a non-object record: a dead letter with the bytes as received.
+    A raw record goes through conformance as a non-object record: a dead letter with the bytes exactly
+    as received plus the key, topic, partition and offset.
     """
+    context = {
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key": key.decode("utf-8", "backslashreplace") if key is not None else None,
+    }
     try:
         event = json.loads(value) if value is not None else None
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return value
+        return RawRecord(value, context)
     if not isinstance(event, dict):
-        return value
+        return RawRecord(value, context)
     return {
         **event,
         "_topic": topic,
