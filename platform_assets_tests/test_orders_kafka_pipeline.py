@@ -370,3 +370,42 @@ def test_07_the_silver_contract_rules_catch_a_wrong_total_a_negative_quantity_an
     failed = {o.rule.name: o.failed for o in report.outcomes if not o.passed}
     assert failed == {"order_total_equals_lines": 1, "quantity_non_negative": 1, "currency_in_set": 1}
     assert report.blocked_partitions()  # critical: the change-apply asset applies nothing, quarantines them
+
+
+def test_08_a_type_change_in_the_stream_stops_bronze_and_keeps_the_events(setup: Setup) -> None:
+    """The producer starts sending order_total as text: the run fails naming the column and contract."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": setup.broker.bootstrap_servers})
+    drifted = []
+    for n in range(3):
+        event = {
+            "event_id": f"drift-{n}",
+            "event_type": "created",
+            "order_id": f"drift-order-{n}",
+            "customer_id": 1,
+            "currency": "USD",
+            "lines": [{"line_no": 1, "product_id": 1, "quantity": 1, "unit_price": 9.5}],
+            "order_total": f"USD {9.5 + n}",
+            "event_time": "2026-11-03T10:00:00Z",
+            "schema_version": 2,
+            "channel": "web",
+        }
+        drifted.append(event["event_id"])
+        producer.produce(TOPIC, key=event["order_id"].encode(), value=json.dumps(event).encode())
+    assert producer.flush(30) == 0
+    before = row_count(setup.bronze)
+    result = setup.defs.resolve_job_def(ORDERS_JOB).execute_in_process(
+        instance=setup.instance,
+        partition_key=datetime.now(UTC).date().isoformat(),
+        run_config=QUIET,
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    message = str(failure.step_failure_data.error)
+    assert "bronze/order_events" in message and "'order_total' (double)" in message
+    assert row_count(setup.bronze) == before  # nothing half-typed reached bronze
+    letters = read_table(setup.dlq, columns=["_raw", "_error"]).to_pylist()
+    held = [json.loads(r["_raw"])["event_id"] for r in letters if "order_total" in r["_error"]]
+    assert sorted(held) == drifted  # every drifted event is kept for replay after the fix
