@@ -83,3 +83,16 @@ def test_arrow_types_follow_the_contract() -> None:
         "timestamp[us, tz=UTC]",
         "bool",
     ]
+
+
+def test_a_field_check_covers_what_a_column_type_cannot_say() -> None:
+    def positive(value: object) -> str | None:
+        return None if int(value) > 0 else f"must be positive, got {value!r}"
+
+    records = [("p/0", _good("A")), ("p/1", _good("B", quantity=-4))]
+    out = conform_records(CONTRACT, records, COLUMNS, {"quantity": positive})
+    assert [r["order_id"] for r in out.rows] == ["A"]
+    assert [d["_error"] for d in out.dead_letters] == [
+        "bronze/order_events: field 'quantity': must be positive, got -4"
+    ]
+    assert out.failures_by_field == {"quantity": 1} and out.present_by_field["quantity"] == 2

@@ -28,7 +28,6 @@ from platform_assets.lake.location import Lake
 from platform_assets.layers.bronze import incremental_asset as incremental
 from platform_assets.layers.bronze.dlq_replay import replay_dead_letters
 from platform_assets.layers.bronze.incremental_asset import SourceBatch, ingest_increment
-from platform_assets.layers.bronze.order_events import check_lines
 from platform_assets.layers.bronze.records import Batch
 from platform_assets.layers.silver import orders as silver_orders
 from platform_assets.quality.evaluate import evaluate
@@ -79,9 +78,7 @@ class Setup:
         now = datetime.now(UTC)
         meta = Batch(now.date(), now, f"kafka:{TOPIC}", f"test:{now.isoformat()}")
         contract = load_contracts()["bronze/order_events"]
-        ingest_increment(
-            self.lake, contract, meta, read or (lambda c: read_batch(self.source, c, check_lines))
-        )
+        ingest_increment(self.lake, contract, meta, read or (lambda c: read_batch(self.source, c)))
 
     def topic_messages(self) -> dict[str, tuple[bytes, bytes]]:
         """Ground truth from the broker: position label -> (key, value) of every message."""
@@ -256,7 +253,7 @@ def test_02_a_crash_after_the_commit_and_a_consumer_restart_neither_lose_nor_rep
     before = len(_bronze_positions(setup))
 
     def crashes_on_acknowledge(committed):
-        batch = read_batch(setup.source, committed, check_lines)
+        batch = read_batch(setup.source, committed)
 
         def ack() -> None:
             raise Crash("process died after the bronze commit, before the group commit")
@@ -267,7 +264,7 @@ def test_02_a_crash_after_the_commit_and_a_consumer_restart_neither_lose_nor_rep
         setup.ingest(crashes_on_acknowledge)
     # a restarted consumer in a group that never committed reads from the table's offsets: nothing new
     restarted = KafkaTopic(setup.broker.bootstrap_servers, TOPIC, "a-brand-new-group")
-    setup.ingest(lambda c: read_batch(restarted, c, check_lines))
+    setup.ingest(lambda c: read_batch(restarted, c))
     valid, dead = setup.expected_split()
     positions = _bronze_positions(setup)
     assert len(positions) == len(set(positions)) == len(valid) > before
@@ -313,7 +310,7 @@ def test_04_with_nothing_new_the_sensor_skips(setup: Setup) -> None:
 
 def test_05_replay_after_a_contract_fix_ingests_each_dead_letter_once(setup: Setup) -> None:
     contract = load_contracts()["bronze/order_events"]
-    unchanged = replay_dead_letters(setup.lake, contract, check_lines)
+    unchanged = replay_dead_letters(setup.lake, contract)
     assert unchanged.replayed == 0 and len(unchanged.still_failing) == 4
     # the fix: order_id becomes optional (the key still names the order)
     fixed = contract.model_copy(
@@ -325,9 +322,9 @@ def test_05_replay_after_a_contract_fix_ingests_each_dead_letter_once(setup: Set
         }
     )
     before = row_count(setup.bronze)
-    first = replay_dead_letters(setup.lake, fixed, check_lines)
+    first = replay_dead_letters(setup.lake, fixed)
     assert first.replayed == 1 and len(first.still_failing) == 3
-    again = replay_dead_letters(setup.lake, fixed, check_lines)
+    again = replay_dead_letters(setup.lake, fixed)
     assert again.replayed == 0 and again.already_replayed == 1
     assert row_count(setup.bronze) == before + 1
     replayed = read_table(setup.bronze, where="order_id IS NULL").to_pylist()

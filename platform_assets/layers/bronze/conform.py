@@ -11,7 +11,7 @@ that carries it (at least ``BREAKING_EVIDENCE`` of them), the source changed the
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -159,14 +159,22 @@ class Conformed:
 
 
 def conform_records(
-    contract: Contract, records: Iterable[tuple[str, Any]], source_columns: list[str]
+    contract: Contract,
+    records: Iterable[tuple[str, Any]],
+    source_columns: list[str],
+    field_checks: Mapping[str, Callable[[Any], str | None]] | None = None,
 ) -> Conformed:
-    """Type (position, record) pairs by the contract's ``source_columns``."""
+    """Type (position, record) pairs by the contract's ``source_columns``.
+
+    ``field_checks`` (column -> check of the received value, returning why it does not fit) cover what a
+    column type cannot say, such as the inner shape of a JSON field.
+    """
+    field_checks = field_checks or {}
     specs = {c.name: c for c in contract.columns if c.name in source_columns}
     converters = {name: _converter(spec.type)[0] for name, spec in specs.items()}
     out = Conformed()
     for position, record in records:
-        if not isinstance(record, dict):
+        if not isinstance(record, dict):  # a RawRecord or anything else that is not a JSON object
             out.dead_letters.append(
                 _dead_letter(contract, position, record, "the record is not a JSON object")
             )
@@ -184,6 +192,10 @@ def conform_records(
                 continue
             out.present_by_field[name] = out.present_by_field.get(name, 0) + 1
             try:
+                check = field_checks.get(name)
+                reason = check(value) if check else None
+                if reason:
+                    raise FieldError(reason)
                 row[name] = converters[name](value)
             except FieldError as exc:
                 out.failures_by_field[name] = out.failures_by_field.get(name, 0) + 1

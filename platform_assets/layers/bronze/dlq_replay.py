@@ -11,7 +11,6 @@ still do not fit are reported and stay where they are.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,12 +20,11 @@ from platform_assets.lake.delta_tables import open_table, read_table
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import append_with_positions, committed_positions
 from platform_assets.layers.bronze.conform import conform_records
+from platform_assets.layers.bronze.field_checks import field_checks_for
 from platform_assets.layers.bronze.incremental_asset import dlq_dataset, typed_bronze_table
 from platform_assets.layers.bronze.records import Batch, source_columns
 
 REPLAYED = "dlq_replayed"  # structured position: the DLQ positions already re-ingested
-
-Prepare = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -36,17 +34,15 @@ class ReplayOutcome:
     already_replayed: int
 
 
-def _record(raw: str, prepare: Prepare) -> Any:
+def _record(raw: str) -> Any:
     try:
         parsed = json.loads(raw)
     except json.JSONDecodeError:
         return raw
-    return prepare(parsed) if isinstance(parsed, dict) else raw
+    return parsed if isinstance(parsed, dict) else raw
 
 
-def replay_dead_letters(
-    lake: Lake, contract: Contract, prepare: Prepare = lambda record: record, now: datetime | None = None
-) -> ReplayOutcome:
+def replay_dead_letters(lake: Lake, contract: Contract, now: datetime | None = None) -> ReplayOutcome:
     now = now or datetime.now(UTC)
     dlq_uri, uri = lake.uri(dlq_dataset(contract)), lake.uri(contract.ref)
     if open_table(dlq_uri, lake.storage_options) is None:
@@ -55,8 +51,10 @@ def replay_dead_letters(
     letters: dict[str, str] = {}  # position -> raw (a position dead-lettered twice is one record)
     for row in read_table(dlq_uri, columns=["_position", "_raw"]).to_pylist():
         letters.setdefault(row["_position"], row["_raw"])
-    pending = [(p, _record(raw, prepare)) for p, raw in sorted(letters.items()) if p not in done]
-    conformed = conform_records(contract, pending, source_columns(contract))
+    pending = [(p, _record(raw)) for p, raw in sorted(letters.items()) if p not in done]
+    conformed = conform_records(
+        contract, pending, source_columns(contract), field_checks_for(contract.dataset)
+    )
     if conformed.rows:
         batch = Batch(now.date(), now, f"dlq_replay:{dlq_dataset(contract)}", f"dlq-replay:{now.isoformat()}")
         replayed = {row["_position"] for row in conformed.rows}
@@ -70,12 +68,3 @@ def replay_dead_letters(
         )
     failing = {d["_position"]: d["_error"] for d in conformed.dead_letters}
     return ReplayOutcome(len(conformed.rows), failing, len(done & set(letters)))
-
-
-def preparer(dataset: str) -> Prepare:
-    """The per-dataset record preparation the ingest applies before conformance (identity by default)."""
-    if dataset == "bronze/order_events":
-        from platform_assets.layers.bronze.order_events import check_lines
-
-        return check_lines
-    return lambda record: record

@@ -37,6 +37,7 @@ from platform_assets.layers.bronze.conform import (
     conform_records,
     raise_on_breaking_change,
 )
+from platform_assets.layers.bronze.field_checks import field_checks_for
 from platform_assets.layers.bronze.records import METADATA_COLUMNS, Batch, source_columns
 from platform_assets.layers.materialization import materialization_metadata
 from platform_assets.layers.specs import bronze_asset_kwargs, partition_dates
@@ -133,7 +134,9 @@ def ingest_increment(
         lambda app_id: committed_offset(uri, app_id, lake.storage_options),
     )
     source_batch = read(committed)
-    conformed = conform_records(contract, source_batch.records, source_columns(contract))
+    conformed = conform_records(
+        contract, source_batch.records, source_columns(contract), field_checks_for(contract.dataset)
+    )
     dead = write_dead_letters(lake, contract, conformed, batch_meta, _fingerprint(source_batch))
     if source_batch.records or source_batch.positions or source_batch.offsets:
         append_with_positions(

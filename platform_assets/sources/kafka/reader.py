@@ -121,7 +121,6 @@ def parse_message(topic: str, partition: int, offset: int, key: bytes | None, va
 def read_batch(
     source: KafkaTopic,
     committed: Committed,
-    validate: Callable[[dict[str, Any]], dict[str, Any]] = lambda record: record,
     log: Callable[[str], None] = lambda message: None,
 ) -> SourceBatch:
     """Messages after the stored offsets up to the end offsets seen at the start (bounded)."""
@@ -157,8 +156,6 @@ def read_batch(
             if partition not in open_partitions or offset >= targets[partition]:
                 continue
             record = parse_message(source.topic, partition, offset, message.key(), message.value())
-            if isinstance(record, dict):
-                record = validate(record)
             records.append((position_label(source.topic, partition, offset), record))
             last[partition] = offset
             if offset >= targets[partition] - 1:
