@@ -99,6 +99,26 @@ class ChangeBatch:
     watermark: Watermark | None  # None only when the source has never returned a record
     skipped_at_watermark: int = 0  # records dropped because ``previous`` had already delivered them
 
+    @classmethod
+    def after(
+        cls,
+        source: str,
+        object_name: str,
+        previous: Watermark | None,
+        stamped: Iterable[tuple[dict[str, Any], tuple[datetime, str]]],
+    ) -> ChangeBatch:
+        """The batch of (record, (timestamp, key)) pairs that ``previous`` did not already deliver."""
+        records: list[dict[str, Any]] = []
+        stamps: list[tuple[datetime, str]] = []
+        fetched = 0
+        for record, stamp in stamped:
+            fetched += 1
+            if previous is not None and not previous.admits(*stamp):
+                continue  # delivered by the previous extraction at the watermark timestamp
+            records.append(record)
+            stamps.append(stamp)
+        return cls(source, object_name, records, previous, advance(previous, stamps), fetched - len(records))
+
     def __len__(self) -> int:
         return len(self.records)
 

@@ -27,7 +27,7 @@ from platform_assets.sources.errors import (
     SourceServerError,
     SourceUnavailableError,
 )
-from platform_assets.sources.watermark import ChangeBatch, Watermark, advance
+from platform_assets.sources.watermark import ChangeBatch, Watermark
 
 SOURCE = "salesforce"
 WATERMARK_FIELD = "SystemModstamp"
@@ -92,22 +92,8 @@ class SalesforceConnector:
         selected = _selected_fields(sobject, fields)
         soql = build_changes_soql(sobject, selected, watermark)
         fetched = self._query_all(sobject, soql)
-        records: list[dict[str, Any]] = []
-        stamps: list[tuple[datetime, str]] = []
-        for index, raw in enumerate(fetched):
-            record, stamp = self._parse_record(sobject, index, raw)
-            if watermark is not None and not watermark.admits(*stamp):
-                continue  # delivered by the previous extraction at the watermark timestamp
-            records.append(record)
-            stamps.append(stamp)
-        return ChangeBatch(
-            source=SOURCE,
-            object_name=sobject,
-            records=records,
-            previous=watermark,
-            watermark=advance(watermark, stamps),
-            skipped_at_watermark=len(fetched) - len(records),
-        )
+        stamped = (self._parse_record(sobject, index, raw) for index, raw in enumerate(fetched))
+        return ChangeBatch.after(SOURCE, sobject, watermark, stamped)
 
     def _query_all(self, sobject: str, soql: str) -> list[Any]:
         try:

@@ -14,7 +14,7 @@ converted). Column names come back lower-cased (Snowflake folds unquoted identif
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -26,7 +26,7 @@ from platform_assets.sources.errors import (
     SourceResponseError,
     SourceUnavailableError,
 )
-from platform_assets.sources.watermark import ChangeBatch, Watermark, advance
+from platform_assets.sources.watermark import ChangeBatch, Watermark
 
 SOURCE = "snowflake"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
@@ -138,31 +138,22 @@ class SnowflakeConnector:
         params = {"watermark": watermark.timestamp.replace(tzinfo=None)} if watermark else None
         rows = self._query(table, sql, params)
 
-        records: list[dict[str, Any]] = []
-        stamps: list[tuple[datetime, str]] = []
         key, stamp_column = key_column.lower(), updated_at_column.lower()
-        for index, row in enumerate(rows):
-            record = {str(k).lower(): v for k, v in row.items()}
-            ts = _as_utc(record.get(stamp_column))
-            if ts is None or record.get(key) is None:
-                raise SourceResponseError(
-                    SOURCE,
-                    self.url,
-                    f"{table} row {index} has no {key_column} or a non-timestamp {updated_at_column}: "
-                    f"{record!r:.200}",
-                )
-            if watermark is not None and not watermark.admits(ts, str(record[key])):
-                continue  # delivered by the previous extraction at the watermark timestamp
-            records.append(record)
-            stamps.append((ts, str(record[key])))
-        return ChangeBatch(
-            source=SOURCE,
-            object_name=table,
-            records=records,
-            previous=watermark,
-            watermark=advance(watermark, stamps),
-            skipped_at_watermark=len(rows) - len(records),
-        )
+
+        def stamped() -> Iterator[tuple[dict[str, Any], tuple[datetime, str]]]:
+            for index, row in enumerate(rows):
+                record = {str(k).lower(): v for k, v in row.items()}
+                ts = _as_utc(record.get(stamp_column))
+                if ts is None or record.get(key) is None:
+                    raise SourceResponseError(
+                        SOURCE,
+                        self.url,
+                        f"{table} row {index} has no {key_column} or a non-timestamp {updated_at_column}: "
+                        f"{record!r:.200}",
+                    )
+                yield record, (ts, str(record[key]))
+
+        return ChangeBatch.after(SOURCE, table, watermark, stamped())
 
     def _connection(self) -> Any:
         if self._conn is None:
