@@ -321,3 +321,16 @@ def _message(position: int, event: dict, defect: str | None = None) -> OrderMess
 def _time(message: OrderMessage) -> datetime:
     assert message.event is not None
     return datetime.fromisoformat(message.event["event_time"].replace("Z", "+00:00"))
+
+
+def test_a_cluster_id_starting_with_a_dash_still_formats(monkeypatch: pytest.MonkeyPatch) -> None:
+    """1 in 64 random base64url cluster ids starts with '-': the storage tool must not read it as a flag."""
+    import base64
+    import uuid
+
+    import sandbox.services.kafka_broker as kafka_broker
+
+    dash_first = uuid.UUID(bytes=base64.urlsafe_b64decode("-" + "A" * 21 + "=="))
+    monkeypatch.setattr(kafka_broker.uuid, "uuid4", lambda: dash_first)
+    with KafkaBroker() as broker:
+        assert broker.is_running()

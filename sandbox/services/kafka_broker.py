@@ -263,7 +263,8 @@ class KafkaBroker:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         command = self._java_command(
             java, classpath, "kafka.tools.StorageTool", "format",
-            "-t", cluster_id, "-c", str(config),
+            # "--cluster-id=" form: a base64url id may start with "-", which argparse would take for an option
+            f"--cluster-id={cluster_id}", "-c", str(config),
         )  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
