@@ -261,15 +261,18 @@ def _orders_demo(settings: PlatformSettings, instance: dg.DagsterInstance, seed:
         os.environ.update(KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, ORDERS_TOPIC=topic)
         print(f"\nOrders (Kafka {broker.bootstrap_servers}, topic {topic}, 3 partitions)")
         defs = build_definitions(settings)
-        driver = SensorDriver(defs, instance, build_resources(settings), "orders_kafka_sensor")
+        resources = build_resources(settings)
+        ingest = SensorDriver(defs, instance, resources, "orders_kafka_sensor")
+        apply = SensorDriver(defs, instance, resources, "orders_apply_sensor")
         half = len(dataset.messages) // 2
-        produce_order_events(broker.bootstrap_servers, topic, dataset, upto=half)
-        outcomes += driver.tick(f"{half} events produced")
-        produce_order_events(
-            broker.bootstrap_servers, topic, replace(dataset, messages=dataset.messages[half:])
-        )
-        outcomes += driver.tick(f"{len(dataset.messages)} events produced")
-        outcomes += driver.tick("no new events")
+        rounds = [(dataset.messages[:half], f"{half} events produced")]
+        rounds.append((dataset.messages[half:], f"{len(dataset.messages)} events produced"))
+        rounds.append(((), "no new events"))
+        for messages, label in rounds:
+            if messages:
+                produce_order_events(broker.bootstrap_servers, topic, replace(dataset, messages=messages))
+            outcomes += ingest.tick(label)
+            outcomes += apply.tick(f"{label} (order dates)")
     finally:
         broker.stop()
     return outcomes

@@ -8,16 +8,18 @@ its full history (SCD2). Hypothesis runs derandomized so CI sees the same exampl
 import shutil
 import tempfile
 from collections.abc import Iterator
+from datetime import date
 from itertools import pairwise
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from platform_assets.cdc import ChangeSpec, apply_scd1, apply_scd2
 from platform_assets.engine import SparkEngine
-from platform_assets.lake.delta_tables import read_table
+from platform_assets.lake.delta_tables import open_table, read_table
 
 SPEC = ChangeSpec(
     "silver/test_entities",
@@ -186,3 +188,35 @@ def test_the_spec_comes_from_the_contract() -> None:
     spec = ChangeSpec.from_contract(contract)
     assert spec.keys == ("customer_id",) and spec.sequence_by == ("_commit_ts", "_change_seq")
     assert spec.value_columns == ("email",) and spec.apply_as_deletes == "Op = 'D'"
+
+
+@pytest.mark.parametrize("apply", [apply_scd1, apply_scd2], ids=["scd1", "scd2"])
+def test_a_partitioned_apply_rewrites_only_the_partitions_it_is_given(spark, workdir: Path, apply) -> None:
+    """The target is partitioned by a value that never changes per key (an order's date); an apply given
+    its partitions merges only them, and the other partitions' files stay exactly as they were."""
+    spec = ChangeSpec(
+        "silver/test_dated", keys=("k",), sequence_by=("ts",), value_columns=("v", "d"), partition_by="d"
+    )
+    schema = "k long, v long, d date, ts long"
+    first, second = date(2026, 11, 1), date(2026, 11, 2)
+    uri = str(workdir / "dated")
+    apply(
+        spark.createDataFrame([(1, 10, first, 1), (2, 20, second, 1)], schema),
+        uri,
+        spec,
+        None,
+        [first, second],
+    )
+    table = open_table(uri)
+    assert table is not None and table.metadata().partition_columns == ["d"]
+
+    def files_of(day: date) -> set[str]:
+        actions = pa.table(open_table(uri).get_add_actions(flatten=True)).to_pylist()  # type: ignore[union-attr]
+        return {a["path"] for a in actions if a["partition.d"] == day}
+
+    untouched = files_of(second)
+    apply(spark.createDataFrame([(1, 11, first, 2), (1, 9, first, 0)], schema), uri, spec, None, [first])
+    assert files_of(second) == untouched
+    current = "_is_deleted = false" + (" AND is_current" if apply is apply_scd2 else "")
+    rows = read_table(uri, where=current, columns=["k", "v", "d"], order_by=["k"]).to_pylist()
+    assert rows == [{"k": 1, "v": 11, "d": first}, {"k": 2, "v": 20, "d": second}]

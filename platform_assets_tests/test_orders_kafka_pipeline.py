@@ -22,7 +22,12 @@ from pyspark.sql import functions as F
 from platform_assets import cli
 from platform_assets.contracts import load_contracts
 from platform_assets.definitions import build_definitions, build_resources
-from platform_assets.domains.orders import ORDERS_JOB, ORDERS_SENSOR
+from platform_assets.domains.orders import (
+    ORDERS_APPLY_JOB,
+    ORDERS_APPLY_SENSOR,
+    ORDERS_INGEST_JOB,
+    ORDERS_SENSOR,
+)
 from platform_assets.lake.delta_tables import read_table, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.layers.bronze import incremental_asset as incremental
@@ -30,9 +35,11 @@ from platform_assets.layers.bronze.dlq_replay import replay_dead_letters
 from platform_assets.layers.bronze.incremental_asset import SourceBatch, ingest_increment
 from platform_assets.layers.bronze.records import Batch
 from platform_assets.layers.silver import orders as silver_orders
+from platform_assets.layers.specs import RANGE_END, RANGE_START
 from platform_assets.quality.evaluate import evaluate
 from platform_assets.settings import PlatformSettings
 from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
+from platform_assets_tests.orders_oracle import assert_silver_orders_match
 from sandbox.generator.orders import (
     CONTRACT_VIOLATION,
     MALFORMED_JSON,
@@ -61,6 +68,7 @@ class Setup:
     defs: dg.Definitions
     instance: dg.DagsterInstance
     first: int  # messages produced in the first round
+    apply_cursor: str | None = None  # the apply sensor's cursor, kept between ticks as the daemon does
 
     @property
     def source(self) -> KafkaTopic:
@@ -114,14 +122,40 @@ class Setup:
         finally:
             consumer.close()
 
-    def sensor_tick(self):
-        sensor = self.defs.resolve_sensor_def(ORDERS_SENSOR)
+    def sensor_tick(self, name: str = ORDERS_SENSOR, cursor: str | None = None):
+        sensor = self.defs.resolve_sensor_def(name)
         context = dg.build_sensor_context(
             instance=self.instance,
+            cursor=cursor,
             resources=build_resources(self.settings),
             repository_def=self.defs.get_repository_def(),
         )
         return sensor.evaluate_tick(context)
+
+    def run_ingest(self, day: str | None = None) -> dg.ExecuteInProcessResult:
+        """The ingest job for one ingestion day (today by default), as the Kafka sensor requests it."""
+        return self.defs.resolve_job_def(ORDERS_INGEST_JOB).execute_in_process(
+            instance=self.instance,
+            partition_key=day or datetime.now(UTC).date().isoformat(),
+            run_config=QUIET,
+            raise_on_error=False,
+        )
+
+    def apply(self) -> list[tuple[str, str]]:
+        """One apply-sensor tick, and its runs; returns the order-date ranges it requested."""
+        tick = self.sensor_tick(ORDERS_APPLY_SENSOR, self.apply_cursor)
+        self.apply_cursor = tick.cursor or self.apply_cursor
+        job = self.defs.resolve_job_def(ORDERS_APPLY_JOB)
+        ranges = []
+        for request in tick.run_requests:
+            tags = {**request.tags, "dagster/run_key": request.run_key}
+            result = job.execute_in_process(
+                instance=self.instance, tags=tags, run_config=QUIET, raise_on_error=False
+            )
+            failures = [str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure]
+            assert result.success, f"{request.run_key}: {failures}"
+            ranges.append((request.tags[RANGE_START], request.tags[RANGE_END]))
+        return ranges
 
 
 @pytest.fixture(scope="module")
@@ -140,42 +174,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         )
 
 
-def _run_job(setup: Setup) -> None:
-    result = setup.defs.resolve_job_def(ORDERS_JOB).execute_in_process(
-        instance=setup.instance,
-        partition_key=datetime.now(UTC).date().isoformat(),
-        run_config=QUIET,
-        raise_on_error=False,
-    )
-    assert result.success
+def _run_job(setup: Setup) -> list[tuple[str, str]]:
+    """Ingest into today's bronze partition, then apply what the apply sensor requests."""
+    assert setup.run_ingest().success
+    return setup.apply()
 
 
 def _assert_silver_matches(setup: Setup, dataset: OrderEventsDataset) -> None:
-    """silver/orders and silver/order_lines equal the generator's oracle for ``dataset``'s messages."""
-    expected = dataset.expected_orders()
-    rows = read_table(setup.lake.uri("silver/orders"), where="NOT _is_deleted").to_pylist()
-    got = {r["order_id"]: r for r in rows}
-    assert sorted(got) == sorted(expected)
-    for order_id, want in expected.items():
-        row = got[order_id]
-        assert (row["status"], row["customer_id"], row["currency"], row["channel"]) == (
-            want["status"], want["customer_id"], want["currency"], want["channel"]
-        ), order_id  # fmt: skip
-        assert json.loads(row["lines"]) == want["lines"] and row["order_total"] == want["order_total"]
-        assert (row["event_id"], row["event_type"]) == (want["last_event_id"], want["last_event_type"])
-        assert row["event_time"].strftime("%Y-%m-%dT%H:%M:%SZ") == want["last_event_time"]
-        assert row["created_time"].strftime("%Y-%m-%dT%H:%M:%SZ") == want["created_time"]
-        assert (
-            row["order_date"].isoformat()
-            == want["created_time"][:10]
-            == order_id[4:8] + "-" + order_id[8:10] + "-" + order_id[10:12]
-        )
-    lines = read_table(setup.lake.uri("silver/order_lines")).to_pylist()
-    keyed = sorted(
-        ({k: r[k] for k in ("order_id", "line_no", "product_id", "quantity", "unit_price")} for r in lines),
-        key=lambda r: (r["order_id"], r["line_no"]),
-    )
-    assert keyed == dataset.expected_order_lines()
+    assert_silver_orders_match(setup.lake, setup.instance, dataset)
 
 
 def _dead_letters(setup: Setup) -> dict[str, dict]:
@@ -347,6 +353,7 @@ def test_07_the_silver_contract_rules_catch_a_wrong_total_a_negative_quantity_an
     setup: Setup,
 ) -> None:
     spark = build_resources(setup.settings)["spark"].get_session()
+    at = datetime(2026, 11, 1, tzinfo=UTC)
     line = '{{"line_no":1,"product_id":1,"quantity":{q},"unit_price":2.5}}'
     events = [  # (event_id, currency, lines, order_total)
         ("ok", "USD", f"[{line.format(q=2)}]", 5.0),
@@ -355,12 +362,10 @@ def test_07_the_silver_contract_rules_catch_a_wrong_total_a_negative_quantity_an
         ("currency", "XXX", f"[{line.format(q=1)}]", 2.5),
     ]
     bronze = spark.createDataFrame(
-        [
-            (f"o-{e}", e, "updated", 1, c, None, lines, total, 1, datetime(2026, 11, 1, tzinfo=UTC))
-            for e, c, lines, total in events
-        ],
+        [(f"o-{e}", e, "updated", 1, c, None, lines, total, 1, at, at) for e, c, lines, total in events],
         "order_id string, event_id string, event_type string, customer_id long, currency string, "
-        "channel string, lines string, order_total double, schema_version int, event_time timestamp",
+        "channel string, lines string, order_total double, schema_version int, event_time timestamp, "
+        "created_time timestamp",
     ).withColumn("_ingested_at", F.current_timestamp())
     contract = load_contracts()["silver/orders"]
     report, _ = evaluate(silver_orders.order_changes(bronze), contract.rules)
@@ -385,6 +390,7 @@ def test_08_a_type_change_in_the_stream_stops_bronze_and_keeps_the_events(setup:
             "lines": [{"line_no": 1, "product_id": 1, "quantity": 1, "unit_price": 9.5}],
             "order_total": f"USD {9.5 + n}",
             "event_time": "2026-11-03T10:00:00Z",
+            "created_time": "2026-11-03T10:00:00Z",
             "schema_version": 2,
             "channel": "web",
         }
@@ -392,12 +398,7 @@ def test_08_a_type_change_in_the_stream_stops_bronze_and_keeps_the_events(setup:
         producer.produce(TOPIC, key=event["order_id"].encode(), value=json.dumps(event).encode())
     assert producer.flush(30) == 0
     before = row_count(setup.bronze)
-    result = setup.defs.resolve_job_def(ORDERS_JOB).execute_in_process(
-        instance=setup.instance,
-        partition_key=datetime.now(UTC).date().isoformat(),
-        run_config=QUIET,
-        raise_on_error=False,
-    )
+    result = setup.run_ingest()
     assert not result.success
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     message = str(failure.step_failure_data.error)

@@ -9,6 +9,9 @@ older update cannot bring it back, while a newer re-insert does. Readers filter 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -18,16 +21,21 @@ from platform_assets.lake.delta_tables import open_table
 
 
 def apply_scd1(
-    changes: DataFrame, target_uri: str, spec: ChangeSpec, storage_options: dict[str, str] | None = None
+    changes: DataFrame,
+    target_uri: str,
+    spec: ChangeSpec,
+    storage_options: dict[str, str] | None = None,
+    partitions: Sequence[date] | None = None,
 ) -> None:
+    """Merge the newest change per key; with ``partitions``, only those target partitions are read."""
     newest = latest(spec.normalize(changes), list(spec.keys), spec)
     if open_table(target_uri, storage_options) is None:
-        newest.write.format("delta").save(target_uri)
+        spec.create(newest, target_uri)
         return
     merge_into(
         newest,
         target_uri,
-        key_match(spec.keys),
+        f"{key_match(spec.keys)} AND {spec.within(partitions, 't')}",
         f"WHEN MATCHED AND ({spec.newer_than('s', 't')}) THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
     )
 

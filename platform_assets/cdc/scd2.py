@@ -10,6 +10,9 @@ same batch applied twice changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
+
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -36,15 +39,20 @@ def _versions(events: DataFrame, spec: ChangeSpec) -> DataFrame:
 
 
 def apply_scd2(
-    changes: DataFrame, target_uri: str, spec: ChangeSpec, storage_options: dict[str, str] | None = None
+    changes: DataFrame,
+    target_uri: str,
+    spec: ChangeSpec,
+    storage_options: dict[str, str] | None = None,
+    partitions: Sequence[date] | None = None,
 ) -> None:
+    """Rebuild the touched keys' versions; with ``partitions``, only those target partitions are read."""
     incoming = spec.normalize(changes)
     if open_table(target_uri, storage_options) is None:
-        _versions(incoming, spec).write.format("delta").save(target_uri)
+        spec.create(_versions(incoming, spec), target_uri)
         return
     touched = incoming.select(*spec.keys).distinct()
     stored = (
-        read_delta(incoming.sparkSession, target_uri)
+        read_delta(incoming.sparkSession, target_uri, spec.within(partitions))
         .join(touched, list(spec.keys), "left_semi")
         .select(*spec.state_columns)
     )
@@ -58,6 +66,6 @@ def apply_scd2(
     merge_into(
         versions,
         target_uri,
-        f"{key_match(spec.keys)} AND t.`{VALID_FROM}` = s.`{VALID_FROM}`",
+        f"{key_match(spec.keys)} AND t.`{VALID_FROM}` = s.`{VALID_FROM}` AND {spec.within(partitions, 't')}",
         f"WHEN MATCHED AND NOT ({same_version}) THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
     )

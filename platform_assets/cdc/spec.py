@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -20,6 +22,8 @@ class ChangeSpec:
     ``apply_as_deletes`` is a SQL condition over a change row (``Op = 'D'``, ``IsDeleted = true``),
     like Databricks' APPLY AS DELETE WHEN. Sequence columns must be sortable and increase with
     time at the source (a commit timestamp plus a tiebreaker such as an LSN or file position).
+    ``partition_by`` is the target's partition column, a value column that never changes for a key
+    (an order's date): an apply given the partitions it covers reads and merges only those.
     """
 
     dataset: str
@@ -27,6 +31,7 @@ class ChangeSpec:
     sequence_by: tuple[str, ...]
     value_columns: tuple[str, ...]
     apply_as_deletes: str | None = None
+    partition_by: str | None = None
 
     def __post_init__(self) -> None:
         if not self.keys or not self.sequence_by:
@@ -47,6 +52,7 @@ class ChangeSpec:
             sequence_by=tuple(contract.sequence_by),
             value_columns=tuple(c for c in contract.column_names if c not in bookkeeping),
             apply_as_deletes=contract.cdc.apply_as_deletes,
+            partition_by=contract.partitioning.column if contract.partitioning else None,
         )
 
     @property
@@ -75,6 +81,21 @@ class ChangeSpec:
         if missing:
             raise ValueError(f"{self.dataset}: the change feed lacks column(s) {missing}")
         return changes.withColumn(DELETED, self.is_delete()).select(*self.state_columns)
+
+    def within(self, partitions: Sequence[date] | None, alias: str | None = None) -> str:
+        """SQL: the partition column (of ``alias``) is one of ``partitions`` (TRUE when not restricted)."""
+        if self.partition_by is None or partitions is None:
+            return "TRUE"
+        column = f"{alias}.`{self.partition_by}`" if alias else f"`{self.partition_by}`"
+        days = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(set(partitions)))
+        return f"{column} IN ({days})" if days else "FALSE"
+
+    def create(self, rows: DataFrame, target_uri: str) -> None:
+        """Write the first version of the target table (partitioned by ``partition_by``, if any)."""
+        writer = rows.write.format("delta")
+        if self.partition_by is not None:
+            writer = writer.partitionBy(self.partition_by)
+        writer.save(target_uri)
 
     def newer_than(self, source: str, target: str) -> str:
         """SQL: the source row's sequence is strictly after the target row's (lexicographic)."""

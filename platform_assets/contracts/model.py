@@ -106,6 +106,14 @@ class Partitioning(_Strict):
     lookahead_days: int = Field(
         0, ge=0, description="how many later upstream partitions may still hold data for this one"
     )
+    business_date: str | None = Field(
+        None,
+        description=(
+            "a date or timestamp column whose UTC date is a row's business date; each materialization "
+            "reports the business dates it touched, so downstream business-date partitions (late ones "
+            "included) are requested"
+        ),
+    )
 
 
 class Freshness(_Strict):
@@ -220,6 +228,14 @@ class Contract(_Strict):
                 raise ValueError(f"{group}: names columns not in the schema: {unknown}")
         if self.partitioning and self.partitioning.column not in names:
             raise ValueError(f"partitioning.column: {self.partitioning.column!r} is not in the schema")
+        business_date = self.partitioning.business_date if self.partitioning else None
+        if business_date is not None:
+            column = next((c for c in self.columns if c.name == business_date), None)
+            if column is None or column.type not in ("date", "timestamp"):
+                raise ValueError(
+                    f"partitioning.business_date: {business_date!r} must be a date or timestamp column "
+                    "of the schema"
+                )
         for column in self.columns:
             for item in column.lineage:
                 dataset = item.rpartition(".")[0]

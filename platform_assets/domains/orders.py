@@ -1,5 +1,11 @@
 """Orders by Kafka: `orders.events` -> bronze/order_events (+ DLQ) -> silver/orders -> silver/order_lines.
 
+Two jobs, each with its sensor: `orders_ingest_job` reads the topic into today's bronze partition
+when the topic holds messages after the offsets stored in bronze (`orders_kafka_sensor`);
+`orders_apply_job` applies them to the order-date partitions that bronze reports touching, late
+days included (`orders_apply_sensor`). Both carry the same dataset tag, so the instance's run queue
+keeps them from running at the same time.
+
 | variable | default | meaning |
 |---|---|---|
 | KAFKA_BOOTSTRAP_SERVERS | 127.0.0.1:9092 | Kafka brokers (the sandbox's by default) |
@@ -17,11 +23,15 @@ from platform_assets.contracts.model import Contract
 from platform_assets.layers.bronze import order_events as bronze_order_events
 from platform_assets.layers.bronze.order_events import KafkaOrdersResource
 from platform_assets.layers.silver import orders as silver_orders
+from platform_assets.layers.specs import partitions_def
+from platform_assets.sensors.business_dates import build_business_dates_sensor
 from platform_assets.sensors.kafka_offsets import build_kafka_offsets_sensor
 from platform_assets.settings import PlatformSettings
 
-ORDERS_JOB = "orders_job"
+ORDERS_INGEST_JOB = "orders_ingest_job"
+ORDERS_APPLY_JOB = "orders_apply_job"
 ORDERS_SENSOR = "orders_kafka_sensor"
+ORDERS_APPLY_SENSOR = "orders_apply_sensor"
 DEFAULT_BOOTSTRAP_SERVERS = "127.0.0.1:9092"
 DEFAULT_TOPIC = "orders.events"
 
@@ -35,22 +45,36 @@ def kafka_resource(env: Mapping[str, str] = os.environ) -> KafkaOrdersResource:
 
 def definitions(contracts: dict[str, Contract], settings: PlatformSettings) -> dg.Definitions:
     kafka = kafka_resource()
-    assets = [bronze_order_events.build(contracts, kafka.topic), *silver_orders.build(contracts)]
-    job = dg.define_asset_job(
-        ORDERS_JOB,
-        selection=dg.AssetSelection.assets(*assets),
-        description="Orders: Kafka order events to bronze (DLQ for bad messages), applied to silver orders and lines.",
-        tags={"platform/dataset": "order_events"},
+    bronze = bronze_order_events.build(contracts, kafka.topic)
+    silver = silver_orders.build(contracts)
+    tags = {"platform/dataset": "order_events"}
+    ingest_job = dg.define_asset_job(
+        ORDERS_INGEST_JOB,
+        selection=dg.AssetSelection.assets(bronze),
+        description="Orders: Kafka order events to today's bronze partition (bad messages to the DLQ).",
+        tags=tags,
     )
-    sensor = build_kafka_offsets_sensor(
-        job,
+    apply_job = dg.define_asset_job(
+        ORDERS_APPLY_JOB,
+        selection=dg.AssetSelection.assets(*silver),
+        description="Orders: bronze order events applied to silver orders and lines, by order date.",
+        tags=tags,
+    )
+    ingest_sensor = build_kafka_offsets_sensor(
+        ingest_job,
         bronze_order_events.DATASET,
         ORDERS_SENSOR,
         lambda context: context.resources.kafka_orders.source(),
     )
+    orders_partitions = partitions_def(contracts["silver/orders"])
+    if orders_partitions is None:
+        raise ValueError("silver/orders: the contract must partition the table by order_date")
+    apply_sensor = build_business_dates_sensor(
+        apply_job, contracts[bronze_order_events.DATASET], orders_partitions, ORDERS_APPLY_SENSOR
+    )
     return dg.Definitions(
-        assets=[bronze_order_events.KAFKA_ORDERS_SOURCE, *assets],
-        jobs=[job],
-        sensors=[sensor],
+        assets=[bronze_order_events.KAFKA_ORDERS_SOURCE, bronze, *silver],
+        jobs=[ingest_job, apply_job],
+        sensors=[ingest_sensor, apply_sensor],
         resources={"kafka_orders": kafka},
     )

@@ -7,7 +7,7 @@ SQL ``QueryBuilder`` (not ``to_pyarrow_table``, which can abort the interpreter 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
@@ -159,6 +159,52 @@ def row_count(uri: str, storage_options: dict[str, str] | None = None, where: st
     actions = table.get_add_actions(flatten=True)
     counts = pa.table(actions).column("num_records").to_pylist()
     return int(sum(c or 0 for c in counts))
+
+
+def partitions_with_values_after(
+    uri: str,
+    partition_column: str,
+    column: str,
+    after: datetime,
+    storage_options: dict[str, str] | None = None,
+) -> list[Any]:
+    """Partition values of the files that may hold a ``column`` value after ``after``.
+
+    From the transaction log's file statistics, no data read. Delta keeps timestamp statistics in
+    milliseconds (the maximum rounded down), so a file counts when its maximum is within a
+    millisecond of ``after``; a file without statistics always counts.
+    """
+    table = open_table(uri, storage_options)
+    if table is None:
+        return []
+    actions = pa.table(table.get_add_actions(flatten=True))
+    values = actions.column(f"partition.{partition_column}").to_pylist()
+    name = f"max.{column}"
+    maxima = actions.column(name).to_pylist() if name in actions.column_names else [None] * len(values)
+    slack = timedelta(milliseconds=1)
+    return sorted({v for v, m in zip(values, maxima, strict=True) if m is None or m + slack > after})
+
+
+def dates_ingested_after(
+    uri: str,
+    date_column: str,
+    after: datetime | None,
+    storage_options: dict[str, str] | None = None,
+) -> tuple[list[date], datetime | None]:
+    """The UTC dates of ``date_column`` in a bronze table's rows ingested after ``after`` (all when
+    None), and the newest ``_ingested_at`` among them; only files that can hold such rows are read."""
+    table = open_table(uri, storage_options)
+    if table is None:
+        return [], None
+    sql = f'SELECT CAST("{date_column}" AS DATE) AS d, MAX("_ingested_at") AS newest FROM t'
+    if after is not None:
+        days = partitions_with_values_after(uri, "_proc_date", "_ingested_at", after, storage_options)
+        if not days:
+            return [], None
+        sql += f" WHERE {in_predicate('_proc_date', days)} AND \"_ingested_at\" > '{after.isoformat()}'"
+    found = _query(table, sql + " GROUP BY 1").to_pylist()
+    dates = sorted(r["d"] for r in found if r["d"] is not None)
+    return dates, max((r["newest"] for r in found), default=None)
 
 
 def count_by(

@@ -6,7 +6,7 @@ The factory is the one general mechanism; a table only supplies its transform fu
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from platform_assets.contracts.model import Contract, DatasetRef
 from platform_assets.engine.delta_io import read_delta
+from platform_assets.lake.delta_tables import in_predicate, partitions_with_values_after
 from platform_assets.lake.location import Lake
 from platform_assets.layers.materialization import materialization_metadata
 from platform_assets.layers.specs import asset_kwargs, partition_dates
@@ -32,6 +33,31 @@ class TransformInputs:
     def read(self, dataset: str, where: str | None = None) -> DataFrame:
         return read_delta(self.spark, self.lake.uri(DatasetRef.parse(dataset)), where)
 
+    def read_ingested_after(
+        self, dataset: str, since: datetime | None, first_day: date | None = None
+    ) -> DataFrame:
+        """A bronze table's rows ingested after ``since`` (all when None), none before ``first_day``.
+
+        Only the ingestion days whose files can hold such rows are read (file statistics): the
+        ingestion day of a row is its run's partition, which need not be the day of ``_ingested_at``
+        (a queued run, a backfill), so pruning by the date of ``since`` could miss rows.
+        """
+        uri = self.lake.uri(DatasetRef.parse(dataset))
+        floor = f"{PROC_DATE} >= DATE'{first_day.isoformat()}'" if first_day else None
+        if since is None:
+            return read_delta(self.spark, uri, floor)
+        days = partitions_with_values_after(uri, PROC_DATE, INGESTED_AT, since, self.lake.storage_options)
+        days = [d for d in days if first_day is None or d >= first_day]
+        if not days:
+            return read_delta(self.spark, uri, "FALSE")
+        return read_delta(
+            self.spark,
+            uri,
+            f"{in_predicate(PROC_DATE, days)} AND {INGESTED_AT} > TIMESTAMP'{since.isoformat()}'",
+        )
+
+
+PROC_DATE, INGESTED_AT = "_proc_date", "_ingested_at"  # bronze's ingestion day and time
 
 Transform = Callable[[TransformInputs], DataFrame]
 

@@ -14,6 +14,9 @@ from platform_assets.contracts.model import Contract, DatasetRef, parse_duration
 from platform_assets.quality.checks import check_specs
 
 PLATFORM_OWNER = "team:data-platform"
+# run tags of a single-run partition range (what a backfill of a range sets)
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
 
 
 def asset_key(dataset: DatasetRef | str) -> dg.AssetKey:

@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from platform_assets.layers.specs import RANGE_END, RANGE_START
 from platform_assets.sources.errors import CircuitOpenError, SourceUnavailableError
 from platform_assets.sources.fx_api.resource import FxApiResource
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
-
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 
 
 def plan_fx_run(publications: Sequence[dict[str, Any]]) -> dg.RunRequest | None:

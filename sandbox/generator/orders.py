@@ -2,7 +2,8 @@
 
 Each order (``ord-YYYYMMDD-NNNN``, created on its business day) gets a ``created`` event, 0-2 ``updated``
 events (its lines change) and sometimes a ``cancelled`` event. Every event carries the order's full
-state (customer, currency, lines, ``order_total``), so the current state of an order is its latest valid
+state (customer, currency, lines, ``order_total``, and ``created_time``, the time of the order's
+``created`` event, which fixes its business date), so the current state of an order is its latest valid
 event by ``event_time`` (ties broken by ``event_id``). Messages are keyed by ``order_id`` and produced in
 ``event_time`` order, apart from the planted defects below. ``customer_id`` (1..50*scale) and
 ``product_id`` (1..60*scale) are integers in the ranges the RDS customers and Snowflake products
@@ -122,6 +123,21 @@ class OrderEventsDataset:
     def schema_change_position(self) -> int:
         return self.defects_of(SCHEMA_CHANGE)[0].position
 
+    def messages_by_day(self) -> dict[date, tuple[OrderMessage, ...]]:
+        """Messages grouped by the day the producer sends them, in produce order.
+
+        The producer sends events as they happen, so its clock is the latest ``event_time`` seen so far:
+        a late or out-of-order event is sent on the day of the events around it, and a message that
+        is not JSON on the day of the one before it.
+        """
+        days: dict[date, list[OrderMessage]] = {}
+        clock = self.start
+        for m in self.messages:
+            if m.event is not None and "event_time" in m.event:
+                clock = max(clock, _parse_time(m.event["event_time"]).date())
+            days.setdefault(clock, []).append(m)
+        return {day: tuple(messages) for day, messages in days.items()}
+
     def defects_of(self, kind: str) -> list[OrderDefect]:
         return [d for d in self.defects if d.kind == kind]
 
@@ -217,6 +233,7 @@ class _Order:
     products: int  # product ids are 1..products
     events: list[Record] = field(default_factory=list)
     next_seq: int = 1
+    created_time: str | None = None  # set by the created event; every later event repeats it
 
     @property
     def cancelled(self) -> bool:
@@ -230,6 +247,8 @@ class _Order:
         """A new event of this order (not appended): the full order state at ``at``."""
         event_id = f"evt-{self.order_id.removeprefix('ord-')}-{self.next_seq:02d}"
         self.next_seq += 1
+        if event_type == "created":
+            self.created_time = format_timestamp(at)
         return {
             "event_id": event_id,
             "event_type": event_type,
@@ -239,6 +258,7 @@ class _Order:
             "lines": lines,
             "order_total": _total(lines),
             "event_time": format_timestamp(at),
+            "created_time": self.created_time,
         }
 
 

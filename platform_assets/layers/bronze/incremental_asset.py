@@ -11,7 +11,9 @@ everything after the position stored in the bronze table itself, into the run's 
 4. only then acknowledge the source (consumer-group commit, replication-slot flush), which is
    for monitoring: a crash anywhere before step 3 re-reads the same records, after it resumes
    from the stored position; nothing is lost or duplicated;
-5. a breaking type change stops the asset, naming the column and the contract, after 2-3.
+5. a breaking type change stops the asset, naming the column and the contract, after 2-3;
+6. the materialization reports the business dates of the batch when the contract names a
+   ``partitioning.business_date`` column (see ``layers/bronze/business_dates.py``).
 """
 
 import hashlib
@@ -30,6 +32,7 @@ from platform_assets.engine.delta_io import read_delta
 from platform_assets.lake.delta_tables import in_predicate
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import append_with_positions, committed_offset, committed_positions
+from platform_assets.layers.bronze.business_dates import BUSINESS_DATES, business_dates
 from platform_assets.layers.bronze.conform import (
     Conformed,
     SchemaDriftError,
@@ -182,6 +185,11 @@ def build_incremental_bronze_asset(
             # a retry would find the position already past these records (they are in the DLQ) and
             # succeed; a type change must stay a failed run until someone fixes the contract or source
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        extra: dict[str, Any] = {}
+        touched = business_dates(contract, conformed.rows)
+        if touched is not None:
+            extra[BUSINESS_DATES] = dg.MetadataValue.json(touched)
+            context.log.info(f"{contract.dataset}: business dates in this batch: {touched}")
         uri = lake.uri(contract.ref)
         written = read_delta(context.resources.spark.get_session(), uri, in_predicate("_proc_date", [day]))
         report, _ = evaluate(written, contract.rules, "_proc_date")
@@ -197,6 +205,7 @@ def build_incremental_bronze_asset(
                         json.loads(json.dumps(source_batch.positions, default=str))
                     ),
                     "offsets": dg.MetadataValue.json(source_batch.offsets),
+                    **extra,
                 },
             ),
             check_results=[check_result(o) for o in report.outcomes],

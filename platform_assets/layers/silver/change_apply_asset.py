@@ -5,10 +5,19 @@ are deletes, and the table supplies only its change feed (a transform over bronz
 the bronze rows ingested after the point recorded on the asset's last materialization
 (``applied_through``). Re-applying rows is harmless (the apply is idempotent), so a crash between
 the apply and the record costs a re-read, never a wrong state.
+
+A table partitioned by a business date (``partitioning`` in the contract, e.g. silver/orders by
+order_date) keeps that point per partition. A run for some partitions reads the bronze rows
+ingested after the oldest of their points (the feed prunes by ingestion day), applies the changes
+that belong to them and reads and merges only those partitions. Critical rules hold back the
+partitions they fail in; the others are applied and recorded one by one.
 """
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import reduce
+from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -19,13 +28,13 @@ from platform_assets.cdc import ChangeSpec, apply_scd1, apply_scd2
 from platform_assets.cdc.spec import DELETED
 from platform_assets.contracts.model import Contract
 from platform_assets.engine import delta_io
-from platform_assets.lake.delta_tables import row_count
+from platform_assets.lake.delta_tables import count_by, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.layers.materialization import materialization_metadata
 from platform_assets.layers.spark_asset import TransformInputs
-from platform_assets.layers.specs import asset_kwargs
+from platform_assets.layers.specs import asset_kwargs, partition_dates
 from platform_assets.quality.checks import check_result
-from platform_assets.quality.evaluate import evaluate, flag_column
+from platform_assets.quality.evaluate import QualityReport, evaluate, flag_column
 
 APPLIED_THROUGH = "applied_through"  # newest bronze _ingested_at applied, on the materialization
 INGESTED_AT = "_ingested_at"
@@ -35,14 +44,43 @@ INGESTED_AT = "_ingested_at"
 ChangeFeed = Callable[[TransformInputs, datetime | None], DataFrame]
 
 
-def _applied_through(context: AssetExecutionContext) -> datetime | None:
-    event = context.instance.get_latest_materialization_event(context.asset_key)
-    value = (
-        event.asset_materialization.metadata.get(APPLIED_THROUGH)
-        if event and event.asset_materialization
-        else None
-    )
-    return datetime.fromisoformat(value.value) if value is not None else None
+def _utc(moment: datetime) -> datetime:
+    """Spark hands timestamps back naive, in the session time zone (UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _through(event: dg.EventLogEntry | None) -> datetime | None:
+    materialization = event.asset_materialization if event else None
+    value = materialization.metadata.get(APPLIED_THROUGH) if materialization else None
+    return _utc(datetime.fromisoformat(value.value)) if value is not None else None
+
+
+def _partition_point(context: AssetExecutionContext, day: date) -> datetime | None:
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=context.asset_key, asset_partitions=[day.isoformat()]), limit=1
+    ).records
+    return _through(records[0].event_log_entry) if records else None
+
+
+def reading_plan(
+    context: AssetExecutionContext, partitions: list[date] | None
+) -> dict[datetime | None, list[date] | None]:
+    """What to read: ``since`` -> the partitions that read from it (None: the unpartitioned table).
+
+    Partitions applied before read from the oldest of their points; partitions never applied read
+    from the start (the feed then prunes by their dates), so a new day does not re-read old ones.
+    """
+    if partitions is None:
+        return {_through(context.instance.get_latest_materialization_event(context.asset_key)): None}
+    points = {day: _partition_point(context, day) for day in partitions}
+    plan: dict[datetime | None, list[date] | None] = {}
+    known = [point for point in points.values() if point is not None]
+    if known:
+        plan[min(known)] = [day for day, point in points.items() if point is not None]
+    fresh = [day for day, point in points.items() if point is None]
+    if fresh:
+        plan[None] = fresh
+    return plan
 
 
 def _quarantine(changes: DataFrame, flagged: DataFrame, contract: Contract, lake: Lake, run_id: str) -> int:
@@ -80,44 +118,95 @@ def build_change_apply_asset(
     )
     def _change_apply(context: AssetExecutionContext) -> Iterator:
         lake: Lake = context.resources.lake.lake
-        inputs = TransformInputs(context.resources.spark.get_session(), lake, None)
-        since = _applied_through(context)
-        changes = change_feed(inputs, since)
-        report, flagged = evaluate(changes, contract.rules)  # the checks run on every run's changes
+        spark = context.resources.spark.get_session()
+        partitions = partition_dates(context) if spec.partition_by else None
+        plan = reading_plan(context, partitions)
+        reads: list[DataFrame] = []
+        seen: list[datetime] = []
+        for since, days in plan.items():
+            read = change_feed(TransformInputs(spark, lake, days), since)
+            # the whole read counts as seen, before it is narrowed to its partitions (the apply
+            # below runs later, so it reads at least as much)
+            newest = read.agg(F.max(INGESTED_AT).alias("t")).collect()[0]["t"]
+            seen += [_utc(newest)] if newest is not None else []
+            reads.append(read.where(spec.within(days)))
+        changes = reduce(DataFrame.unionByName, reads)
+        through = max(seen, default=None)
+        since = min((s for s in plan if s is not None), default=None)
+        report, flagged = evaluate(changes, contract.rules, spec.partition_by)  # every run checks its changes
         results = [check_result(o) for o in report.outcomes]
-        if not report.rows_by_partition:
+        if not report.rows_by_partition or through is None:
             context.log.info(f"{contract.dataset}: no bronze changes after {since}; nothing to apply")
             yield from results
             return
-        if report.blocked_partitions():
+        blocked = report.blocked_partitions()
+        applying = None if partitions is None else [d for d in partitions if d.isoformat() not in blocked]
+        if blocked:
             held = _quarantine(changes, flagged, contract, lake, context.run.run_id)
+            kept = "nothing applied" if not applying else f"not applied: {sorted(blocked)}"
             context.log.error(
-                f"{contract.dataset}: critical rules failed; nothing applied, {held} change(s) quarantined"
+                f"{contract.dataset}: critical rules failed; {kept}, {held} change(s) quarantined"
             )
-            yield from results
-            return
+            if not applying:
+                yield from results
+                return
         uri = lake.uri(contract.ref)
-        through = changes.agg(F.max(INGESTED_AT).alias("t")).collect()[0]["t"]
-        apply(changes, uri, spec, lake.storage_options)
-        live = row_count(
-            uri,
-            lake.storage_options,
-            where=f"NOT {DELETED}" + (" AND is_current" if apply is apply_scd2 else ""),
-        )
-        applied = sum(report.rows_by_partition.values())
-        yield dg.MaterializeResult(
-            metadata=materialization_metadata(
-                contract,
-                lake,
-                row_count(uri, lake.storage_options),
-                {
-                    APPLIED_THROUGH: through.isoformat(),
-                    "changes_applied": applied,
-                    "live_rows": live,
-                    "mode": contract.cdc.mode if contract.cdc else "scd1",
-                },
-            ),
-            check_results=results,
-        )
+        apply(changes.where(spec.within(applying)), uri, spec, lake.storage_options, applying)
+        applied = _applied(contract, spec, lake, report, applying, through)
+        summary = applied.summary
+        if not blocked:
+            yield dg.MaterializeResult(
+                metadata=materialization_metadata(contract, lake, applied.rows, summary),
+                check_results=results,
+            )
+            return
+        # some partitions were held back: record exactly the applied ones, and no output, so that
+        # downstream does not run on a partly applied range (the blocking check stops it too)
+        by_partition = applied.rows_by_partition
+        for day in applying or []:
+            yield dg.AssetMaterialization(
+                asset_key=context.asset_key,
+                partition=day.isoformat(),
+                metadata=materialization_metadata(
+                    contract, lake, by_partition.get(day.isoformat(), 0), summary
+                ),
+            )
+        yield from results
 
     return _change_apply
+
+
+@dataclass
+class _Applied:
+    """What an apply left: rows in its scope (table or partitions), per partition, and the summary."""
+
+    rows: int
+    rows_by_partition: dict[str, int]
+    summary: dict[str, Any]
+
+
+def _applied(
+    contract: Contract,
+    spec: ChangeSpec,
+    lake: Lake,
+    report: QualityReport,
+    applying: list[date] | None,
+    through: datetime,
+) -> _Applied:
+    uri = lake.uri(contract.ref)
+    scope = spec.within(applying)
+    live = f"NOT {DELETED}" + (" AND is_current" if contract.cdc and contract.cdc.mode == "scd2" else "")
+    labels = None if applying is None else {d.isoformat() for d in applying}
+    summary: dict[str, Any] = {
+        APPLIED_THROUGH: through.isoformat(),
+        "changes_applied": sum(
+            n for p, n in report.rows_by_partition.items() if labels is None or p in labels
+        ),
+        "live_rows": row_count(uri, lake.storage_options, where=f"{live} AND {scope}"),
+        "mode": contract.cdc.mode if contract.cdc else "scd1",
+    }
+    if applying is None:
+        return _Applied(row_count(uri, lake.storage_options), {}, summary)
+    by_partition = count_by(uri, str(spec.partition_by), scope, lake.storage_options)
+    summary["rows_by_partition"] = dg.MetadataValue.json(by_partition)
+    return _Applied(sum(by_partition.values()), by_partition, summary)

@@ -29,10 +29,7 @@ def customer_changes(bronze: DataFrame) -> DataFrame:
 
 
 def _feed(inputs: TransformInputs, since: datetime | None) -> DataFrame:
-    where = None
-    if since is not None:  # partition pruning first, then the exact point
-        where = f"_proc_date >= DATE'{since.date().isoformat()}' AND _ingested_at > TIMESTAMP'{since.isoformat()}'"
-    return customer_changes(inputs.read("bronze/rds_customers_cdc", where))
+    return customer_changes(inputs.read_ingested_after("bronze/rds_customers_cdc", since))
 
 
 def build(contracts: dict[str, Contract]) -> list[dg.AssetsDefinition]:

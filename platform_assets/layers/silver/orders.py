@@ -1,13 +1,16 @@
 """silver/orders (SCD1 current state per order) and silver/order_lines (the lines of that state).
 
 Every bronze event carries its order's full state, so the current state is the latest valid event by
-(event_time, event_id): the change-apply factory applies the bronze events ingested since the last
-run, and duplicates (same event_id, same sequence), out-of-order and late events converge.
+(event_time, event_id): the change-apply factory applies the bronze events ingested since the
+partitions' last run, and duplicates (same event_id, same sequence), out-of-order and late events
+converge. Both tables are partitioned by order_date, the UTC date of the order's created_time, which
+every event carries; a partition's events are ingested on or after that day (a day of clock skew
+allowed), so a run reads the ingestion days from its first date on, and only files with new rows.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dagster as dg
 from pyspark.sql import DataFrame
@@ -15,9 +18,11 @@ from pyspark.sql import functions as F
 
 from platform_assets.cdc.spec import DELETED
 from platform_assets.contracts.model import Contract
+from platform_assets.lake.delta_tables import in_predicate
 from platform_assets.layers.silver.change_apply_asset import build_change_apply_asset
 from platform_assets.layers.spark_asset import TransformInputs, build_spark_asset
 
+CLOCK_SKEW = timedelta(days=1)  # an event may be ingested this long before its order's date
 LINES_SCHEMA = "array<struct<line_no:bigint,product_id:bigint,quantity:bigint,unit_price:double>>"
 
 
@@ -35,6 +40,8 @@ def order_changes(bronze: DataFrame) -> DataFrame:
         "order_total",
         (F.col("order_total") - lines_total).alias("lines_total_gap"),
         F.expr("array_min(transform(_lines, l -> l.quantity))").alias("min_quantity"),
+        "created_time",
+        F.to_date("created_time").alias("order_date"),  # the session time zone is UTC
         "event_type",
         "schema_version",
         "event_time",
@@ -43,39 +50,38 @@ def order_changes(bronze: DataFrame) -> DataFrame:
     )
 
 
-def with_created_time(changes: DataFrame, bronze: DataFrame) -> DataFrame:
-    """created_time and order_date from each order's created event, wherever bronze holds it.
-
-    Every change carries them (SCD1 replaces the whole row), so they are looked up in all of bronze,
-    not only in this run's changes; an order whose created event has not arrived gets nulls.
-    """
-    created = (
-        bronze.where(F.col("event_type") == "created")
-        .groupBy("order_id")
-        .agg(F.min("event_time").alias("created_time"))
-    )
-    return changes.join(created, "order_id", "left").withColumn("order_date", F.to_date("created_time"))
-
-
 def _feed(inputs: TransformInputs, since: datetime | None) -> DataFrame:
-    where = None
-    if since is not None:  # partition pruning first, then the exact point
-        where = f"_proc_date >= DATE'{since.date().isoformat()}' AND _ingested_at > TIMESTAMP'{since.isoformat()}'"
-    changes = order_changes(inputs.read("bronze/order_events", where))
-    return with_created_time(changes, inputs.read("bronze/order_events"))
+    first_day = min(inputs.partitions) - CLOCK_SKEW if inputs.partitions else None
+    return order_changes(inputs.read_ingested_after("bronze/order_events", since, first_day))
 
 
 def order_lines(orders: DataFrame) -> DataFrame:
     """One row per line of every (non-deleted) order's current state."""
     return (
         orders.where(~F.col(DELETED))
-        .select("order_id", "currency", "status", F.explode(F.from_json("lines", LINES_SCHEMA)).alias("l"))
-        .select("order_id", "l.line_no", "l.product_id", "l.quantity", "l.unit_price", "currency", "status")
+        .select(
+            "order_id",
+            "currency",
+            "status",
+            "order_date",
+            F.explode(F.from_json("lines", LINES_SCHEMA)).alias("l"),
+        )
+        .select(
+            "order_id",
+            "l.line_no",
+            "l.product_id",
+            "l.quantity",
+            "l.unit_price",
+            "currency",
+            "status",
+            "order_date",
+        )
     )
 
 
 def _lines(inputs: TransformInputs) -> DataFrame:
-    return order_lines(inputs.read("silver/orders"))
+    days = inputs.partitions or []
+    return order_lines(inputs.read("silver/orders", in_predicate("order_date", days) if days else None))
 
 
 def build(contracts: dict[str, Contract]) -> list[dg.AssetsDefinition]:

@@ -23,13 +23,6 @@ SILVER_OF_BRONZE = {
 }
 
 
-def since_predicate(since: datetime | None) -> str | None:
-    """Bronze rows ingested after ``since``: partition pruning first, then the exact point."""
-    if since is None:
-        return None
-    return f"_proc_date >= DATE'{since.date().isoformat()}' AND _ingested_at > TIMESTAMP'{since.isoformat()}'"
-
-
 def feed(contract: Contract, bronze: str, delete_marker: str | None) -> ChangeFeed:
     """Silver's columns (minus the tombstone flag) from ``bronze``, plus the delete marker column."""
     columns = [c for c in contract.column_names if c != DELETED]
@@ -37,7 +30,7 @@ def feed(contract: Contract, bronze: str, delete_marker: str | None) -> ChangeFe
         columns.append(delete_marker)
 
     def _feed(inputs: TransformInputs, since: datetime | None) -> DataFrame:
-        return inputs.read(bronze, since_predicate(since)).select(*columns)
+        return inputs.read_ingested_after(bronze, since).select(*columns)
 
     return _feed
 

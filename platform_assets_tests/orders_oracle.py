@@ -1,0 +1,51 @@
+"""The generator's oracle for silver/orders and silver/order_lines, as one assertion."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import dagster as dg
+
+from platform_assets.lake.delta_tables import count_by, open_table, read_table
+from platform_assets.lake.location import Lake
+from sandbox.generator.orders import OrderEventsDataset
+
+
+def order_date_of(order_id: str) -> str:
+    """The sandbox's order ids carry their creation day: ord-YYYYMMDD-NNNN."""
+    return f"{order_id[4:8]}-{order_id[8:10]}-{order_id[10:12]}"
+
+
+def assert_silver_orders_match(lake: Lake, instance: dg.DagsterInstance, dataset: OrderEventsDataset) -> None:
+    """silver/orders and silver/order_lines equal the oracle for ``dataset``'s messages, each order in
+    its order date's Delta partition, and Dagster records every order-date partition as materialized."""
+    expected = dataset.expected_orders()
+    uri = lake.uri("silver/orders")
+    rows = read_table(uri, where="NOT _is_deleted").to_pylist()
+    got = {r["order_id"]: r for r in rows}
+    assert sorted(got) == sorted(expected)
+    for order_id, want in expected.items():
+        row = got[order_id]
+        assert (row["status"], row["customer_id"], row["currency"], row["channel"]) == (
+            want["status"], want["customer_id"], want["currency"], want["channel"]
+        ), order_id  # fmt: skip
+        assert json.loads(row["lines"]) == want["lines"] and row["order_total"] == want["order_total"]
+        assert (row["event_id"], row["event_type"]) == (want["last_event_id"], want["last_event_type"])
+        assert row["event_time"].strftime("%Y-%m-%dT%H:%M:%SZ") == want["last_event_time"]
+        assert row["created_time"].strftime("%Y-%m-%dT%H:%M:%SZ") == want["created_time"]
+        assert row["order_date"].isoformat() == want["created_time"][:10] == order_date_of(order_id)
+    by_day = Counter(want["created_time"][:10] for want in expected.values())
+    for dataset_name in ("silver/orders", "silver/order_lines"):
+        table = open_table(lake.uri(dataset_name))
+        assert table is not None and table.metadata().partition_columns == ["order_date"]
+        materialized = instance.get_materialized_partitions(dg.AssetKey(dataset_name.split("/")))
+        assert materialized >= set(by_day), dataset_name
+    assert count_by(uri, "order_date", "NOT _is_deleted") == by_day
+    lines = read_table(lake.uri("silver/order_lines")).to_pylist()
+    assert all(r["order_date"].isoformat() == order_date_of(r["order_id"]) for r in lines)
+    keyed = sorted(
+        ({k: r[k] for k in ("order_id", "line_no", "product_id", "quantity", "unit_price")} for r in lines),
+        key=lambda r: (r["order_id"], r["line_no"]),
+    )
+    assert keyed == dataset.expected_order_lines()
