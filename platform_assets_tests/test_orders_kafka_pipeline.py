@@ -39,7 +39,7 @@ from platform_assets.layers.specs import RANGE_END, RANGE_START
 from platform_assets.quality.evaluate import evaluate
 from platform_assets.settings import PlatformSettings
 from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
-from platform_assets_tests.orders_oracle import assert_silver_orders_match
+from platform_assets_tests.orders_oracle import assert_silver_orders_match, order_date_of
 from sandbox.generator.orders import (
     CONTRACT_VIOLATION,
     MALFORMED_JSON,
@@ -362,10 +362,13 @@ def test_07_the_silver_contract_rules_catch_a_wrong_total_a_negative_quantity_an
         ("currency", "XXX", f"[{line.format(q=1)}]", 2.5),
     ]
     bronze = spark.createDataFrame(
-        [(f"o-{e}", e, "updated", 1, c, None, lines, total, 1, at, at) for e, c, lines, total in events],
+        [
+            (f"o-{e}", e, "updated", 1, c, None, lines, total, 1, at, at, f"{TOPIC}-0@{n}")
+            for n, (e, c, lines, total) in enumerate(events)
+        ],
         "order_id string, event_id string, event_type string, customer_id long, currency string, "
         "channel string, lines string, order_total double, schema_version int, event_time timestamp, "
-        "created_time timestamp",
+        "created_time timestamp, _position string",
     ).withColumn("_ingested_at", F.current_timestamp())
     contract = load_contracts()["silver/orders"]
     report, _ = evaluate(silver_orders.order_changes(bronze), contract.rules)
@@ -407,3 +410,62 @@ def test_08_a_type_change_in_the_stream_stops_bronze_and_keeps_the_events(setup:
     letters = read_table(setup.dlq, columns=["_raw", "_error"]).to_pylist()
     held = [json.loads(r["_raw"])["event_id"] for r in letters if "order_total" in r["_error"]]
     assert sorted(held) == drifted  # every drifted event is kept for replay after the fix
+
+
+def test_09_a_critical_rule_holds_back_only_the_order_date_it_fails_in(setup: Setup) -> None:
+    """Two new orders on two days, one with a wrong total: its day is not applied (quarantined, no
+    materialization, the run stops), the other day is applied and recorded."""
+    from confluent_kafka import Producer
+
+    producer = Producer({"bootstrap.servers": setup.broker.bootstrap_servers})
+    line = {"line_no": 1, "product_id": 1, "quantity": 2, "unit_price": 10.0}
+    for order_id, day, total in (
+        ("ord-20261105-0001", "2026-11-05", 25.0),
+        ("ord-20261106-0001", "2026-11-06", 20.0),
+    ):
+        event = {
+            "event_id": f"evt-{order_id}-01",
+            "event_type": "created",
+            "order_id": order_id,
+            "customer_id": 1,
+            "currency": "USD",
+            "lines": [line],
+            "order_total": total,  # 25.0 != 2 x 10.0
+            "event_time": f"{day}T09:00:00Z",
+            "created_time": f"{day}T09:00:00Z",
+            "schema_version": 2,
+            "channel": "web",
+        }
+        producer.produce(TOPIC, key=order_id.encode(), value=json.dumps(event).encode())
+    assert producer.flush(30) == 0
+    assert setup.run_ingest().success
+    tick = setup.sensor_tick(ORDERS_APPLY_SENSOR, setup.apply_cursor)
+    setup.apply_cursor = tick.cursor
+    # the sensor reads bronze itself: test_05's replayed dead letter (no order_id) is routed too
+    messages = setup.dataset.messages
+    (replayed,) = [
+        d
+        for d in setup.dataset.defects_of(CONTRACT_VIOLATION)
+        if "order_id" not in (messages[d.position].event or {})
+    ]
+    replayed_day = order_date_of(str(replayed.order_id))
+    ranges = {(r.tags[RANGE_START], r.tags[RANGE_END]): r for r in tick.run_requests}
+    assert set(ranges) == {(replayed_day, replayed_day), ("2026-11-05", "2026-11-06")}
+    request = ranges[("2026-11-05", "2026-11-06")]
+    result = setup.defs.resolve_job_def(ORDERS_APPLY_JOB).execute_in_process(
+        instance=setup.instance, tags=request.tags, run_config=QUIET, raise_on_error=False
+    )
+    assert not result.success  # the blocking check stops the run before silver/order_lines
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "order_total_equals_lines" in str(failure.step_failure_data.error)  # the blocking check
+    recorded = [m.partition for m in result.asset_materializations_for_node("silver__orders")]
+    assert recorded == ["2026-11-06"]
+    assert not result.asset_materializations_for_node("silver__order_lines")
+    orders = read_table(setup.lake.uri("silver/orders"), where="order_date >= '2026-11-05'").to_pylist()
+    assert [r["order_id"] for r in orders] == ["ord-20261106-0001"]
+    held = read_table(setup.lake.quarantine_uri("silver/orders")).to_pylist()
+    assert [(r["order_id"], r["_failed_rules"]) for r in held] == [
+        ("ord-20261105-0001", "order_total_equals_lines")
+    ]
+    materialized = setup.instance.get_materialized_partitions(dg.AssetKey(["silver", "orders"]))
+    assert "2026-11-06" in materialized and "2026-11-05" not in materialized

@@ -23,14 +23,24 @@ from platform_assets.layers.silver.change_apply_asset import build_change_apply_
 from platform_assets.layers.spark_asset import TransformInputs, build_spark_asset
 
 CLOCK_SKEW = timedelta(days=1)  # an event may be ingested this long before its order's date
+POSITION = "_position"  # unique per bronze row (topic-partition@offset)
 LINES_SCHEMA = "array<struct<line_no:bigint,product_id:bigint,quantity:bigint,unit_price:double>>"
 
 
 def order_changes(bronze: DataFrame) -> DataFrame:
-    """Bronze events -> change feed with the contract checks' inputs (sum of lines, smallest quantity)."""
+    """Bronze events -> change feed with the contract checks' inputs (sum of lines, smallest quantity).
+
+    No higher-order functions (``transform``/``aggregate`` lambdas): Sail 0.7 fails a filter over a
+    lambda projection of a Delta scan ("No field named ?table?.lines"), which the checks' samples
+    need. The sum of lines is an aggregate over the exploded lines of each bronze row instead.
+    """
     parsed = bronze.withColumn("_lines", F.from_json("lines", LINES_SCHEMA))
-    lines_total = F.expr("aggregate(transform(_lines, l -> l.quantity * l.unit_price), 0D, (a, x) -> a + x)")
-    return parsed.select(
+    lines_total = (
+        parsed.select(POSITION, F.explode("_lines").alias("l"))
+        .groupBy(POSITION)
+        .agg(F.sum(F.col("l.quantity") * F.col("l.unit_price")).alias("_lines_total"))
+    )
+    return parsed.join(lines_total, POSITION, "left").select(
         "order_id",
         F.when(F.col("event_type") == "cancelled", "cancelled").otherwise("open").alias("status"),
         "customer_id",
@@ -38,8 +48,8 @@ def order_changes(bronze: DataFrame) -> DataFrame:
         "channel",
         "lines",
         "order_total",
-        (F.col("order_total") - lines_total).alias("lines_total_gap"),
-        F.expr("array_min(transform(_lines, l -> l.quantity))").alias("min_quantity"),
+        (F.col("order_total") - F.coalesce(F.col("_lines_total"), F.lit(0.0))).alias("lines_total_gap"),
+        F.array_min(F.col("_lines.quantity")).alias("min_quantity"),
         "created_time",
         F.to_date("created_time").alias("order_date"),  # the session time zone is UTC
         "event_type",
