@@ -412,32 +412,39 @@ def test_08_a_type_change_in_the_stream_stops_bronze_and_keeps_the_events(setup:
     assert sorted(held) == drifted  # every drifted event is kept for replay after the fix
 
 
-def test_09_a_critical_rule_holds_back_only_the_order_date_it_fails_in(setup: Setup) -> None:
-    """Two new orders on two days, one with a wrong total: its day is not applied (quarantined, no
-    materialization, the run stops), the other day is applied and recorded."""
+def _produce_events(setup: Setup, events: list[tuple[str, str, str, float]]) -> None:
+    """(order_id, event_type, event_time, order_total) events of one-line orders (2 x 10.0 USD)."""
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": setup.broker.bootstrap_servers})
-    line = {"line_no": 1, "product_id": 1, "quantity": 2, "unit_price": 10.0}
-    for order_id, day, total in (
-        ("ord-20261105-0001", "2026-11-05", 25.0),
-        ("ord-20261106-0001", "2026-11-06", 20.0),
-    ):
+    for order_id, event_type, at, total in events:
         event = {
-            "event_id": f"evt-{order_id}-01",
-            "event_type": "created",
+            "event_id": f"evt-{order_id}-{at}",
+            "event_type": event_type,
             "order_id": order_id,
             "customer_id": 1,
             "currency": "USD",
-            "lines": [line],
-            "order_total": total,  # 25.0 != 2 x 10.0
-            "event_time": f"{day}T09:00:00Z",
-            "created_time": f"{day}T09:00:00Z",
+            "lines": [{"line_no": 1, "product_id": 1, "quantity": 2, "unit_price": 10.0}],
+            "order_total": total,
+            "event_time": at,
+            "created_time": f"{order_date_of(order_id)}T09:00:00Z",
             "schema_version": 2,
             "channel": "web",
         }
         producer.produce(TOPIC, key=order_id.encode(), value=json.dumps(event).encode())
     assert producer.flush(30) == 0
+
+
+def test_09_a_critical_rule_holds_back_only_the_order_date_it_fails_in(setup: Setup) -> None:
+    """Two new orders on two days, one with a wrong total: its day is not applied (quarantined, no
+    materialization, the run stops), the other day is applied and recorded."""
+    _produce_events(
+        setup,
+        [
+            ("ord-20261105-0001", "created", "2026-11-05T09:00:00Z", 25.0),  # 25.0 != 2 x 10.0
+            ("ord-20261106-0001", "created", "2026-11-06T09:00:00Z", 20.0),
+        ],
+    )
     assert setup.run_ingest().success
     tick = setup.sensor_tick(ORDERS_APPLY_SENSOR, setup.apply_cursor)
     setup.apply_cursor = tick.cursor
@@ -469,3 +476,20 @@ def test_09_a_critical_rule_holds_back_only_the_order_date_it_fails_in(setup: Se
     ]
     materialized = setup.instance.get_materialized_partitions(dg.AssetKey(["silver", "orders"]))
     assert "2026-11-06" in materialized and "2026-11-05" not in materialized
+
+
+def test_10_a_correction_superseding_the_bad_event_unblocks_its_order_date(setup: Setup) -> None:
+    """The source re-sends the order with the right total: only the newest change per order is
+    checked, so 2026-11-05 is applied now, with the corrected total."""
+    _produce_events(setup, [("ord-20261105-0001", "updated", "2026-11-05T10:00:00Z", 20.0)])
+    assert setup.run_ingest().success
+    assert setup.apply() == [("2026-11-05", "2026-11-05")]
+    (order,) = read_table(setup.lake.uri("silver/orders"), where="order_date = '2026-11-05'").to_pylist()
+    assert (order["order_id"], order["order_total"], order["event_type"]) == (
+        "ord-20261105-0001",
+        20.0,
+        "updated",
+    )
+    assert "2026-11-05" in setup.instance.get_materialized_partitions(dg.AssetKey(["silver", "orders"]))
+    lines = read_table(setup.lake.uri("silver/order_lines"), where="order_date = '2026-11-05'").to_pylist()
+    assert [(r["order_id"], r["quantity"]) for r in lines] == [("ord-20261105-0001", 2)]

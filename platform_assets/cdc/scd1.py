@@ -40,6 +40,12 @@ def apply_scd1(
     )
 
 
+def winning_changes(changes: DataFrame, spec: ChangeSpec) -> DataFrame:
+    """The newest change per key of a feed, all its columns kept: the only ones an SCD1 apply can
+    write, so the ones worth validating (a bad change superseded by a correction never lands)."""
+    return latest(changes.withColumn(DELETED, spec.is_delete()), list(spec.keys), spec).drop(DELETED)
+
+
 def current_rows(state: DataFrame) -> DataFrame:
     """The live rows of an SCD1 table (tombstones removed)."""
     return state.where(~F.col(DELETED))

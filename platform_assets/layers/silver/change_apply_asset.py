@@ -10,7 +10,11 @@ A table partitioned by a business date (``partitioning`` in the contract, e.g. s
 order_date) keeps that point per partition. A run for some partitions reads the bronze rows
 ingested after the oldest of their points (the feed prunes by ingestion day), applies the changes
 that belong to them and reads and merges only those partitions. Critical rules hold back the
-partitions they fail in; the others are applied and recorded one by one.
+partitions they fail in; the others are applied and recorded one by one. Partitions never applied
+before read from their first date on.
+
+The rules check what can reach the table: for SCD1 the newest change per key of the run (so a bad
+change that a later correction supersedes stops blocking), for SCD2 every change (each is a version).
 """
 
 from collections.abc import Callable, Iterator
@@ -24,7 +28,7 @@ from dagster import AssetExecutionContext
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from platform_assets.cdc import ChangeSpec, apply_scd1, apply_scd2
+from platform_assets.cdc import ChangeSpec, apply_scd1, apply_scd2, winning_changes
 from platform_assets.cdc.spec import DELETED
 from platform_assets.contracts.model import Contract
 from platform_assets.engine import delta_io
@@ -131,6 +135,8 @@ def build_change_apply_asset(
             seen += [_utc(newest)] if newest is not None else []
             reads.append(read.where(spec.within(days)))
         changes = reduce(DataFrame.unionByName, reads)
+        if apply is apply_scd1:  # SCD2 keeps every change as a version, so every change is checked
+            changes = winning_changes(changes, spec)
         through = max(seen, default=None)
         since = min((s for s in plan if s is not None), default=None)
         report, flagged = evaluate(changes, contract.rules, spec.partition_by)  # every run checks its changes
