@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint spark-jars kafka-jars ui clean
+.PHONY: install demo test bench lint spark-jars kafka-jars ui clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ demo: install
 ## test: the whole test suite (starts and stops every service it needs)
 test: install
 	$(BIN)/pytest
+
+## bench: rows/s, wall time and peak memory per layer at several scales, written to bench/orders.json
+bench: $(STAMP)
+	$(BIN)/platform bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

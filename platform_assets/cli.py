@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
+from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,7 +24,26 @@ def main(argv: list[str] | None = None) -> int:
         "replay-dlq", help="re-ingest a bronze table's dead letters that fit its contract now (exactly once)"
     )
     replay.add_argument("dataset", help="the bronze dataset, e.g. bronze/order_events")
+    bench = commands.add_parser(
+        "bench", help="measure rows/s, wall time and peak memory per layer at several scales (JSON)"
+    )
+    bench.add_argument(
+        "--scales",
+        default="1,16,128",
+        help="comma-separated scale factors of the order stream (40 orders a day x scale)",
+    )
+    bench.add_argument("--days", type=int, default=3, help="days of orders")
+    bench.add_argument("--seed", type=int, default=7, help="sandbox generator seed")
+    bench.add_argument(
+        "--output", type=Path, default=Path("bench/orders.json"), help="where to write the JSON"
+    )
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        from platform_assets.operations.benchmark import run_benchmark
+
+        scales = [float(s) for s in args.scales.split(",") if s.strip()]
+        run_benchmark(scales, args.days, args.seed, args.output)
+        return 0
     if args.command == "replay-dlq":
         return _replay_dlq(args.dataset)
     if args.command == "demo":

@@ -1,0 +1,1 @@
+"""Operating the platform: benchmarks (and, later, maintenance and recovery commands)."""

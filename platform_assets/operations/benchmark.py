@@ -1,0 +1,173 @@
+"""`platform bench`: throughput, wall time and peak memory of the order path at several scale factors.
+
+For each scale the sandbox generator makes the order stream (``orders_per_day * scale`` orders a
+day, with its planted defects), and a fresh process on an empty lake measures four stages:
+
+- ``bronze``: the stream except its last 1%, parsed as Kafka messages are (``parse_message``), typed
+  by the contract and appended to ``bronze/order_events`` with its offsets (the broker itself is left
+  out: the tests cover it);
+- ``silver``: the ``orders_apply_job`` over every order date (``silver/orders`` change apply and
+  ``silver/order_lines``), as the apply sensor would request it;
+- ``bronze_increment`` and ``silver_increment``: the last 1% the same way, which shows that an
+  incremental run costs in proportion to the change, not to the table.
+
+Peak memory is the process's resident set high-water mark after each stage (the embedded Sail
+engine runs in the same process). The results are written as JSON; nothing here asserts a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+INCREMENT_FRACTION = 0.01
+TOPIC = "orders.events"
+
+
+def _peak_rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
+def _stage(rows: int, started: float) -> dict[str, Any]:
+    seconds = time.perf_counter() - started
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(rows / seconds, 1) if seconds else None,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+def measure_scale(scale: float, days: int, seed: int) -> dict[str, Any]:
+    """Run the four stages on a fresh lake in this process; returns their figures."""
+    import dagster as dg
+
+    from platform_assets.contracts import load_contracts
+    from platform_assets.definitions import build_definitions
+    from platform_assets.domains.orders import ORDERS_APPLY_JOB
+    from platform_assets.lake.location import Lake
+    from platform_assets.layers.bronze.incremental_asset import SourceBatch, ingest_increment
+    from platform_assets.layers.bronze.records import Batch
+    from platform_assets.layers.specs import RANGE_END, RANGE_START
+    from platform_assets.settings import PlatformSettings
+    from platform_assets.sources.kafka.reader import app_id, parse_message, position_label
+    from sandbox.generator.orders import generate_order_events
+
+    started_all = time.perf_counter()
+    dataset = generate_order_events(seed=seed, days=days, scale=scale)
+    messages = dataset.messages
+    split = len(messages) - max(1, round(len(messages) * INCREMENT_FRACTION))
+    contract = load_contracts()["bronze/order_events"]
+    with tempfile.TemporaryDirectory(prefix="platform-bench-") as root:
+        settings = PlatformSettings.from_env({**os.environ, "PLATFORM_LAKE_ROOT": f"{root}/lake"})
+        lake = Lake(settings.lake_root, settings.storage_options)
+        defs = build_definitions(settings)
+        job = defs.resolve_job_def(ORDERS_APPLY_JOB)
+        figures: dict[str, Any] = {"scale": scale, "days": days, "messages": len(messages)}
+
+        def ingest(first: int, end: int) -> dict[str, Any]:
+            batch = [  # one topic partition; offsets are the produce positions
+                (position_label(TOPIC, 0, m.position), parse_message(TOPIC, 0, m.position, m.key, m.value))
+                for m in messages[first:end]
+            ]
+            now = datetime.now(UTC)
+            meta = Batch(now.date(), now, f"kafka:{TOPIC}", f"bench:{now.isoformat()}")
+            started = time.perf_counter()
+            _, conformed, dead = ingest_increment(
+                lake,
+                contract,
+                meta,
+                lambda _: SourceBatch(records=batch, offsets={app_id(TOPIC, 0): end - 1}),
+            )
+            return {**_stage(len(conformed.rows), started), "dead_letters": dead}
+
+        def apply(instance: dg.DagsterInstance) -> dict[str, Any]:
+            started = time.perf_counter()
+            result = job.execute_in_process(
+                instance=instance,
+                tags={RANGE_START: dataset.start.isoformat(), RANGE_END: _last_order_date(dataset)},
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                raise_on_error=False,
+            )
+            orders = result.asset_materializations_for_node("silver__orders")
+            applied = int(orders[0].metadata["changes_applied"].value) if orders else 0
+            return {**_stage(applied, started), "succeeded": result.success}
+
+        with dg.DagsterInstance.ephemeral() as instance:
+            figures["bronze"] = ingest(0, split)
+            figures["silver"] = apply(instance)
+            figures["bronze_increment"] = ingest(split, len(messages))
+            figures["silver_increment"] = apply(instance)
+        figures["wall_seconds"] = round(time.perf_counter() - started_all, 3)
+        figures["peak_rss_mib"] = _peak_rss_mib()
+    return figures
+
+
+def _last_order_date(dataset: Any) -> str:
+    return max(str(e["created_time"])[:10] for e in dataset.valid_events())
+
+
+def run_benchmark(scales: list[float], days: int, seed: int, output: Path) -> dict[str, Any]:
+    """Each scale in its own process (a clean peak-memory figure); prints progress, writes ``output``."""
+    from platform_assets.settings import PlatformSettings
+
+    results = []
+    for scale in scales:
+        print(f"scale {scale:g}: measuring ...", flush=True)
+        with tempfile.NamedTemporaryFile(suffix=".json") as handle:
+            command = [sys.executable, "-m", __name__, "--scale", str(scale), "--days", str(days)]
+            command += ["--seed", str(seed), "--out", handle.name]
+            subprocess.run(command, check=True)
+            figures = json.loads(Path(handle.name).read_text())
+        results.append(figures)
+        print(
+            f"scale {scale:g}: {figures['messages']} messages; "
+            + "; ".join(
+                f"{stage} {figures[stage]['rows']} rows in {figures[stage]['seconds']:.2f} s "
+                f"({figures[stage]['rows_per_second']} rows/s)"
+                for stage in ("bronze", "silver", "bronze_increment", "silver_increment")
+            )
+            + f"; peak {figures['peak_rss_mib']} MiB",
+            flush=True,
+        )
+    document = {
+        "benchmark": "orders: bronze ingest and silver change apply",
+        "created_at": datetime.now(UTC).isoformat(),
+        "engine": PlatformSettings.from_env().engine,
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "system": platform.platform(),
+        },
+        "increment_fraction": INCREMENT_FRACTION,
+        "results": results,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"written: {output}")
+    return document
+
+
+def _child(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="one benchmark scale (used by `platform bench`)")
+    parser.add_argument("--scale", type=float, required=True)
+    parser.add_argument("--days", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    args.out.write_text(json.dumps(measure_scale(args.scale, args.days, args.seed)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))

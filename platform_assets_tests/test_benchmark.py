@@ -1,0 +1,42 @@
+"""`platform bench` at a small scale: the JSON it writes counts exactly what the generator sent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from platform_assets import cli
+from platform_assets.operations.benchmark import INCREMENT_FRACTION
+from sandbox.generator.orders import CONTRACT_VIOLATION, MALFORMED_JSON, generate_order_events
+
+
+def test_the_benchmark_writes_per_stage_figures_that_match_the_stream(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "bench.json"
+    assert cli.main(["bench", "--scales", "0.2", "--days", "3", "--output", str(output)]) == 0
+    assert f"written: {output}" in capsys.readouterr().out
+    document = json.loads(output.read_text())
+    (figures,) = document["results"]
+
+    messages = generate_order_events(seed=7, days=3, scale=0.2).messages
+    split = len(messages) - max(1, round(len(messages) * INCREMENT_FRACTION))
+
+    def valid(part):
+        return [
+            m for m in part if m.event is not None and m.defect not in (MALFORMED_JSON, CONTRACT_VIOLATION)
+        ]
+
+    assert figures["messages"] == len(messages)
+    assert figures["bronze"]["rows"] == len(valid(messages[:split]))
+    assert figures["bronze"]["dead_letters"] == len(messages[:split]) - len(valid(messages[:split]))
+    assert figures["bronze_increment"]["rows"] == len(valid(messages[split:]))
+    # silver checks and applies the newest change per order: every order, then the increment's orders
+    assert figures["silver"]["succeeded"] and figures["silver_increment"]["succeeded"]
+    assert figures["silver"]["rows"] == len({m.event["order_id"] for m in valid(messages[:split])})
+    assert figures["silver_increment"]["rows"] == len({m.event["order_id"] for m in valid(messages[split:])})
+    for stage in ("bronze", "silver", "bronze_increment", "silver_increment"):
+        assert figures[stage]["seconds"] > 0 and figures[stage]["rows_per_second"] > 0
+        assert figures[stage]["peak_rss_mib"] > 0
