@@ -1,4 +1,6 @@
-# The two commands of the README, and their set-up. Everything installs into .venv from the lock file.
+# The two commands of the README, and their set-up. Everything installs into .venv from the lock file,
+# byte-compiled at install time (a machine with PYTHONDONTWRITEBYTECODE=1 would otherwise compile the
+# whole stack from source in every process: 25 s instead of 10 s to import it).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==0.13.8
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
