@@ -32,6 +32,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from sandbox.detached import port_free
+
 HOST = "127.0.0.1"
 LIBS_DIR_ENV = "SANDBOX_KAFKA_LIBS_DIR"
 FETCH_SCRIPT = "scripts/fetch_kafka.sh"
@@ -142,7 +144,7 @@ class KafkaBroker:
         self._home.mkdir(parents=True, exist_ok=True)
         try:
             self.port = self._requested_port or _free_port()
-            if self._requested_port and not _port_free(self._requested_port):
+            if self._requested_port and not port_free(self._requested_port):
                 raise KafkaBrokerError(f"port {self._requested_port} on {HOST} is already in use")
             self.controller_port = _free_port(exclude={self.port})
             config = self._write_config()
@@ -365,15 +367,6 @@ def _free_port(exclude: set[int] | None = None) -> int:
             port = int(sock.getsockname()[1])
         if port not in (exclude or set()):
             return port
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
 
 
 def _port_open(port: int) -> bool:
