@@ -21,6 +21,8 @@ from platform_assets.layers.specs import asset_kwargs, partition_dates
 from platform_assets.quality.checks import check_result
 from platform_assets.quality.gate import publish_with_gate
 
+PROC_DATE, INGESTED_AT = "_proc_date", "_ingested_at"  # bronze's ingestion day and time
+
 
 @dataclass
 class TransformInputs:
@@ -56,8 +58,6 @@ class TransformInputs:
             f"{in_predicate(PROC_DATE, days)} AND {INGESTED_AT} > TIMESTAMP'{since.isoformat()}'",
         )
 
-
-PROC_DATE, INGESTED_AT = "_proc_date", "_ingested_at"  # bronze's ingestion day and time
 
 Transform = Callable[[TransformInputs], DataFrame]
 
