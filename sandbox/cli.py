@@ -230,7 +230,10 @@ def _serve_kafka(args: argparse.Namespace) -> int:
 def _kafka_start(args: argparse.Namespace) -> int:
     home: Path = args.home
     command = [sys.executable, "-m", "sandbox", "serve-kafka", f"--port={args.port}", f"--home={home}"]
-    return KAFKA.start(home, command, f"{HOST}:{args.port}", args.port, "SANDBOX_KAFKA_PORT")
+    code = KAFKA.start(home, command, f"{HOST}:{args.port}", args.port, "SANDBOX_KAFKA_PORT")
+    if code == 0:
+        print(f"broker log: {home / 'kafka' / 'broker.log'}")
+    return code
 
 
 def _kafka_stop(args: argparse.Namespace) -> int:
