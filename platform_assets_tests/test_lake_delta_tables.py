@@ -1,10 +1,11 @@
 """The lake module on real Delta tables: partition replace, SCD1 merge, reads, history."""
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 
 from platform_assets.lake import delta_tables as lake_io
 from platform_assets.lake.location import Lake
@@ -90,3 +91,32 @@ def test_reading_a_missing_table_names_it(tmp_path: Path) -> None:
 def test_in_predicate_quotes_values() -> None:
     assert lake_io.in_predicate("d", [D2, D1, D1]) == "d IN ('2026-11-01', '2026-11-02')"
     assert lake_io.in_predicate("s", ["o'brien"]) == "s IN ('o''brien')"
+
+
+def _append(uri: str, day: date, ingested_at: datetime, business: datetime, value: str) -> None:
+    rows = pa.table(
+        {
+            "_proc_date": pa.array([day], pa.date32()),
+            "_ingested_at": pa.array([ingested_at], pa.timestamp("us", tz="UTC")),
+            "business": pa.array([business], pa.timestamp("us", tz="UTC")),
+            "v": [value],
+        }
+    )
+    write_deltalake(uri, rows, mode="append", partition_by=["_proc_date"])
+
+
+def test_new_rows_are_found_by_file_statistics_whatever_their_ingestion_day(tmp_path: Path) -> None:
+    """A run queued over midnight writes yesterday's partition with today's _ingested_at: pruning by the
+    cursor's date would miss it, the file statistics (kept in milliseconds) do not."""
+    uri = str(tmp_path / "bronze")
+    cursor = datetime(2026, 11, 3, 0, 0, 1, 500_100, tzinfo=UTC)
+    queued_at = cursor.replace(microsecond=500_400)  # the same millisecond as the cursor
+    _append(uri, D1, datetime(2026, 11, 1, 9, tzinfo=UTC), datetime(2026, 11, 1, 8, tzinfo=UTC), "old")
+    _append(uri, D2, cursor, datetime(2026, 11, 2, 8, tzinfo=UTC), "at the cursor")
+    _append(uri, D2 - timedelta(days=1), queued_at, datetime(2026, 10, 31, 8, tzinfo=UTC), "queued")
+    # the at-the-cursor file may hold later rows as far as its millisecond statistics tell
+    assert lake_io.partitions_with_values_after(uri, "_proc_date", "_ingested_at", cursor) == [D1, D2]
+    assert lake_io.dates_ingested_after(uri, "business", cursor) == ([date(2026, 10, 31)], queued_at)
+    everything, newest = lake_io.dates_ingested_after(uri, "business", None)
+    assert everything == [date(2026, 10, 31), date(2026, 11, 1), date(2026, 11, 2)] and newest == queued_at
+    assert lake_io.dates_ingested_after(uri, "business", queued_at) == ([], None)
