@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 def _replay_dlq(dataset: str) -> int:
     from platform_assets.contracts import load_contracts
     from platform_assets.lake.location import Lake
-    from platform_assets.layers.bronze.dlq_replay import replay_dead_letters
+    from platform_assets.layers.bronze.dlq_replay import record_replay, replay_dead_letters
     from platform_assets.settings import PlatformSettings
 
     contracts = load_contracts()
@@ -69,6 +70,16 @@ def _replay_dlq(dataset: str) -> int:
         f"{dataset}: {outcome.replayed} dead letter(s) replayed, {outcome.already_replayed} replayed before, "
         f"{len(outcome.still_failing)} still failing"
     )
+    if outcome.business_dates:
+        print(f"  business dates of the replayed rows: {', '.join(outcome.business_dates)}")
+    if outcome.replayed and os.environ.get("DAGSTER_HOME"):
+        import dagster as dg
+
+        with dg.DagsterInstance.get() as instance:
+            record_replay(instance, contracts[dataset], outcome)
+        print(
+            f"  recorded as a materialization of {dataset} {outcome.ingestion_day} in {os.environ['DAGSTER_HOME']}"
+        )
     for position, error in sorted(outcome.still_failing.items()):
         print(f"  {position}: {error}")
     return 0

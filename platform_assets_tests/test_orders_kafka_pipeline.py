@@ -31,7 +31,7 @@ from platform_assets.domains.orders import (
 from platform_assets.lake.delta_tables import read_table, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.layers.bronze import incremental_asset as incremental
-from platform_assets.layers.bronze.dlq_replay import replay_dead_letters
+from platform_assets.layers.bronze.dlq_replay import record_replay, replay_dead_letters
 from platform_assets.layers.bronze.incremental_asset import SourceBatch, ingest_increment
 from platform_assets.layers.bronze.records import Batch
 from platform_assets.layers.silver import orders as silver_orders
@@ -335,6 +335,19 @@ def test_05_replay_after_a_contract_fix_ingests_each_dead_letter_once(setup: Set
     assert row_count(setup.bronze) == before + 1
     replayed = read_table(setup.bronze, where="order_id IS NULL").to_pylist()
     assert len(replayed) == 1 and replayed[0]["event_type"] == "cancelled" and replayed[0]["_key"]
+    # the replay reports the order date it touched and is recorded on the bronze partition it wrote
+    today = datetime.now(UTC).date()
+    assert first.ingestion_day == today and first.business_dates == [order_date_of(replayed[0]["_key"])]
+    assert record_replay(setup.instance, fixed, first) and not record_replay(setup.instance, fixed, again)
+    (record,) = setup.instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(["bronze", "order_events"]), asset_partitions=[today.isoformat()]
+        ),
+        limit=1,
+    ).records
+    recorded = record.asset_materialization
+    assert recorded is not None and recorded.metadata["dlq_replayed"].value == 1
+    assert recorded.metadata["business_dates"].value == first.business_dates
 
 
 def test_06_the_replay_command_reports_what_is_left(

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+
+import dagster as dg
 
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.delta_tables import open_table, read_table
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import append_with_positions, committed_positions
+from platform_assets.layers.bronze.business_dates import BUSINESS_DATES, business_dates
 from platform_assets.layers.bronze.conform import conform_records
 from platform_assets.layers.bronze.field_checks import field_checks_for
 from platform_assets.layers.bronze.incremental_asset import dlq_dataset, typed_bronze_table
 from platform_assets.layers.bronze.records import Batch, source_columns
+from platform_assets.layers.specs import asset_key
 
 REPLAYED = "dlq_replayed"  # structured position: the DLQ positions already re-ingested
 
@@ -32,6 +36,27 @@ class ReplayOutcome:
     replayed: int
     still_failing: dict[str, str]  # position -> error under the current contract
     already_replayed: int
+    ingestion_day: date | None = None  # the bronze partition the replayed rows were appended to
+    business_dates: list[str] | None = None  # of the replayed rows, when the contract declares them
+
+
+def record_replay(instance: dg.DagsterInstance, contract: Contract, outcome: ReplayOutcome) -> bool:
+    """Record a replay that appended rows as a materialization of the bronze partition it wrote, so the
+    asset's history shows it (the business-date sensor reads the table, so it needs no record)."""
+    if not outcome.replayed or outcome.ingestion_day is None:
+        return False
+    metadata: dict[str, Any] = {"dlq_replayed": outcome.replayed, "trigger": "platform replay-dlq"}
+    if outcome.business_dates is not None:
+        metadata[BUSINESS_DATES] = dg.MetadataValue.json(outcome.business_dates)
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key=asset_key(contract.ref),
+            partition=outcome.ingestion_day.isoformat(),
+            description=f"{outcome.replayed} dead letter(s) re-ingested from {dlq_dataset(contract)}",
+            metadata=metadata,
+        )
+    )
+    return True
 
 
 def _record(raw: str) -> Any:
@@ -67,4 +92,10 @@ def replay_dead_letters(lake: Lake, contract: Contract, now: datetime | None = N
             storage_options=lake.storage_options,
         )
     failing = {d["_position"]: d["_error"] for d in conformed.dead_letters}
-    return ReplayOutcome(len(conformed.rows), failing, len(done & set(letters)))
+    return ReplayOutcome(
+        len(conformed.rows),
+        failing,
+        len(done & set(letters)),
+        now.date() if conformed.rows else None,
+        business_dates(contract, conformed.rows),
+    )
