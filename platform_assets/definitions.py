@@ -12,6 +12,7 @@ from platform_assets.contracts.loader import CONTRACTS_DIR
 from platform_assets.domains import customers, fx, orders, products, salesforce
 from platform_assets.engine import SparkEngine
 from platform_assets.lake.resource import LakeResource
+from platform_assets.sensors.alerts import build_alerts_sensor
 from platform_assets.settings import PlatformSettings
 
 FX_JOB = fx.FX_JOB
@@ -38,7 +39,10 @@ def build_definitions(
     contracts = load_contracts(contracts_dir)
     return dg.Definitions.merge(
         *(domain.definitions(contracts, settings) for domain in DOMAINS),
-        dg.Definitions(resources=shared_resources(settings)),
+        dg.Definitions(
+            sensors=[build_alerts_sensor(contracts, settings.alerts_webhook)],
+            resources=shared_resources(settings),
+        ),
     )
 
 

@@ -36,6 +36,7 @@ class PlatformSettings:
     fx_api_url: str = "http://127.0.0.1:8765"
     fx_api_token: str = "sandbox-token"
     dms_landing_root: str = ".landing/dms"
+    alerts_webhook: str | None = None  # alerts are posted here as JSON, besides the ops/alerts table
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> PlatformSettings:
@@ -64,4 +65,5 @@ class PlatformSettings:
             fx_api_url=env.get("FX_API_URL", cls.fx_api_url),
             fx_api_token=env.get("FX_API_TOKEN", cls.fx_api_token),
             dms_landing_root=str(Path(env.get("DMS_LANDING_ROOT", "") or cls.dms_landing_root).resolve()),
+            alerts_webhook=env.get("PLATFORM_ALERTS_WEBHOOK", "").strip() or None,
         )
