@@ -21,9 +21,10 @@ from platform_assets.contracts import load_contracts
 from platform_assets.definitions import build_definitions, build_resources
 from platform_assets.lake.delta_tables import count_by, row_count
 from platform_assets.lake.location import Lake
+from platform_assets.layers.specs import RANGE_END, RANGE_START
+from platform_assets.operations.sensor_driver import SensorDriver
 from platform_assets.settings import PlatformSettings
 
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # the demo prints its own lines
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
 
@@ -51,21 +52,10 @@ def prepare_home(dagster_home: Path) -> None:
         shutil.copy(REPO_DAGSTER_YAML, target)
 
 
-def _run_request(
-    defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest, sensor: dg.SensorDefinition
-) -> RunOutcome:
-    """Run what the sensor asked for, in-process, as the daemon would have launched it."""
-    job = defs.resolve_job_def(sensor.job_name)
-    tags = {**request.tags, "dagster/sensor_name": sensor.name}
-    if request.run_key:
-        tags["dagster/run_key"] = request.run_key
-    result = job.execute_in_process(
-        instance=instance,
-        tags=tags,
-        partition_key=request.partition_key,
-        run_config=QUIET,
-        raise_on_error=False,
-    )
+def _outcome(driver: SensorDriver, request: dg.RunRequest) -> RunOutcome:
+    """Run a request and sum up what happened: checks, the assets that stopped or did not run."""
+    result = driver.execute(request)
+    job = driver.defs.resolve_job_def(driver.sensor.job_name)
     tally = CheckTally()
     stopped: list[str] = []
     materialized: set[str] = set()
@@ -79,8 +69,8 @@ def _run_request(
         elif event.event_type_value == "STEP_FAILURE" and event.step_key:
             stopped.append(event.step_key.replace("__", "/", 1))
     job_assets = [key.to_user_string() for key in job.asset_layer.executable_asset_keys]
-    start = request.tags.get("dagster/asset_partition_range_start", request.partition_key or "")
-    end = request.tags.get("dagster/asset_partition_range_end", start)
+    start = request.tags.get(RANGE_START, request.partition_key or "")
+    end = request.tags.get(RANGE_END, start)
     span = start if start == end else f"{start}..{end}"
     not_run = sorted(a for a in job_assets if a not in materialized and a not in stopped)
     return RunOutcome(result.run_id, span, result.success, tally, stopped, not_run)
@@ -100,31 +90,15 @@ def _report(label: str, outcome: RunOutcome) -> None:
         )
 
 
-class SensorDriver:
-    """Evaluates one sensor like the daemon does (cursor kept between ticks) and runs its requests."""
-
-    def __init__(
-        self, defs: dg.Definitions, instance: dg.DagsterInstance, resources: dict, name: str
-    ) -> None:
-        self.defs, self.instance, self.resources = defs, instance, resources
-        self.sensor = defs.resolve_sensor_def(name)
-        self.cursor: str | None = None
-
-    def tick(self, label: str) -> list[RunOutcome]:
-        context = dg.build_sensor_context(
-            instance=self.instance,
-            cursor=self.cursor,
-            resources=self.resources,
-            repository_def=self.defs.get_repository_def(),
-        )
-        tick = self.sensor.evaluate_tick(context)
-        self.cursor = tick.cursor or self.cursor
-        if not tick.run_requests:
-            print(f"{label}  sensor: nothing new")
-        outcomes = [_run_request(self.defs, self.instance, r, self.sensor) for r in tick.run_requests]
-        for outcome in outcomes:
-            _report(label, outcome)
-        return outcomes
+def _tick(driver: SensorDriver, label: str) -> list[RunOutcome]:
+    """One tick of a sensor, its requests run, one line each."""
+    tick = driver.evaluate()
+    if not tick.run_requests:
+        print(f"{label}  sensor: nothing new")
+    outcomes = [_outcome(driver, r) for r in tick.run_requests]
+    for outcome in outcomes:
+        _report(label, outcome)
+    return outcomes
 
 
 def _fx_demo(
@@ -145,7 +119,7 @@ def _fx_demo(
         for offset in range(days):
             day = start + timedelta(days=offset)
             fx_service.set_clock(datetime.combine(day, time(23, 59, 59)).isoformat() + "Z")
-            outcomes += driver.tick(str(day))
+            outcomes += _tick(driver, str(day))
     return outcomes
 
 
@@ -176,11 +150,11 @@ def _customers_demo(settings: PlatformSettings, instance: dg.DagsterInstance, se
         with contextlib.closing(psycopg2.connect(pg.dsn)) as conn:
             load_initial(conn, dataset)
             task.full_load()
-            outcomes += driver.tick(f"full load ({len(dataset.state_after(0))} customers)")
+            outcomes += _tick(driver, f"full load ({len(dataset.state_after(0))} customers)")
             for batch in dataset.batches:
                 apply_batch(conn, batch)
                 task.poll(timeout_seconds=10)
-                outcomes += driver.tick(f"change batch {batch.number} ({len(batch.changes)} changes)")
+                outcomes += _tick(driver, f"change batch {batch.number} ({len(batch.changes)} changes)")
     return outcomes
 
 
@@ -200,10 +174,10 @@ def _salesforce_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -
         print(f"\nSalesforce (sandbox org, REST query API over TLS): {org.instance_url}")
         defs = build_definitions(settings)
         driver = SensorDriver(defs, instance, build_resources(settings), "salesforce_watermark_sensor")
-        outcomes += driver.tick("initial extraction")
+        outcomes += _tick(driver, "initial extraction")
         for _ in range(len(dataset.rounds)):
             round_no = org.apply_next_round()["applied_round"]
-            outcomes += driver.tick(f"change round {round_no}")
+            outcomes += _tick(driver, f"change round {round_no}")
     return outcomes
 
 
@@ -231,10 +205,10 @@ def _products_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> 
         driver = SensorDriver(
             defs, instance, build_resources(settings), "snowflake_products_watermark_sensor"
         )
-        outcomes += driver.tick("initial extraction")
+        outcomes += _tick(driver, "initial extraction")
         for round_no in range(1, dataset.round_count + 1):
             apply_round(params, dataset, round_no)
-            outcomes += driver.tick(f"change round {round_no}")
+            outcomes += _tick(driver, f"change round {round_no}")
     return outcomes
 
 
@@ -271,8 +245,8 @@ def _orders_demo(settings: PlatformSettings, instance: dg.DagsterInstance, seed:
         for messages, label in rounds:
             if messages:
                 produce_order_events(broker.bootstrap_servers, topic, replace(dataset, messages=messages))
-            outcomes += ingest.tick(label)
-            outcomes += apply.tick(f"{label} (order dates)")
+            outcomes += _tick(ingest, label)
+            outcomes += _tick(apply, f"{label} (order dates)")
     finally:
         broker.stop()
     return outcomes

@@ -1,15 +1,48 @@
-"""The generator's oracle for silver/orders and silver/order_lines, as one assertion."""
+"""Order-stream test support: the platform on a real broker, and the generator's oracle as one assertion."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 
 import dagster as dg
+import pytest
 
+from platform_assets.definitions import build_definitions, build_resources
+from platform_assets.domains.orders import ORDERS_APPLY_SENSOR
 from platform_assets.lake.delta_tables import count_by, open_table, read_table
 from platform_assets.lake.location import Lake
+from platform_assets.operations.sensor_driver import SensorDriver
+from platform_assets.settings import PlatformSettings
 from sandbox.generator.orders import OrderEventsDataset
+from sandbox.services.kafka_broker import KafkaBroker
+
+
+@dataclass
+class OrdersPlatform:
+    broker: KafkaBroker
+    instance: dg.DagsterInstance
+    settings: PlatformSettings
+    lake: Lake
+    defs: dg.Definitions
+    applier: SensorDriver  # the apply sensor, its cursor kept between ticks as the daemon keeps it
+
+
+@contextmanager
+def orders_platform(root: Path, topic: str) -> Iterator[OrdersPlatform]:
+    """A real broker with a 3-partition ``topic``, a test instance, and the definitions on a lake in ``root``."""
+    with KafkaBroker() as broker, dg.instance_for_test() as instance, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap_servers)
+        mp.setenv("ORDERS_TOPIC", topic)
+        broker.create_topic(topic, partitions=3)
+        settings = PlatformSettings.from_env({"PLATFORM_LAKE_ROOT": str(root / "lake")})
+        defs = build_definitions(settings)
+        applier = SensorDriver(defs, instance, build_resources(settings), ORDERS_APPLY_SENSOR)
+        yield OrdersPlatform(broker, instance, settings, Lake(settings.lake_root), defs, applier)
 
 
 def order_date_of(order_id: str) -> str:

@@ -12,23 +12,19 @@ import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from platform_assets.definitions import build_definitions, build_resources
-from platform_assets.domains.orders import ORDERS_APPLY_JOB, ORDERS_APPLY_SENSOR, ORDERS_INGEST_JOB
+from platform_assets.domains.orders import ORDERS_INGEST_JOB
 from platform_assets.lake.delta_tables import read_table
 from platform_assets.lake.location import Lake
 from platform_assets.layers.specs import RANGE_END, RANGE_START
+from platform_assets.operations.sensor_driver import QUIET, SensorDriver
 from platform_assets.sensors.business_dates import consecutive_ranges, plan_business_date_runs
-from platform_assets.settings import PlatformSettings
-from platform_assets_tests.orders_oracle import assert_silver_orders_match
+from platform_assets_tests.orders_oracle import assert_silver_orders_match, orders_platform
 from sandbox.generator.orders import (
-    CONTRACT_VIOLATION,
     LATE,
-    MALFORMED_JSON,
     OrderEventsDataset,
     OrderMessage,
     generate_order_events,
@@ -37,7 +33,6 @@ from sandbox.services.kafka_broker import KafkaBroker
 from sandbox.services.order_producer import produce_order_events
 
 TOPIC = "orders.by-day"
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 BRONZE = dg.AssetKey(["bronze", "order_events"])
 ORDERS = dg.AssetKey(["silver", "orders"])
 
@@ -59,24 +54,8 @@ class Played:
     lake: Lake
     instance: dg.DagsterInstance
     defs: dg.Definitions
-    settings: PlatformSettings
+    applier: SensorDriver  # the apply sensor, its cursor kept between ticks
     days: dict[str, Day] = field(default_factory=dict)
-    cursor: str | None = None
-
-    def apply_tick(self) -> dg.SensorResult:
-        context = dg.build_sensor_context(
-            instance=self.instance,
-            cursor=self.cursor,
-            resources=build_resources(self.settings),
-            repository_def=self.defs.get_repository_def(),
-        )
-        tick = self.defs.resolve_sensor_def(ORDERS_APPLY_SENSOR).evaluate_tick(context)
-        self.cursor = tick.cursor or self.cursor
-        return tick
-
-
-def _valid(message: OrderMessage) -> bool:
-    return message.event is not None and message.defect not in (MALFORMED_JSON, CONTRACT_VIOLATION)
 
 
 def _late_order_ids(dataset: OrderEventsDataset) -> list[str]:
@@ -94,23 +73,14 @@ def _play(played: Played, broker: KafkaBroker) -> None:
             instance=played.instance, partition_key=key, run_config=QUIET
         )
         (materialization,) = ingest.asset_materializations_for_node("bronze__order_events")
-        tick = played.apply_tick()
+        tick = played.applier.evaluate()
         applied = []
         for request in tick.run_requests:
-            result = played.defs.resolve_job_def(ORDERS_APPLY_JOB).execute_in_process(
-                instance=played.instance,
-                tags={**request.tags, "dagster/run_key": request.run_key},
-                run_config=QUIET,
-            )
-            orders = result.asset_materializations_for_node("silver__orders")  # one per partition
-            assert (
-                len(orders)
-                == (
-                    date.fromisoformat(request.tags[RANGE_END])
-                    - date.fromisoformat(request.tags[RANGE_START])
-                ).days
-                + 1
-            )
+            result = played.applier.execute(request)
+            assert result.success, request.run_key
+            first, last = (date.fromisoformat(request.tags[k]) for k in (RANGE_START, RANGE_END))
+            orders = result.asset_materializations_for_node("silver__orders")
+            assert len(orders) == (last - first).days + 1  # one materialization per order date
             applied.append(orders[0].metadata["changes_applied"].value)
         rows = read_table(played.lake.uri("silver/orders"), where="NOT _is_deleted").to_pylist()
         played.days[key] = Day(
@@ -124,23 +94,18 @@ def _play(played: Played, broker: KafkaBroker) -> None:
 
 @pytest.fixture(scope="module")
 def played(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Played]:
-    root = tmp_path_factory.mktemp("orders_by_day")
-    with KafkaBroker() as broker, dg.instance_for_test() as instance, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap_servers)
-        mp.setenv("ORDERS_TOPIC", TOPIC)
-        broker.create_topic(TOPIC, partitions=3)
-        settings = PlatformSettings.from_env({"PLATFORM_LAKE_ROOT": str(Path(root) / "lake")})
+    with orders_platform(tmp_path_factory.mktemp("orders_by_day"), TOPIC) as platform:
         played = Played(
-            generate_order_events(), Lake(settings.lake_root), instance, build_definitions(settings), settings
+            generate_order_events(), platform.lake, platform.instance, platform.defs, platform.applier
         )
-        _play(played, broker)
+        _play(played, platform.broker)
         yield played
 
 
 def test_each_ingestion_day_reports_the_order_dates_of_its_valid_events(played: Played) -> None:
     assert list(played.days) == ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
     for key, day in played.days.items():
-        expected = sorted({m.event["created_time"][:10] for m in day.messages if _valid(m)})  # type: ignore[index]
+        expected = sorted({m.event["created_time"][:10] for m in day.messages if m.valid})  # type: ignore[index]
         assert day.reported == expected, key
         assert day.ranges == [
             (a.isoformat(), b.isoformat()) for a, b in consecutive_ranges(map(date.fromisoformat, expected))
@@ -185,13 +150,13 @@ def test_each_apply_reads_only_what_was_ingested_since_its_partitions_last_ran(p
     """Each day's apply runs check and apply one change per order the day's events touched (its newest),
     so nothing ingested on earlier days is read again."""
     for key, day in played.days.items():
-        touched = {m.event["order_id"] for m in day.messages if _valid(m)}  # type: ignore[index]
+        touched = {m.event["order_id"] for m in day.messages if m.valid}  # type: ignore[index]
         assert sum(day.applied) == len(touched), key
         assert len(day.applied) == len(day.ranges)
 
 
 def test_with_nothing_ingested_the_apply_sensor_skips(played: Played) -> None:
-    tick = played.apply_tick()
+    tick = played.applier.evaluate()
     assert tick.run_requests == [] and "no row ingested after" in (tick.skip_message or "")
 
 

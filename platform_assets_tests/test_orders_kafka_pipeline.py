@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -21,10 +20,8 @@ from pyspark.sql import functions as F
 
 from platform_assets import cli
 from platform_assets.contracts import load_contracts
-from platform_assets.definitions import build_definitions, build_resources
+from platform_assets.definitions import build_resources
 from platform_assets.domains.orders import (
-    ORDERS_APPLY_JOB,
-    ORDERS_APPLY_SENSOR,
     ORDERS_INGEST_JOB,
     ORDERS_SENSOR,
 )
@@ -36,10 +33,11 @@ from platform_assets.layers.bronze.incremental_asset import SourceBatch, ingest_
 from platform_assets.layers.bronze.records import Batch
 from platform_assets.layers.silver import orders as silver_orders
 from platform_assets.layers.specs import RANGE_END, RANGE_START
+from platform_assets.operations.sensor_driver import QUIET, SensorDriver
 from platform_assets.quality.evaluate import evaluate
 from platform_assets.settings import PlatformSettings
 from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
-from platform_assets_tests.orders_oracle import assert_silver_orders_match, order_date_of
+from platform_assets_tests.orders_oracle import assert_silver_orders_match, order_date_of, orders_platform
 from sandbox.generator.orders import (
     CONTRACT_VIOLATION,
     MALFORMED_JSON,
@@ -51,7 +49,6 @@ from sandbox.services.order_producer import produce_order_events
 
 TOPIC = "orders.events"
 GROUP = "platform.bronze.order_events"
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 BAD = (MALFORMED_JSON, CONTRACT_VIOLATION)
 
 
@@ -68,7 +65,7 @@ class Setup:
     defs: dg.Definitions
     instance: dg.DagsterInstance
     first: int  # messages produced in the first round
-    apply_cursor: str | None = None  # the apply sensor's cursor, kept between ticks as the daemon does
+    applier: SensorDriver  # the apply sensor, its cursor kept between ticks as the daemon keeps it
 
     @property
     def source(self) -> KafkaTopic:
@@ -110,7 +107,7 @@ class Setup:
 
     def expected_split(self) -> tuple[set[str], set[str]]:
         """(valid positions, dead-letter positions) of every message in the topic now."""
-        bad = {(m.key, m.value) for m in self.dataset.messages if m.defect in BAD}
+        bad = {(m.key, m.value) for m in self.dataset.messages if not m.valid}
         messages = self.topic_messages()
         dead = {label for label, kv in messages.items() if kv in bad}
         return set(messages) - dead, dead
@@ -122,15 +119,11 @@ class Setup:
         finally:
             consumer.close()
 
-    def sensor_tick(self, name: str = ORDERS_SENSOR, cursor: str | None = None):
-        sensor = self.defs.resolve_sensor_def(name)
-        context = dg.build_sensor_context(
-            instance=self.instance,
-            cursor=cursor,
-            resources=build_resources(self.settings),
-            repository_def=self.defs.get_repository_def(),
-        )
-        return sensor.evaluate_tick(context)
+    def sensor_tick(self) -> dg.SensorExecutionData:
+        """A tick of the Kafka offsets sensor (it keeps no cursor: bronze holds the offsets)."""
+        return SensorDriver(
+            self.defs, self.instance, build_resources(self.settings), ORDERS_SENSOR
+        ).evaluate()
 
     def run_ingest(self, day: str | None = None) -> dg.ExecuteInProcessResult:
         """The ingest job for one ingestion day (today by default), as the Kafka sensor requests it."""
@@ -143,15 +136,9 @@ class Setup:
 
     def apply(self) -> list[tuple[str, str]]:
         """One apply-sensor tick, and its runs; returns the order-date ranges it requested."""
-        tick = self.sensor_tick(ORDERS_APPLY_SENSOR, self.apply_cursor)
-        self.apply_cursor = tick.cursor or self.apply_cursor
-        job = self.defs.resolve_job_def(ORDERS_APPLY_JOB)
         ranges = []
-        for request in tick.run_requests:
-            tags = {**request.tags, "dagster/run_key": request.run_key}
-            result = job.execute_in_process(
-                instance=self.instance, tags=tags, run_config=QUIET, raise_on_error=False
-            )
+        for request in self.applier.evaluate().run_requests:
+            result = self.applier.execute(request)
             failures = [str(e.step_failure_data.error) for e in result.all_events if e.is_step_failure]
             assert result.success, f"{request.run_key}: {failures}"
             ranges.append((request.tags[RANGE_START], request.tags[RANGE_END]))
@@ -160,21 +147,14 @@ class Setup:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    root = tmp_path_factory.mktemp("orders")
-    with KafkaBroker() as broker, dg.instance_for_test() as instance, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap_servers)
-        mp.setenv("ORDERS_TOPIC", TOPIC)
-        broker.create_topic(TOPIC, partitions=3)
-        dataset = generate_order_events()
-        settings = PlatformSettings.from_env({"PLATFORM_LAKE_ROOT": str(Path(root) / "lake")})
-        first = dataset.schema_change_position - 10  # v1 only, with a malformed and a bad quantity event
-        assert {m.defect for m in dataset.messages[:first]} >= set(BAD)
-        yield Setup(
-            broker, dataset, Lake(settings.lake_root), settings, build_definitions(settings), instance, first
-        )
+    dataset = generate_order_events()
+    first = dataset.schema_change_position - 10  # v1 only, with a malformed and a bad quantity event
+    assert {m.defect for m in dataset.messages[:first]} >= set(BAD)
+    with orders_platform(tmp_path_factory.mktemp("orders"), TOPIC) as p:
+        yield Setup(p.broker, dataset, p.lake, p.settings, p.defs, p.instance, first, p.applier)
 
 
-def _run_job(setup: Setup) -> list[tuple[str, str]]:
+def _ingest_and_apply(setup: Setup) -> list[tuple[str, str]]:
     """Ingest into today's bronze partition, then apply what the apply sensor requests."""
     assert setup.run_ingest().success
     return setup.apply()
@@ -247,7 +227,7 @@ def test_01_sensor_request_crash_before_the_commit_retried_then_silver(
                 "topic": TOPIC,
             }
     # silver after the first round: the first messages' oracle (later rounds apply incrementally)
-    _run_job(setup)
+    _ingest_and_apply(setup)
     _assert_silver_matches(
         setup, dataclasses.replace(setup.dataset, messages=setup.dataset.messages[: setup.first])
     )
@@ -296,7 +276,7 @@ def test_03_the_job_ingests_re_sends_and_gives_the_oracles_current_orders_and_li
     produce_order_events(
         setup.broker.bootstrap_servers, TOPIC, dataclasses.replace(setup.dataset, messages=tuple(resent))
     )
-    _run_job(setup)
+    _ingest_and_apply(setup)
     valid, _ = setup.expected_split()
     positions = _bronze_positions(setup)
     assert len(positions) == len(set(positions)) == len(valid) == len(setup.dataset.messages) - 4 + 5
@@ -459,8 +439,7 @@ def test_09_a_critical_rule_holds_back_only_the_order_date_it_fails_in(setup: Se
         ],
     )
     assert setup.run_ingest().success
-    tick = setup.sensor_tick(ORDERS_APPLY_SENSOR, setup.apply_cursor)
-    setup.apply_cursor = tick.cursor
+    tick = setup.applier.evaluate()
     # the sensor reads bronze itself: test_05's replayed dead letter (no order_id) is routed too
     messages = setup.dataset.messages
     (replayed,) = [
@@ -472,9 +451,7 @@ def test_09_a_critical_rule_holds_back_only_the_order_date_it_fails_in(setup: Se
     ranges = {(r.tags[RANGE_START], r.tags[RANGE_END]): r for r in tick.run_requests}
     assert set(ranges) == {(replayed_day, replayed_day), ("2026-11-05", "2026-11-06")}
     request = ranges[("2026-11-05", "2026-11-06")]
-    result = setup.defs.resolve_job_def(ORDERS_APPLY_JOB).execute_in_process(
-        instance=setup.instance, tags=request.tags, run_config=QUIET, raise_on_error=False
-    )
+    result = setup.applier.execute(request)
     assert not result.success  # the blocking check stops the run before silver/order_lines
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     assert "order_total_equals_lines" in str(failure.step_failure_data.error)  # the blocking check

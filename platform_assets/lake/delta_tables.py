@@ -14,6 +14,8 @@ import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, QueryBuilder, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
+PROC_DATE, INGESTED_AT = "_proc_date", "_ingested_at"  # a bronze row's ingestion day and time
+
 
 def _sql_literal(value: Any) -> str:
     if isinstance(value, date):
@@ -196,12 +198,12 @@ def dates_ingested_after(
     table = open_table(uri, storage_options)
     if table is None:
         return [], None
-    sql = f'SELECT CAST("{date_column}" AS DATE) AS d, MAX("_ingested_at") AS newest FROM t'
+    sql = f'SELECT CAST("{date_column}" AS DATE) AS d, MAX("{INGESTED_AT}") AS newest FROM t'
     if after is not None:
-        days = partitions_with_values_after(uri, "_proc_date", "_ingested_at", after, storage_options)
+        days = partitions_with_values_after(uri, PROC_DATE, INGESTED_AT, after, storage_options)
         if not days:
             return [], None
-        sql += f" WHERE {in_predicate('_proc_date', days)} AND \"_ingested_at\" > '{after.isoformat()}'"
+        sql += f" WHERE {in_predicate(PROC_DATE, days)} AND \"{INGESTED_AT}\" > '{after.isoformat()}'"
     found = _query(table, sql + " GROUP BY 1").to_pylist()
     dates = sorted(r["d"] for r in found if r["d"] is not None)
     return dates, max((r["newest"] for r in found), default=None)

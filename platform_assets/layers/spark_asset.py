@@ -14,14 +14,17 @@ from pyspark.sql import DataFrame, SparkSession
 
 from platform_assets.contracts.model import Contract, DatasetRef
 from platform_assets.engine.delta_io import read_delta
-from platform_assets.lake.delta_tables import in_predicate, partitions_with_values_after
+from platform_assets.lake.delta_tables import (
+    INGESTED_AT,
+    PROC_DATE,
+    in_predicate,
+    partitions_with_values_after,
+)
 from platform_assets.lake.location import Lake
 from platform_assets.layers.materialization import materialization_metadata
 from platform_assets.layers.specs import asset_kwargs, partition_dates
 from platform_assets.quality.checks import check_result
 from platform_assets.quality.gate import publish_with_gate
-
-PROC_DATE, INGESTED_AT = "_proc_date", "_ingested_at"  # bronze's ingestion day and time
 
 
 @dataclass

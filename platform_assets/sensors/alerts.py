@@ -74,11 +74,11 @@ def freshness_alerts(
     alerts: list[Alert] = []
     for dataset, contract in sorted(contracts.items()):
         state = freshness_state(contract, last_materialized.get(dataset), now)
-        if state is None or state == previous.get(dataset, "PASS"):
-            if state is not None:
-                states[dataset] = state
+        if state is None:
             continue
         states[dataset] = state
+        if state == previous.get(dataset, "PASS"):
+            continue
         last = last_materialized[dataset]
         age = _minutes(now - last) if last else "?"
         sla = f"warn after {contract.freshness.warn_after}, fail after {contract.freshness.fail_after}"  # type: ignore[union-attr]

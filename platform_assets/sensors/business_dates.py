@@ -46,8 +46,7 @@ def plan_business_date_runs(
     name: str, days: Iterable[date], partitions: dg.TimeWindowPartitionsDefinition, interval: str
 ) -> tuple[list[dg.RunRequest], list[date]]:
     """Range run requests for the days that are partitions, and the days that are not."""
-    keys = set(partitions.get_partition_keys())
-    inside = [d for d in set(days) if d.isoformat() in keys]
+    inside = [d for d in set(days) if partitions.has_partition_key(d.isoformat())]
     outside = sorted(set(days) - set(inside))
     requests = [
         dg.RunRequest(

@@ -93,6 +93,11 @@ class OrderMessage:
     event: Record | None  # None when the value is not JSON
     defect: str | None  # the planted defect kind this message is, if any
 
+    @property
+    def valid(self) -> bool:
+        """Parses and fits the contract, so bronze keeps it (re-sends included); else a dead letter."""
+        return self.event is not None and self.defect not in (MALFORMED_JSON, CONTRACT_VIOLATION)
+
 
 @dataclass(frozen=True)
 class OrderEventsDataset:
@@ -146,9 +151,7 @@ class OrderEventsDataset:
         seen: set[str] = set()
         valid: list[Record] = []
         for m in self.messages:
-            if m.event is None or m.defect in (MALFORMED_JSON, CONTRACT_VIOLATION):
-                continue
-            if m.event["event_id"] not in seen:
+            if m.valid and m.event is not None and m.event["event_id"] not in seen:
                 seen.add(m.event["event_id"])
                 valid.append(m.event)
         return valid

@@ -41,7 +41,7 @@ from platform_assets.layers.bronze.conform import (
     raise_on_breaking_change,
 )
 from platform_assets.layers.bronze.field_checks import field_checks_for
-from platform_assets.layers.bronze.records import METADATA_COLUMNS, Batch, source_columns
+from platform_assets.layers.bronze.records import METADATA_COLUMNS, Batch, metadata_arrays, source_columns
 from platform_assets.layers.materialization import materialization_metadata
 from platform_assets.layers.specs import bronze_asset_kwargs, partition_dates
 from platform_assets.quality.checks import check_result
@@ -85,12 +85,7 @@ def typed_bronze_table(contract: Contract, conformed: Conformed, batch: Batch) -
     arrays = {f.name: pa.array([r.get(f.name) for r in conformed.rows], f.type) for f in schema}
     for name in conformed.new_fields:  # additive drift: kept as text
         arrays[name] = pa.array([r.get(name) for r in conformed.rows], pa.string())
-    count = len(conformed.rows)
-    arrays["_proc_date"] = pa.array([batch.proc_date] * count, pa.date32())
-    arrays["_ingested_at"] = pa.array([batch.ingested_at] * count, pa.timestamp("us", tz="UTC"))
-    arrays["_source"] = pa.array([batch.source] * count, pa.string())
-    arrays["_batch_id"] = pa.array([batch.batch_id] * count, pa.string())
-    arrays["_position"] = pa.array([r["_position"] for r in conformed.rows], pa.string())
+    arrays.update(metadata_arrays(batch, [r["_position"] for r in conformed.rows]))
     return pa.table({name: arrays[name] for name in [*columns, *conformed.new_fields, *METADATA_COLUMNS]})
 
 

@@ -25,6 +25,18 @@ class Batch:
     batch_id: str
 
 
+def metadata_arrays(batch: Batch, positions: list[str]) -> dict[str, pa.Array]:
+    """The bronze metadata columns (``METADATA_COLUMNS``) for rows at ``positions`` of one batch."""
+    count = len(positions)
+    return {
+        "_proc_date": pa.array([batch.proc_date] * count, pa.date32()),
+        "_ingested_at": pa.array([batch.ingested_at] * count, pa.timestamp("us", tz="UTC")),
+        "_source": pa.array([batch.source] * count, pa.string()),
+        "_batch_id": pa.array([batch.batch_id] * count, pa.string()),
+        "_position": pa.array(positions, pa.string()),
+    }
+
+
 def as_received(value: Any) -> str | None:
     """The received value as text: JSON scalars unchanged in meaning, nested values as JSON."""
     if value is None or isinstance(value, str):
@@ -65,11 +77,6 @@ def to_bronze_table(
     arrays: dict[str, pa.Array] = {
         name: pa.array([r.get(name) for r in rows], pa.string()) for name in columns
     }
-    count = len(rows)
-    arrays["_proc_date"] = pa.array([batch.proc_date] * count, pa.date32())
-    arrays["_ingested_at"] = pa.array([batch.ingested_at] * count, pa.timestamp("us", tz="UTC"))
-    arrays["_source"] = pa.array([batch.source] * count, pa.string())
-    arrays["_batch_id"] = pa.array([batch.batch_id] * count, pa.string())
-    arrays["_position"] = pa.array([r["_position"] for r in rows], pa.string())
+    arrays.update(metadata_arrays(batch, [r["_position"] for r in rows]))
     ordered = [*columns, *METADATA_COLUMNS]
     return pa.table({name: arrays[name] for name in ordered}), extra

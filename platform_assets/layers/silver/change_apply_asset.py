@@ -32,7 +32,7 @@ from platform_assets.cdc import ChangeSpec, apply_scd1, apply_scd2, winning_chan
 from platform_assets.cdc.spec import DELETED
 from platform_assets.contracts.model import Contract
 from platform_assets.engine import delta_io
-from platform_assets.lake.delta_tables import count_by, row_count
+from platform_assets.lake.delta_tables import INGESTED_AT, count_by, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.layers.materialization import materialization_metadata
 from platform_assets.layers.spark_asset import TransformInputs
@@ -41,7 +41,6 @@ from platform_assets.quality.checks import check_result
 from platform_assets.quality.evaluate import QualityReport, evaluate, flag_column
 
 APPLIED_THROUGH = "applied_through"  # newest bronze _ingested_at applied, on the materialization
-INGESTED_AT = "_ingested_at"
 
 # (inputs, applied_through or None) -> change rows with the contract's columns, the delete marker's
 # columns and _ingested_at
