@@ -28,6 +28,16 @@ def test_shipped_contracts_load_with_their_rules() -> None:
         "as_of_date_ccy_unique": Severity.CRITICAL,
         "rate_to_base_not_null": Severity.CRITICAL,
         "rate_to_base_between": Severity.WARNING,
+        "ccy_is_iso_code": Severity.CRITICAL,
+        "base_ccy_is_iso_code": Severity.CRITICAL,
+        # implicit: nullable: false columns without an explicit rule, and type validity
+        "as_of_date_not_null": Severity.CRITICAL,
+        "base_ccy_not_null": Severity.CRITICAL,
+        "published_at_not_null": Severity.CRITICAL,
+        "revision_not_null": Severity.CRITICAL,
+        "publication_id_not_null": Severity.CRITICAL,
+        "_batch_id_not_null": Severity.CRITICAL,
+        "values_parse": Severity.CRITICAL,
     }
     between = next(r for r in silver.rules if r.name == "rate_to_base_between")
     assert between.args == {"column": "rate_to_base", "min_value": 0, "max_value": 1000}
@@ -146,3 +156,29 @@ def test_a_malformed_contract_fails_definitions_loading(tmp_path: Path) -> None:
     settings = PlatformSettings.from_env({"PLATFORM_LAKE_ROOT": str(tmp_path / "lake")})
     with pytest.raises(ContractError, match="field 'keys': names columns not in the schema"):
         build_definitions(settings, contracts_dir=directory)
+
+
+def test_nullable_false_is_enforced_as_critical_whatever_the_yaml_says() -> None:
+    contracts = load_contracts()
+    # silver/products lists product_id's not-null rule as a warning; the contract says nullable: false
+    products = {r.name: r for r in contracts["silver/products"].rules}
+    assert products["product_id_not_null"].severity is Severity.CRITICAL
+    assert products["sku_not_null"].severity is Severity.CRITICAL  # no rule in the YAML at all
+    assert "_is_deleted_not_null" not in products  # produced by the change apply, not in the feed
+    history = {r.name for r in contracts["silver/customers_history"].rules}
+    assert not {"valid_from_not_null", "is_current_not_null"} & history
+    for dataset, contract in contracts.items():
+        names = {r.name: r for r in contract.rules}
+        if contract.ref.layer == "bronze":
+            assert "values_parse" not in names, dataset
+            continue
+        assert names["values_parse"].blocking, dataset
+        for column in contract.columns:
+            if column.nullable or column.name in ("_is_deleted", "valid_from", "is_current"):
+                continue
+            covering = [
+                r
+                for r in contract.rules
+                if r.expectation == "expect_column_values_to_not_be_null" and r.columns == (column.name,)
+            ]
+            assert covering and all(r.blocking for r in covering), f"{dataset}.{column.name}"

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from platform_assets.contracts.implicit_rules import complete_rules
 from platform_assets.contracts.rules import Rule, Severity, parse_rules
 
 LAYERS = ("bronze", "silver", "gold")
@@ -257,6 +258,12 @@ class Contract(_Strict):
                     f"quality.rules: rule {rule.name!r}: bronze keeps every record as received, so its "
                     "rules may only be 'warning'; put blocking rules on the silver contract"
                 )
+        self._rules = complete_rules(  # nullable: false and type validity, enforced by the gate
+            ref.layer,
+            [c.name for c in self.columns if not c.nullable],
+            self._rules,
+            CDC_COLUMNS[self.cdc.mode] if self.cdc else (),
+        )
         return self
 
     @property

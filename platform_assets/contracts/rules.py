@@ -43,6 +43,10 @@ class ExpectationKind:
 
 
 _MOSTLY = ("mostly",)
+# every raw value a transform kept next to its typed column (``_raw_<column>``) parsed as that type
+PARSE_EXPECTATION = "expect_values_to_parse_as_column_types"
+# the share of a bronze batch's records that went to the dead-letter table is at most max_value
+DEAD_LETTER_EXPECTATION = "expect_dead_letter_rate_to_be_at_most"
 EXPECTATIONS: dict[str, ExpectationKind] = {
     kind.name: kind
     for kind in (
@@ -65,6 +69,9 @@ EXPECTATIONS: dict[str, ExpectationKind] = {
             ("min_value", "max_value"),
             row_level=False,
         ),
+        # platform expectations (not in GX), see docs/typing.md
+        ExpectationKind(PARSE_EXPECTATION, "values_parse", ()),
+        ExpectationKind(DEAD_LETTER_EXPECTATION, "dead_letter_rate", ("max_value",), row_level=False),
     )
 }
 
@@ -138,6 +145,9 @@ def _normalize_args(kind: ExpectationKind, raw: Any) -> dict[str, Any]:
         raise RuleError(f"{kind.name} needs min_value or max_value")  # as GX: no bounds never fails
     if low is not None and high is not None and low > high:
         raise RuleError(f"{kind.name}: min_value {low} is above max_value {high}")
+    rate = args.get("max_value")
+    if kind.name == DEAD_LETTER_EXPECTATION and not (isinstance(rate, int | float) and 0 <= rate <= 1):
+        raise RuleError(f"{kind.name}: 'max_value' is a fraction of the batch, between 0 and 1")
     if "mostly" in args and not (isinstance(args["mostly"], int | float) and 0 <= args["mostly"] <= 1):
         raise RuleError(f"{kind.name}: 'mostly' must be a fraction between 0 and 1")
     return args

@@ -11,6 +11,7 @@ and a few sample rows.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from platform_assets.contracts.rules import Rule
+from platform_assets.contracts.rules import PARSE_EXPECTATION, Rule
+from platform_assets.quality.raw_values import unparsed
 
 ALL = "__all__"  # the partition label of an unpartitioned table
 FLAG_PREFIX = "_dq_fail_"
@@ -71,9 +73,11 @@ def _present(name: str, float_columns: set[str]) -> Column:
     return present & ~F.isnan(F.col(name)) if name in float_columns else present
 
 
-def _failure_expression(rule: Rule, float_columns: set[str]) -> Column:
-    """A boolean column: true where the row breaks the rule."""
+def _failure_expression(rule: Rule, float_columns: set[str], columns: Sequence[str] = ()) -> Column:
+    """A boolean column: true where the row breaks the rule (``columns``: those of the data)."""
     args = rule.args
+    if rule.expectation == PARSE_EXPECTATION:
+        return unparsed(columns)
     if rule.expectation == "expect_column_values_to_not_be_null":
         return ~_present(args["column"], float_columns)
     if rule.expectation == "expect_column_values_to_be_between":
@@ -129,7 +133,7 @@ def with_rule_flags(df: DataFrame, rules: list[Rule]) -> tuple[DataFrame, list[R
     evaluable = [r for r in rules if r.row_level and all(c in df.columns for c in r.columns)]
     floats = _float_columns(df)
     for rule in evaluable:
-        df = df.withColumn(flag_column(rule), _failure_expression(rule, floats))
+        df = df.withColumn(flag_column(rule), _failure_expression(rule, floats, df.columns))
     return df, evaluable
 
 

@@ -22,7 +22,10 @@ from platform_assets.engine import delta_io
 from platform_assets.lake.delta_tables import count_by, in_predicate, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.quality.evaluate import ALL, QualityReport, evaluate, flag_column
+from platform_assets.quality.raw_values import raw_companions
 from platform_assets.quality.schema import conform
+
+UNPLACED = str(None)  # the partition label of rows whose partition value is NULL
 
 
 @dataclass
@@ -57,10 +60,13 @@ def publish_with_gate(
 
     ``partitions`` are the partitions this run replaces (None: the table is replaced whole).
     """
-    candidate = conform(candidate, contract)
+    raw = raw_companions(candidate.columns, contract.column_names)  # checked, never published
+    candidate = conform(candidate, contract, keep=raw)
     part_col = contract.partitioning.column if contract.partitioning else None
     report, flagged = evaluate(candidate, contract.rules, part_col)
     blocked = report.blocked_partitions()
+    if part_col and UNPLACED in blocked:  # a failing row with no partition value may belong to any
+        blocked |= {p.isoformat() for p in partitions or []}
     gate_flags = [
         flag_column(r)
         for r in contract.rules
@@ -100,8 +106,9 @@ def publish_with_gate(
         labels = [F.when(F.col(flag_column(r)), F.lit(r.name)) for r in contract.rules if r.name in failing]
         quarantined = to_quarantine.select(
             *contract.column_names,
+            *raw,
             F.concat_ws(",", *labels).alias("_failed_rules"),
-            F.when(partition_label.isin(sorted(blocked)), F.lit("blocked"))
+            F.when(F.coalesce(partition_label, F.lit(UNPLACED)).isin(sorted(blocked)), F.lit("blocked"))
             .otherwise(F.lit("dropped"))
             .alias("_action"),
             F.lit(contract.dataset).alias("_dataset"),

@@ -7,6 +7,8 @@ the asset.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
@@ -41,8 +43,9 @@ def _compatible(actual: T.DataType, expected: T.DataType) -> bool:
     return type(actual) is type(expected) and actual == expected
 
 
-def conform(df: DataFrame, contract: Contract) -> DataFrame:
-    """The contract's columns, in its order, with its types; raises SchemaViolation otherwise."""
+def conform(df: DataFrame, contract: Contract, keep: Sequence[str] = ()) -> DataFrame:
+    """The contract's columns, in its order, with its types (then ``keep``, for the checks only);
+    raises SchemaViolation otherwise."""
     fields = {f.name: f.dataType for f in df.schema.fields}
     missing = [c.name for c in contract.columns if c.name not in fields]
     if missing:
@@ -56,4 +59,4 @@ def conform(df: DataFrame, contract: Contract) -> DataFrame:
                 f"{contract.dataset}: column '{column.name}' is {fields[column.name].simpleString()} "
                 f"but the contract says {column.type}"
             )
-    return df.select(*contract.column_names)
+    return df.select(*contract.column_names, *keep)
