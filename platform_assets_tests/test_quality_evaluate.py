@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 import yaml
 
-from platform_assets.contracts.rules import EXPECTATIONS, Rule, RuleError, Severity, parse_rules
+from platform_assets.contracts.rules import (
+    DEAD_LETTER_EXPECTATION,
+    EXPECTATIONS,
+    PARSE_EXPECTATION,
+    Rule,
+    RuleError,
+    Severity,
+    parse_rules,
+)
 from platform_assets.quality.evaluate import ALL, QualityReport, RuleOutcome, evaluate
 
 D1, D2, D3 = "2024-01-01", "2024-01-02", "2024-01-03"
@@ -177,9 +185,39 @@ def partitioned(df) -> tuple[QualityReport, Any]:
     return evaluate(df, rules, "as_of_date", sample_size=10)
 
 
+# platform expectations (not in GX): tested below, left out of the GX conformance
+PLATFORM_EXPECTATIONS = {PARSE_EXPECTATION, DEAD_LETTER_EXPECTATION}
+
+
 def test_every_expectation_has_a_case() -> None:
     covered = {key for case in CASES.values() for key in case[0] if key not in ("name", "severity")}
-    assert covered == set(EXPECTATIONS)
+    assert covered | PLATFORM_EXPECTATIONS == set(EXPECTATIONS)
+
+
+def test_values_parse_fails_rows_whose_raw_value_did_not_type(df) -> None:
+    from pyspark.sql import functions as F
+
+    (rule,) = parse_rules([_rule(PARSE_EXPECTATION, {}, "values_parse")])
+    report, _ = evaluate(df, [rule], "as_of_date")
+    assert report.outcomes[0].passed and report.outcomes[0].evaluated == 12  # no raw companion
+    # the raw text of rate next to it: 'n/a' where the typed rate is NULL (row 7), absent elsewhere
+    with_raw = df.withColumn(
+        "_raw_rate", F.when(F.col("rate").isNull(), F.lit("n/a")).otherwise(F.col("rate").cast("string"))
+    )
+    report, _ = evaluate(with_raw, [rule], "as_of_date")
+    (outcome,) = report.outcomes
+    assert (outcome.evaluated, outcome.failed, outcome.failed_partitions) == (12, 1, [D2])
+    assert outcome.sample[0]["_raw_rate"] == "n/a" and _ids(outcome.sample) == _rows(7)
+    # a raw value that is NULL itself is a missing value, for the not-null rules, not a parse failure
+    report, _ = evaluate(with_raw.withColumn("_raw_rate", F.lit(None).cast("string")), [rule], "as_of_date")
+    assert report.outcomes[0].passed
+
+
+def test_dead_letter_rate_takes_a_fraction() -> None:
+    (rule,) = parse_rules({DEAD_LETTER_EXPECTATION: 0.2}, Severity.WARNING)
+    assert (rule.name, rule.args, rule.row_level) == ("dead_letter_rate", {"max_value": 0.2}, False)
+    with pytest.raises(RuleError, match="between 0 and 1"):
+        parse_rules({DEAD_LETTER_EXPECTATION: 5})
 
 
 @pytest.mark.parametrize("name", list(CASES))

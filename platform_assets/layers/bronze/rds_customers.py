@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 import dagster as dg
 
@@ -12,7 +13,8 @@ from platform_assets.layers.bronze.incremental_asset import (
     SourceBatch,
     build_incremental_bronze_asset,
 )
-from platform_assets.sources.dms.reader import list_new_files, read_changes
+from platform_assets.layers.bronze.records import source_columns
+from platform_assets.sources.dms.reader import DmsFileError, list_new_files, read_changes
 
 POSITION = "dms:public.customers"  # the last DMS file ingested: [last_modified, name]
 MAX_FILES_PER_RUN = 50  # bounded runs; the sensor asks again while files remain
@@ -39,14 +41,29 @@ def _bronze_record(change: dict) -> dict:
     return record
 
 
-def read_dms_customers(context: dg.AssetExecutionContext, committed: Committed) -> SourceBatch:
+def table_columns(contract: Contract) -> list[str]:
+    """The source table's columns a DMS file must carry: the contract's, less what bronze adds."""
+    added = {"Op", "_dms_commit_ts", "_dms_file", "_dms_row"}
+    return [c for c in source_columns(contract) if c not in added]
+
+
+def read_dms_customers(
+    context: dg.AssetExecutionContext, committed: Committed, columns: tuple[str, ...] = ()
+) -> SourceBatch:
     prefix = context.resources.dms_landing.table_prefix("public", "customers")
     stored = committed.positions.get(POSITION)
     after = (datetime.fromisoformat(stored[0]), stored[1]) if stored else None
     files = list_new_files(prefix, after)[:MAX_FILES_PER_RUN]
     if not files:
         return SourceBatch(records=[])
-    records = [(f"{f.name}:{c['_row']}", _bronze_record(c)) for f in files for c in read_changes(f)]
+    try:
+        records = [
+            (f"{f.name}:{c['_row']}", _bronze_record(c))
+            for f in files
+            for c in read_changes(f, required_columns=columns)
+        ]
+    except DmsFileError as exc:  # the file will not read differently on a retry
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc
     last = max(files, key=lambda f: f.position)
     context.log.info(f"{len(files)} DMS file(s) after {after}: {[f.name for f in files]}")
     return SourceBatch(records=records, positions={POSITION: [last.last_modified.isoformat(), last.name]})
@@ -56,7 +73,7 @@ def build(contracts: dict[str, Contract]) -> dg.AssetsDefinition:
     return build_incremental_bronze_asset(
         contracts["bronze/rds_customers_cdc"],
         contracts,
-        read_dms_customers,
+        partial(read_dms_customers, columns=tuple(table_columns(contracts["bronze/rds_customers_cdc"]))),
         source_label="rds_dms:public.customers",
         resource_keys={"dms_landing"},
         kinds={"postgres"},

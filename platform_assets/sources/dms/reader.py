@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -125,9 +125,13 @@ def read_changes(
     file: DmsFile,
     timestamp_column: str = DEFAULT_TIMESTAMP_COLUMN,
     null_value: str = DEFAULT_NULL_VALUE,
+    required_columns: Collection[str] = (),
 ) -> list[DmsRecord]:
     """The file's records in order: ``op``, ``commit_ts``, each column as text as written (the NULL
-    marker becomes None), ``_file`` (the key) and ``_row`` (1-based data row, the header not counted)."""
+    marker becomes None), ``_file`` (the key) and ``_row`` (1-based data row, the header not counted).
+
+    A header lacking one of ``required_columns`` stops the read: a column missing from the file is
+    not a NULL, and reading it as one would overwrite stored values downstream."""
     with file.store.open_text(file.key) as handle:
         rows = csv.reader(handle, strict=True)
         try:
@@ -137,6 +141,7 @@ def read_changes(
         except csv.Error as exc:
             raise DmsFileError(file.key, f"unreadable header: {exc}") from exc
         has_op, columns = _parse_header(file, header, timestamp_column)
+        _require_columns(file, columns, required_columns)
         records = []
         row_number = 0
         while True:
@@ -165,6 +170,16 @@ def _parse_header(file: DmsFile, header: list[str], timestamp_column: str) -> tu
     if clashes or len(set(columns)) != len(columns):
         raise DmsFileError(file.key, f"header has duplicate or reserved column names: {clashes or columns}")
     return has_op, columns
+
+
+def _require_columns(file: DmsFile, columns: list[str], required: Collection[str]) -> None:
+    missing = [name for name in required if name not in columns]
+    if missing:
+        raise DmsFileError(
+            file.key,
+            f"header lacks column(s) {missing} (it has {columns}); a missing column is not a NULL, "
+            "so the file is not read: fix the DMS task's table mapping, or the contract",
+        )
 
 
 def _record(
