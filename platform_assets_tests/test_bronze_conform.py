@@ -63,6 +63,16 @@ def test_bad_records_go_to_the_dlq_naming_dataset_field_and_value() -> None:
     )  # one bad value among good ones is a bad record, not a type change
 
 
+def test_only_records_that_reach_bronze_add_their_unknown_fields() -> None:
+    records = [
+        ("p0/o0", _good("A", quantity="three", coupon="X")),  # dead: its coupon stays in _raw
+        ("p0/o1", _good("B", channel="web")),
+    ]
+    out = conform_records(CONTRACT, records, COLUMNS)
+    assert [r["order_id"] for r in out.rows] == ["B"] and out.new_fields == ["channel"]
+    assert '"coupon": "X"' in out.dead_letters[0]["_raw"]
+
+
 def test_a_column_failing_in_every_record_is_a_type_change() -> None:
     records = [(f"p/{i}", _good(str(i), is_gift="sometimes")) for i in range(3)]
     out = conform_records(CONTRACT, records, COLUMNS)

@@ -9,8 +9,10 @@ order date, beyond the partition mapping's on-time window, not dropped. The run 
 ingestion interval and the range, so each is requested once; the apply reads from its partitions'
 own ``applied_through``, so overlapping requests apply nothing twice.
 
-Dates after the last partition (a producer clock ahead of ours) wait in the cursor until their
-partition exists; dates before the first partition cannot be applied and are logged as a warning.
+Dates after the last partition but within a day of the newest ingestion (a producer clock ahead of
+ours) wait in the cursor until their partition exists. Dates no partition takes (before the first,
+or further ahead) are logged, and the partition of the day they arrived is requested: its apply run
+quarantines them (``layers/silver/business_date_range.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import dagster as dg
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.delta_tables import dates_ingested_after
 from platform_assets.lake.resource import LakeResource
+from platform_assets.layers.silver.business_date_range import FUTURE_TOLERANCE
 from platform_assets.layers.specs import RANGE_END, RANGE_START
 
 if TYPE_CHECKING:
@@ -62,6 +65,12 @@ def plan_business_date_runs(
     return requests, outside
 
 
+def out_of_range_dates(days: Iterable[date], first: date, newest: datetime | None) -> list[date]:
+    """Dates before ``first`` or beyond the clock-skew tolerance after the newest ingestion."""
+    latest = newest.date() + FUTURE_TOLERANCE if newest is not None else None
+    return sorted(d for d in set(days) if d < first or (latest is not None and d > latest))
+
+
 def build_business_dates_sensor(
     job: UnresolvedAssetJobDefinition,
     bronze: Contract,
@@ -94,14 +103,17 @@ def build_business_dates_sensor(
             return dg.SkipReason(f"{bronze.dataset}: no row ingested after {after}")
         until = newest or after
         interval = f"{after.isoformat() if after else 'start'}..{until.isoformat() if until else 'start'}"
-        requests, outside = plan_business_date_runs(name, {*days, *waiting}, partitions, interval)
         first = date.fromisoformat(partitions.get_first_partition_key() or "9999-12-31")
-        too_early = [d for d in outside if d < first]
-        if too_early:
+        strays = out_of_range_dates(days, first, newest)
+        if strays and newest is not None:
+            # no partition takes these dates: the run of the day they arrived quarantines them
+            days = [*days, newest.date()]
             context.log.warning(
-                f"{bronze.dataset}: rows with {column} dates before the first partition ({first}) "
-                f"cannot be applied: {[d.isoformat() for d in too_early]}"
+                f"{bronze.dataset}: rows with {column} dates no partition takes "
+                f"{[d.isoformat() for d in strays]}; the downstream apply quarantines them"
             )
+        inside = [d for d in {*days, *waiting} if d not in strays]
+        requests, outside = plan_business_date_runs(name, inside, partitions, interval)
         cursor = json.dumps(
             {
                 "after": until.isoformat() if until else None,

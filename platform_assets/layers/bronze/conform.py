@@ -200,14 +200,14 @@ def conform_records(
             except FieldError as exc:
                 out.failures_by_field[name] = out.failures_by_field.get(name, 0) + 1
                 errors.append(f"field '{name}': {exc}")
-        for name, value in record.items():
-            if name not in specs:
-                if name not in out.new_fields:
-                    out.new_fields.append(name)
-                row[name] = None if value is None else _string(value)
+        unknown = [name for name in record if name not in specs]
+        for name in unknown:
+            row[name] = None if record[name] is None else _string(record[name])
         if errors:
             out.dead_letters.append(_dead_letter(contract, position, record, "; ".join(errors)))
         else:
+            # only records that reach bronze widen its schema: a dead letter keeps its fields in _raw
+            out.new_fields.extend(name for name in unknown if name not in out.new_fields)
             row["_position"] = position
             out.rows.append(row)
     return out

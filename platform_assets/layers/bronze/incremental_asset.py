@@ -40,6 +40,7 @@ from platform_assets.layers.bronze.conform import (
     conform_records,
     raise_on_breaking_change,
 )
+from platform_assets.layers.bronze.dead_letter_rate import record_dead_letter_rate
 from platform_assets.layers.bronze.field_checks import field_checks_for
 from platform_assets.layers.bronze.records import METADATA_COLUMNS, Batch, metadata_arrays, source_columns
 from platform_assets.layers.materialization import materialization_metadata
@@ -188,6 +189,9 @@ def build_incremental_bronze_asset(
         uri = lake.uri(contract.ref)
         written = read_delta(context.resources.spark.get_session(), uri, in_predicate("_proc_date", [day]))
         report, _ = evaluate(written, contract.rules, "_proc_date")
+        record_dead_letter_rate(
+            report, len(source_batch.records), len(conformed.dead_letters), day.isoformat()
+        )
         yield dg.MaterializeResult(
             metadata=materialization_metadata(
                 contract,

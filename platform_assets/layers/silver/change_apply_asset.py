@@ -35,6 +35,7 @@ from platform_assets.engine import delta_io
 from platform_assets.lake.delta_tables import INGESTED_AT, count_by, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.layers.materialization import materialization_metadata
+from platform_assets.layers.silver.business_date_range import RULE, out_of_range, quarantine_out_of_range
 from platform_assets.layers.spark_asset import TransformInputs
 from platform_assets.layers.specs import asset_kwargs, partition_dates
 from platform_assets.quality.checks import check_result
@@ -108,6 +109,28 @@ def _quarantine(changes: DataFrame, flagged: DataFrame, contract: Contract, lake
     return count
 
 
+def _quarantine_strays(
+    strays: list[DataFrame], contract: Contract, spec: ChangeSpec, lake: Lake, context: AssetExecutionContext
+) -> int:
+    if not strays or contract.partitioning is None or spec.partition_by is None:
+        return 0
+    count = quarantine_out_of_range(
+        reduce(DataFrame.unionByName, strays),
+        spec.partition_by,
+        contract.partitioning.start,
+        [*spec.keys, *spec.sequence_by],
+        contract.dataset,
+        lake,
+        context.run.run_id,
+    )
+    if count:
+        context.log.warning(
+            f"{contract.dataset}: {count} change(s) with a {spec.partition_by} no partition takes "
+            f"quarantined in {lake.quarantine_uri(contract.ref)} ({RULE})"
+        )
+    return count
+
+
 def build_change_apply_asset(
     contract: Contract, contracts: dict[str, Contract], change_feed: ChangeFeed
 ) -> dg.AssetsDefinition:
@@ -125,6 +148,7 @@ def build_change_apply_asset(
         partitions = partition_dates(context) if spec.partition_by else None
         plan = reading_plan(context, partitions)
         reads: list[DataFrame] = []
+        strays: list[DataFrame] = []
         seen: list[datetime] = []
         for since, days in plan.items():
             read = change_feed(TransformInputs(spark, lake, days), since)
@@ -133,7 +157,15 @@ def build_change_apply_asset(
             newest = read.agg(F.max(INGESTED_AT).alias("t")).collect()[0]["t"]
             seen += [_utc(newest)] if newest is not None else []
             reads.append(read.where(spec.within(days)))
+            if spec.partition_by and contract.partitioning:  # dates no partition takes
+                strays.append(read.where(out_of_range(spec.partition_by, contract.partitioning.start)))
         changes = reduce(DataFrame.unionByName, reads)
+        out_of_range_rows = _quarantine_strays(strays, contract, spec, lake, context)
+        if out_of_range_rows:  # counted even when nothing else is applied
+            yield dg.AssetObservation(
+                asset_key=context.asset_key,
+                metadata={"out_of_range_quarantined": out_of_range_rows, "quarantine_rule": RULE},
+            )
         if apply is apply_scd1:  # SCD2 keeps every change as a version, so every change is checked
             changes = winning_changes(changes, spec)
         through = max(seen, default=None)
@@ -158,7 +190,7 @@ def build_change_apply_asset(
         uri = lake.uri(contract.ref)
         apply(changes.where(spec.within(applying)), uri, spec, lake.storage_options, applying)
         applied = _applied(contract, spec, lake, report, applying, through)
-        summary = applied.summary
+        summary = {**applied.summary, "out_of_range_quarantined": out_of_range_rows}
         if not blocked:
             yield dg.MaterializeResult(
                 metadata=materialization_metadata(contract, lake, applied.rows, summary),
