@@ -154,11 +154,17 @@ def build_change_apply_asset(
             read = change_feed(TransformInputs(spark, lake, days), since)
             # the whole read counts as seen, before it is narrowed to its partitions (the apply
             # below runs later, so it reads at least as much)
-            newest = read.agg(F.max(INGESTED_AT).alias("t")).collect()[0]["t"]
+            stray = (
+                out_of_range(spec.partition_by, contract.partitioning.start)
+                if spec.partition_by and contract.partitioning
+                else F.lit(False)
+            )  # dates no partition takes, counted in the same pass
+            found = read.agg(F.max(INGESTED_AT).alias("t"), F.sum(stray.cast("long")).alias("s")).collect()[0]
+            newest = found["t"]
             seen += [_utc(newest)] if newest is not None else []
             reads.append(read.where(spec.within(days)))
-            if spec.partition_by and contract.partitioning:  # dates no partition takes
-                strays.append(read.where(out_of_range(spec.partition_by, contract.partitioning.start)))
+            if found["s"]:
+                strays.append(read.where(stray))
         changes = reduce(DataFrame.unionByName, reads)
         out_of_range_rows = _quarantine_strays(strays, contract, spec, lake, context)
         if out_of_range_rows:  # counted even when nothing else is applied
