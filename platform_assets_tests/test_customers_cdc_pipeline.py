@@ -129,18 +129,30 @@ def test_03_a_run_with_nothing_new_changes_nothing(setup) -> None:
     assert platform.live() == _expected(dataset.final_state())
 
 
-def test_04_the_sensor_requests_each_arrival_once(setup) -> None:
-    platform, _, instance = setup
+def test_04_the_sensor_requests_what_bronze_has_not_processed_once(setup) -> None:
+    platform, dataset, instance = setup
     sensor = platform.defs.resolve_sensor_def("rds_customers_dms_sensor")
     resources = build_resources(platform.settings)
     repository = platform.defs.get_repository_def()
-    first = sensor.evaluate_tick(
-        dg.build_sensor_context(instance=instance, resources=resources, repository_def=repository)
-    )
-    assert len(first.run_requests) == 1 and first.run_requests[0].run_key.startswith("dms:public.customers:")
-    again = sensor.evaluate_tick(
-        dg.build_sensor_context(
-            instance=instance, cursor=first.cursor, resources=resources, repository_def=repository
+
+    def tick(cursor: str | None = None):
+        return sensor.evaluate_tick(
+            dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources=resources, repository_def=repository
+            )
         )
-    )
-    assert again.run_requests == [] and "no DMS file" in again.skip_message
+
+    idle = tick()  # every file is already in bronze: the table, not a cursor, is the truth
+    assert idle.run_requests == [] and "has not processed" in idle.skip_message
+    customer_id = min(dataset.final_state())
+    with contextlib.closing(psycopg2.connect(platform.pg.dsn)) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE customers SET country = 'IS' WHERE customer_id = %s", (customer_id,))
+        conn.commit()
+    assert platform.task.poll(timeout_seconds=10)
+    first = tick()
+    assert len(first.run_requests) == 1 and first.run_requests[0].run_key.startswith("dms:public.customers:")
+    again = tick(first.cursor)
+    assert again.run_requests == [] and "already requested" in again.skip_message
+    assert platform.run(instance).success
+    assert platform.live()[customer_id][COLUMNS.index("country")] == "IS"
+    assert tick(first.cursor).run_requests == []

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from platform_assets.sources.dms import DmsFile, DmsFileError, list_new_files, read_changes
+from platform_assets.sources.dms import DmsFile, DmsFileError, ProcessedFiles, list_new_files, read_changes
 from sandbox.generator.customers import (
     ChangeBatch,
     Customer,
@@ -120,7 +120,7 @@ def test_full_load_and_cdc_give_each_batch_in_commit_order(
     load_rows = read_changes(listed[0])
     assert {r["op"] for r in load_rows} == {"I"}
     assert {r["customer_id"]: _columns(r) for r in load_rows} == _as_text(dataset.state_after(0))
-    watermark = listed[0].position
+    processed = ProcessedFiles().after_reading(listed, listed)
 
     per_batch: list[list[dict[str, object]]] = []
     try:
@@ -129,9 +129,9 @@ def test_full_load_and_cdc_give_each_batch_in_commit_order(
                 _apply(pg, batch)
             written = task.poll(timeout_seconds=10)
             assert len(written) == 1, f"batch {batch.number}: expected one CDC file, got {written}"
-            new = list_new_files(prefix, after=watermark)
+            new = list_new_files(prefix, processed)
             assert [f.name for f in new] == [written[0].name]
-            watermark = new[-1].position
+            processed = processed.after_reading(new, new)
             records = _read_files(new)
             assert _got(records) == _expected(batch), f"batch {batch.number} differs from the generator"
             per_batch.append(records)
@@ -238,4 +238,4 @@ def test_reader_rejects_malformed_rows_and_keeps_null_apart_from_empty(tmp_path:
     ]
     with pytest.raises(DmsFileError, match=r"20260101-000000001\.csv, row 2: has 3 values"):
         read_changes(files[1])
-    assert list_new_files(tmp_path, after=files[0].position) == []
+    assert list_new_files(tmp_path, ProcessedFiles().after_reading(files, files)) == []

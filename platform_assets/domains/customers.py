@@ -25,6 +25,10 @@ def definitions(contracts: dict[str, Contract], settings: PlatformSettings) -> d
     return dg.Definitions(
         assets=[bronze_rds_customers.RDS_CUSTOMERS_SOURCE, *assets],
         jobs=[job],
-        sensors=[build_dms_files_sensor(job, "public", "customers", "rds_customers_dms_sensor")],
+        sensors=[
+            build_dms_files_sensor(
+                job, "public", "customers", "rds_customers_dms_sensor", "bronze/rds_customers_cdc"
+            )
+        ],
         resources={"dms_landing": DmsLandingResource(root=settings.dms_landing_root)},
     )

@@ -1,19 +1,24 @@
-"""Notice new DMS files in the landing prefix and request an ingest-and-apply run.
+"""Notice DMS files the bronze table has not processed yet and request an ingest-and-apply run.
 
-The cursor is the newest file seen, as (last_modified, name): a file rewritten or landing late with
-an older name is still noticed (a key-name cursor would miss it). The run key names that file, so
-each arrival is requested once; the run itself reads from the position stored in the bronze table,
-so even a request covering several files ingests each change exactly once.
+The comparison is between the landing prefix and the processed files committed with the bronze
+rows (``sources/dms/discovery.py``: identities within a look-back window), not a cursor of its own:
+the table is the truth, so a file landing late with an older timestamp, two files in the same
+second, or a backlog larger than one run are all still pending until a run has read them. The run
+key and the cursor name the pending set, so each set is requested once; a run reads from the
+table's position, so overlapping requests still ingest each change exactly once.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from platform_assets.lake.positions import committed_positions
+from platform_assets.lake.resource import LakeResource
+from platform_assets.sources.dms.discovery import ProcessedFiles, identity, position_key
 from platform_assets.sources.dms.reader import list_new_files
 from platform_assets.sources.dms.resource import DmsLandingResource
 
@@ -22,30 +27,32 @@ if TYPE_CHECKING:
 
 
 def build_dms_files_sensor(
-    job: UnresolvedAssetJobDefinition, schema: str, table: str, name: str
+    job: UnresolvedAssetJobDefinition, schema: str, table: str, name: str, dataset: str
 ) -> dg.SensorDefinition:
     @dg.sensor(
         name=name,
         job=job,
         minimum_interval_seconds=60,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Requests a run when AWS DMS lands new files for {schema}.{table} (cursor: last-modified).",
+        description=f"Requests a run when AWS DMS files for {schema}.{table} are not yet in {dataset}.",
     )
     def _sensor(
-        context: dg.SensorEvaluationContext, dms_landing: DmsLandingResource
+        context: dg.SensorEvaluationContext, dms_landing: DmsLandingResource, lake: LakeResource
     ) -> dg.SensorResult | dg.SkipReason:
-        stored = json.loads(context.cursor) if context.cursor else None
-        after = (datetime.fromisoformat(stored[0]), stored[1]) if stored else None
-        files = list_new_files(dms_landing.table_prefix(schema, table), after)
+        stored = committed_positions(lake.lake.uri(dataset), lake.lake.storage_options)
+        processed = ProcessedFiles.from_json(stored.get(position_key(schema, table)))
+        files = list_new_files(dms_landing.table_prefix(schema, table), processed)
         if not files:
-            return dg.SkipReason(f"no DMS file for {schema}.{table} after {after}")
-        newest = max(files, key=lambda f: f.position)
+            return dg.SkipReason(f"no DMS file for {schema}.{table} that {dataset} has not processed")
+        described = "\n".join(f"{i.name}|{i.size}|{i.etag}" for i in sorted(map(identity, files)))
+        digest = hashlib.sha256(described.encode()).hexdigest()[:20]
+        if digest == context.cursor:
+            return dg.SkipReason(f"{len(files)} pending DMS file(s) for {schema}.{table} already requested")
         request = dg.RunRequest(
-            run_key=f"dms:{schema}.{table}:{newest.name}:{newest.last_modified.isoformat()}",
+            run_key=f"dms:{schema}.{table}:{digest}",
             partition_key=datetime.now(UTC).date().isoformat(),  # changes land in today's ingestion day
             tags={"platform/trigger": name, "platform/files": str(len(files))},
         )
-        cursor = json.dumps([newest.last_modified.isoformat(), newest.name])
-        return dg.SensorResult(run_requests=[request], cursor=cursor)
+        return dg.SensorResult(run_requests=[request], cursor=digest)
 
     return _sensor

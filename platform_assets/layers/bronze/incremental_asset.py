@@ -3,11 +3,16 @@
 For change sources (Kafka offsets, Salesforce/Snowflake watermarks, DMS files) a run ingests
 everything after the position stored in the bronze table itself, into the run's ingestion day:
 
-1. read the committed positions from the table (never from the source's own bookkeeping);
+1. read the committed positions from the table (never from the source's own bookkeeping), pinned
+   to the table version they were read at (``lake/positions.read_positions``);
 2. fetch the records after them and type them by the contract (``conform``); records that do not
-   fit go to ``bronze/<table>_dlq`` with the raw payload, the error and the position, once per batch
-   (the batch fingerprint is committed with the dead letters, so a retry does not repeat them);
-3. append the rows and the new positions in ONE Delta commit (``lake/positions``);
+   fit go to ``bronze/<table>_dlq`` with the raw payload, the error and the position. A dead letter
+   is identified by its source position: one already in the DLQ (a retry after a crash between the
+   DLQ commit and the data commit, or a concurrent run) is not written again, and the DLQ commit is
+   itself conditional on the DLQ not having moved since it was read. So the pair is exactly-once;
+3. append the rows and the new positions in ONE Delta commit (``lake/positions``), conditional on no
+   other positioned commit since step 1: of two concurrent runs one commits, the other starts again
+   from step 1 with the winner's positions (``PositionConflict``, up to ``CONFLICT_ATTEMPTS`` times);
 4. only then acknowledge the source (consumer-group commit, replication-slot flush), which is
    for monitoring: a crash anywhere before step 3 re-reads the same records, after it resumes
    from the stored position; nothing is lost or duplicated;
@@ -16,7 +21,6 @@ everything after the position stored in the bronze table itself, into the run's 
    ``partitioning.business_date`` column (see ``layers/bronze/business_dates.py``).
 """
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,9 +33,9 @@ from dagster import AssetExecutionContext
 
 from platform_assets.contracts.model import Contract
 from platform_assets.engine.delta_io import read_delta
-from platform_assets.lake.delta_tables import in_predicate
+from platform_assets.lake.delta_tables import in_predicate, read_table
 from platform_assets.lake.location import Lake
-from platform_assets.lake.positions import append_with_positions, committed_offset, committed_positions
+from platform_assets.lake.positions import PositionConflict, append_with_positions, read_positions
 from platform_assets.layers.bronze.business_dates import BUSINESS_DATES, business_dates
 from platform_assets.layers.bronze.conform import (
     Conformed,
@@ -75,11 +79,6 @@ def dlq_dataset(contract: Contract) -> str:
     return f"bronze/{contract.ref.table}_dlq"
 
 
-def _fingerprint(batch: SourceBatch) -> str:
-    described = json.dumps({"p": batch.positions, "o": batch.offsets}, sort_keys=True, default=str)
-    return hashlib.sha256(described.encode()).hexdigest()[:32]
-
-
 def typed_bronze_table(contract: Contract, conformed: Conformed, batch: Batch) -> pa.Table:
     columns = source_columns(contract)
     schema = arrow_schema(contract, columns)
@@ -90,53 +89,62 @@ def typed_bronze_table(contract: Contract, conformed: Conformed, batch: Batch) -
     return pa.table({name: arrays[name] for name in [*columns, *conformed.new_fields, *METADATA_COLUMNS]})
 
 
-def write_dead_letters(
-    lake: Lake, contract: Contract, conformed: Conformed, batch: Batch, fingerprint: str
-) -> int:
-    """Append the batch's dead letters once: a retry of the same batch finds its fingerprint."""
+CONFLICT_ATTEMPTS = 5  # a run that keeps losing to concurrent writers fails, retryable, after this
+
+
+def write_dead_letters(lake: Lake, contract: Contract, conformed: Conformed, batch: Batch) -> int:
+    """Append the dead letters whose positions the DLQ does not hold yet; returns the batch's count.
+
+    The check and the append are one conditional commit (``PositionConflict`` if another writer
+    committed to the DLQ after it was read), so a position is dead-lettered once, whoever retries.
+    """
     if not conformed.dead_letters:
         return 0
     uri = lake.uri(dlq_dataset(contract))
-    if committed_positions(uri, lake.storage_options).get("batch") == fingerprint:
-        return 0
-    count = len(conformed.dead_letters)
+    snapshot = read_positions(uri, lake.storage_options)
+    letters = conformed.dead_letters
+    if snapshot.table is not None:
+        positions = [d["_position"] for d in letters]
+        present = read_table(
+            uri,
+            where=in_predicate("_position", positions),
+            columns=["_position"],
+            storage_options=lake.storage_options,
+        )
+        seen = set(present.column("_position").to_pylist())
+        letters = [d for d in letters if d["_position"] not in seen]
+    if not letters:
+        return len(conformed.dead_letters)
+    count = len(letters)
     table = pa.table(
         {
-            "_dataset": [d["_dataset"] for d in conformed.dead_letters],
-            "_position": [d["_position"] for d in conformed.dead_letters],
-            "_error": [d["_error"] for d in conformed.dead_letters],
-            "_raw": [d["_raw"] for d in conformed.dead_letters],
-            "_raw_bytes": pa.array([d["_raw_bytes"] for d in conformed.dead_letters], pa.binary()),
-            "_context": pa.array([d["_context"] for d in conformed.dead_letters], pa.string()),
+            "_dataset": [d["_dataset"] for d in letters],
+            "_position": [d["_position"] for d in letters],
+            "_error": [d["_error"] for d in letters],
+            "_raw": [d["_raw"] for d in letters],
+            "_raw_bytes": pa.array([d["_raw_bytes"] for d in letters], pa.binary()),
+            "_context": pa.array([d["_context"] for d in letters], pa.string()),
             "_proc_date": pa.array([batch.proc_date] * count, pa.date32()),
             "_ingested_at": pa.array([batch.ingested_at] * count, pa.timestamp("us", tz="UTC")),
             "_batch_id": [batch.batch_id] * count,
         }
     )
     append_with_positions(
-        uri,
-        table,
-        partition_by=["_proc_date"],
-        positions={"batch": fingerprint},
-        storage_options=lake.storage_options,
+        uri, table, partition_by=["_proc_date"], storage_options=lake.storage_options, read=snapshot
     )
-    return count
+    return len(conformed.dead_letters)
 
 
-def ingest_increment(
+def _ingest_once(
     lake: Lake, contract: Contract, batch_meta: Batch, read: Callable[[Committed], SourceBatch]
 ) -> tuple[SourceBatch, Conformed, int]:
-    """Steps 1-4 of the module docstring; returns the source batch, its conformance and DLQ count."""
     uri = lake.uri(contract.ref)
-    committed = Committed(
-        committed_positions(uri, lake.storage_options),
-        lambda app_id: committed_offset(uri, app_id, lake.storage_options),
-    )
-    source_batch = read(committed)
+    snapshot = read_positions(uri, lake.storage_options)
+    source_batch = read(Committed(snapshot.positions, snapshot.offset))
     conformed = conform_records(
         contract, source_batch.records, source_columns(contract), field_checks_for(contract.dataset)
     )
-    dead = write_dead_letters(lake, contract, conformed, batch_meta, _fingerprint(source_batch))
+    dead = write_dead_letters(lake, contract, conformed, batch_meta)
     if source_batch.records or source_batch.positions or source_batch.offsets:
         append_with_positions(
             uri,
@@ -146,7 +154,26 @@ def ingest_increment(
             positions=source_batch.positions,
             commit_metadata={"batch_id": batch_meta.batch_id, "source": batch_meta.source},
             storage_options=lake.storage_options,
+            read=snapshot,
         )
+    return source_batch, conformed, dead
+
+
+def ingest_increment(
+    lake: Lake, contract: Contract, batch_meta: Batch, read: Callable[[Committed], SourceBatch]
+) -> tuple[SourceBatch, Conformed, int]:
+    """Steps 1-4 of the module docstring; returns the source batch, its conformance and DLQ count.
+
+    ``read`` may be called more than once: after losing a commit race it reads again from the
+    winner's positions.
+    """
+    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+        try:
+            source_batch, conformed, dead = _ingest_once(lake, contract, batch_meta, read)
+            break
+        except PositionConflict:
+            if attempt == CONFLICT_ATTEMPTS:
+                raise
     if source_batch.acknowledge is not None:
         source_batch.acknowledge()
     return source_batch, conformed, dead

@@ -1,9 +1,15 @@
-"""bronze/rds_customers_cdc: DMS files of the RDS `customers` table, each change once, in file order."""
+"""bronze/rds_customers_cdc: DMS files of the RDS `customers` table, each change once, in DMS order.
+
+The position committed with the rows is the set of files processed (``sources/dms/discovery.py``):
+a run reads at most ``MAX_FILES_PER_RUN`` of the pending files, in DMS order, and the files it did
+not get to stay pending for the next run.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import dagster as dg
 
@@ -14,9 +20,10 @@ from platform_assets.layers.bronze.incremental_asset import (
     build_incremental_bronze_asset,
 )
 from platform_assets.layers.bronze.records import source_columns
-from platform_assets.sources.dms.reader import DmsFileError, list_new_files, read_changes
+from platform_assets.sources.dms.discovery import ProcessedFiles, position_key
+from platform_assets.sources.dms.reader import DmsFileError, list_files, read_changes
 
-POSITION = "dms:public.customers"  # the last DMS file ingested: [last_modified, name]
+POSITION = position_key("public", "customers")  # the DMS files ingested (identities + horizon)
 MAX_FILES_PER_RUN = 50  # bounded runs; the sensor asks again while files remain
 
 RDS_CUSTOMERS_SOURCE = dg.AssetSpec(
@@ -47,26 +54,39 @@ def table_columns(contract: Contract) -> list[str]:
     return [c for c in source_columns(contract) if c not in added]
 
 
+def read_dms_batch(
+    prefix: Path,
+    committed: Committed,
+    log: Callable[[str], None] | None = None,
+    columns: tuple[str, ...] = (),
+) -> SourceBatch:
+    """The next pending files under ``prefix`` (at most ``MAX_FILES_PER_RUN``), and the position after;
+    every file must carry ``columns`` (``DmsFileError`` otherwise)."""
+    processed = ProcessedFiles.from_json(committed.positions.get(POSITION))
+    listed = list_files(prefix)
+    files = processed.pending(listed)[:MAX_FILES_PER_RUN]
+    if not files:
+        return SourceBatch(records=[])
+    records = [
+        (f"{f.name}:{c['_row']}", _bronze_record(c))
+        for f in files
+        for c in read_changes(f, required_columns=columns)
+    ]
+    if log is not None:
+        log(f"{len(files)} DMS file(s) of {len(listed)} listed: {[f.name for f in files]}")
+    return SourceBatch(
+        records=records, positions={POSITION: processed.after_reading(files, listed).to_json()}
+    )
+
+
 def read_dms_customers(
     context: dg.AssetExecutionContext, committed: Committed, columns: tuple[str, ...] = ()
 ) -> SourceBatch:
     prefix = context.resources.dms_landing.table_prefix("public", "customers")
-    stored = committed.positions.get(POSITION)
-    after = (datetime.fromisoformat(stored[0]), stored[1]) if stored else None
-    files = list_new_files(prefix, after)[:MAX_FILES_PER_RUN]
-    if not files:
-        return SourceBatch(records=[])
     try:
-        records = [
-            (f"{f.name}:{c['_row']}", _bronze_record(c))
-            for f in files
-            for c in read_changes(f, required_columns=columns)
-        ]
+        return read_dms_batch(prefix, committed, context.log.info, columns)
     except DmsFileError as exc:  # the file will not read differently on a retry
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
-    last = max(files, key=lambda f: f.position)
-    context.log.info(f"{len(files)} DMS file(s) after {after}: {[f.name for f in files]}")
-    return SourceBatch(records=records, positions={POSITION: [last.last_modified.isoformat(), last.name]})
 
 
 def build(contracts: dict[str, Contract]) -> dg.AssetsDefinition:

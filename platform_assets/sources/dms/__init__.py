@@ -1,11 +1,13 @@
 """The RDS PostgreSQL source as AWS DMS delivers it: full-load and CDC CSV files under a landing prefix."""
 
+from platform_assets.sources.dms.discovery import ProcessedFiles, position_key
 from platform_assets.sources.dms.reader import (
     DmsFile,
     DmsFileError,
     FileStore,
     LocalFileStore,
     StoredObject,
+    list_files,
     list_new_files,
     read_changes,
 )
@@ -15,7 +17,10 @@ __all__ = [
     "DmsFileError",
     "FileStore",
     "LocalFileStore",
+    "ProcessedFiles",
     "StoredObject",
+    "list_files",
     "list_new_files",
+    "position_key",
     "read_changes",
 ]

@@ -8,13 +8,14 @@ files. The files this platform expects (see ``sandbox/services/dms_task.py`` for
   table's columns; full-load rows have no ``Op`` (``includeOpForFullLoad=false``) unless the header says so;
 - NULL is written as a marker (``csvNullValue``), ``\\N`` by default, so NULL and '' stay distinct.
 
-Listing goes through a ``FileStore`` so an S3 listing (key, LastModified, size) can replace the local one
-without touching the ordering or parsing rules here.
+Listing goes through a ``FileStore`` so an S3 listing (key, LastModified, size, ETag) can replace the local
+one without touching the ordering or parsing rules here; which files are new is ``discovery.py``'s job.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol, TextIO
+
+from platform_assets.sources.dms.discovery import ProcessedFiles
 
 DEFAULT_TIMESTAMP_COLUMN = "_dms_commit_ts"
 DEFAULT_NULL_VALUE = "\\N"
@@ -47,11 +50,12 @@ class DmsFileError(ValueError):
 
 @dataclass(frozen=True)
 class StoredObject:
-    """One entry of a store listing (what an S3 ListObjectsV2 page gives: key, LastModified, size)."""
+    """One entry of a store listing (what an S3 ListObjectsV2 page gives: key, LastModified, size, ETag)."""
 
     key: str
     last_modified: datetime
     size: int
+    etag: str = ""
 
 
 class FileStore(Protocol):
@@ -77,11 +81,20 @@ class LocalFileStore:
                     key=path.relative_to(self.root).as_posix(),
                     last_modified=datetime.fromtimestamp(stat.st_mtime_ns / 1e9, tz=UTC),
                     size=stat.st_size,
+                    etag=_md5(path),  # what S3 gives as the ETag of a single-part upload
                 )
 
     def open_text(self, key: str) -> AbstractContextManager[TextIO]:
         # newline="" lets the csv module handle line breaks inside quoted values.
         return (self.root / key).open("r", encoding="utf-8", newline="")
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -92,20 +105,11 @@ class DmsFile:
     size: int
     is_full_load: bool
     store: FileStore = field(compare=False, repr=False)
-
-    @property
-    def position(self) -> tuple[datetime, str]:
-        """The watermark a consumer keeps: pass the largest one processed as ``after`` next time."""
-        return (self.last_modified, self.name)
+    etag: str = ""
 
 
-def list_new_files(
-    prefix: str | Path,
-    after: tuple[datetime, str] | None = None,
-    store: FileStore | None = None,
-) -> list[DmsFile]:
-    """DMS data files under ``prefix`` newer than ``after`` = (last_modified, name), full-load files
-    first, then by (last_modified, name). Without ``store``, ``prefix`` is a local folder."""
+def list_files(prefix: str | Path, store: FileStore | None = None) -> list[DmsFile]:
+    """Every DMS data file under ``prefix``, in listing order. Without ``store``, a local folder."""
     if store is None:
         store, prefix = LocalFileStore(Path(prefix)), ""
     files = []
@@ -114,11 +118,18 @@ def list_new_files(
         full_load = bool(_FULL_LOAD_NAME.match(name))
         if not full_load and not _CDC_NAME.match(name):
             continue  # temp files, task state, anything that is not a DMS data file
-        if after is not None and (obj.last_modified, name) <= after:
-            continue
-        files.append(DmsFile(obj.key, name, obj.last_modified, obj.size, full_load, store))
-    # Full load first: CDC rows are changes on top of it, whatever the files' timestamps say.
-    return sorted(files, key=lambda f: (not f.is_full_load, f.last_modified, f.name))
+        files.append(DmsFile(obj.key, name, obj.last_modified, obj.size, full_load, store, obj.etag))
+    return files
+
+
+def list_new_files(
+    prefix: str | Path,
+    processed: ProcessedFiles | None = None,
+    store: FileStore | None = None,
+) -> list[DmsFile]:
+    """DMS data files under ``prefix`` not in ``processed``, in DMS order: full-load files first (CDC
+    rows are changes on top of them), then CDC files by name, whatever the files' timestamps say."""
+    return (processed or ProcessedFiles()).pending(list_files(prefix, store))
 
 
 def read_changes(
