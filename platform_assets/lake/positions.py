@@ -118,7 +118,9 @@ def append_with_positions(
         write_deltalake(
             snapshot.table if snapshot.table is not None else uri,
             data,
-            mode="append",
+            # a new table is created only if still absent: a concurrent creator's commit would not
+            # be checked for conflicts, so losing the creation race is a conflict too
+            mode="append" if snapshot.table is not None else "error",
             partition_by=list(partition_by) if partition_by else None,
             schema_mode="merge",
             storage_options=storage_options or None,
