@@ -136,3 +136,27 @@ def test_a_crash_before_the_commit_is_retried_without_duplicate_dead_letters(
     _run(lake, _reader(3, acknowledged), 1)  # same batch again: rows once, its dead letter not repeated
     assert row_count(lake.uri(CONTRACT.ref)) == 2 and acknowledged == [2]
     assert row_count(lake.uri("bronze/order_events_dlq")) == 1
+
+
+def test_a_crash_between_the_dead_letters_and_the_rows_dead_letters_once_when_more_has_arrived(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry reads a bigger batch than the crashed attempt (more arrived): its dead letter,
+    already in the DLQ, is identified by its position and not written again."""
+    lake = Lake(str(tmp_path))
+    acknowledged: list[int] = []
+    real_append = incremental.append_with_positions
+
+    def dies_at_the_bronze_commit(uri: str, *args, **kwargs) -> int:
+        if uri == lake.uri(CONTRACT.ref):
+            raise Crash("process died between the DLQ commit and the bronze commit")
+        return real_append(uri, *args, **kwargs)
+
+    monkeypatch.setattr(incremental, "append_with_positions", dies_at_the_bronze_commit)
+    with pytest.raises(Crash):
+        _run(lake, _reader(2, acknowledged), 0)  # o1 and the dead letter o2
+    monkeypatch.setattr(incremental, "append_with_positions", real_append)
+    _run(lake, _reader(5, acknowledged), 1)  # the whole log this time
+    assert row_count(lake.uri(CONTRACT.ref)) == 4 and acknowledged == [4]
+    dead = read_table(lake.uri("bronze/order_events_dlq"), columns=["_position"]).to_pylist()
+    assert dead == [{"_position": f"{APP}@1"}]

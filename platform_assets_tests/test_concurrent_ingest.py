@@ -60,7 +60,9 @@ def _ingest_worker(kind: str, lake_root: str, landing: str, barrier: Any, result
         wait()
         return batch
 
-    meta = Batch(date(2026, 11, 2), datetime.now(UTC), "test", f"worker-{multiprocessing.current_process().pid}")
+    meta = Batch(
+        date(2026, 11, 2), datetime.now(UTC), "test", f"worker-{multiprocessing.current_process().pid}"
+    )
     _, conformed, _ = ingest_increment(Lake(lake_root), contract, meta, read)
     results.put(len(conformed.rows))
 
@@ -156,3 +158,20 @@ def _dead_letters(lake: Lake, count: int) -> None:
         ),
         partition_by=["_proc_date"],
     )
+
+
+def test_replay_state_outlives_any_number_of_commits(tmp_path: Path, monkeypatch: Any) -> None:
+    from deltalake import DeltaTable
+
+    from platform_assets.lake import positions
+    from platform_assets.layers.bronze.dlq_replay import replay_dead_letters
+
+    monkeypatch.setattr(positions, "HISTORY_SCAN_LIMIT", 3, raising=False)  # was 1000
+    lake, contract = Lake(str(tmp_path / "lake")), load_contracts()[DATASET]
+    _dead_letters(lake, 5)
+    assert replay_dead_letters(lake, contract).replayed == 5
+    for n in range(5):  # maintenance commits after the replay
+        DeltaTable(lake.uri(DATASET)).alter.set_table_properties({"delta.checkpointInterval": str(100 + n)})
+    again = replay_dead_letters(lake, contract)
+    assert (again.replayed, again.already_replayed) == (0, 5)
+    assert row_count(lake.uri(DATASET)) == 5

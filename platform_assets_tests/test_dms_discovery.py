@@ -25,8 +25,10 @@ NOW = 1_800_000_000  # a LastModified in whole seconds
 
 def _ingest(lake: Lake, landing: Path, n: int) -> int:
     """One bronze run; returns how many changes it appended."""
-    meta = Batch(date(2026, 11, 2), datetime(2026, 11, 2, 12, tzinfo=UTC), "rds_dms:public.customers", f"r{n}")
-    source, conformed, _ = ingest_increment(
+    meta = Batch(
+        date(2026, 11, 2), datetime(2026, 11, 2, 12, tzinfo=UTC), "rds_dms:public.customers", f"r{n}"
+    )
+    _, conformed, _ = ingest_increment(
         lake, CONTRACT, meta, lambda committed: rds_customers.read_dms_batch(landing, committed)
     )
     return len(conformed.rows)
@@ -56,7 +58,9 @@ def test_a_backlog_larger_than_a_batch_with_a_late_full_load_skips_no_cdc_file(
     monkeypatch.setattr(rds_customers, "MAX_FILES_PER_RUN", 3)
     lake, landing = Lake(str(tmp_path / "lake")), tmp_path / "landing"
     for s in range(1, 6):
-        write_file(landing, cdc_name(s), [["U", commit_ts(s), *customer(1, f"v{s}")]], cdc=True, mtime=NOW + s)
+        write_file(
+            landing, cdc_name(s), [["U", commit_ts(s), *customer(1, f"v{s}")]], cdc=True, mtime=NOW + s
+        )
     # the full load lands last, with the newest LastModified
     write_file(landing, "LOAD00000001.csv", [[commit_ts(0), *customer(1, "v0")]], cdc=False, mtime=NOW + 9)
     appended = [_ingest(lake, landing, n) for n in range(3)]

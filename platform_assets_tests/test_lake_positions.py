@@ -62,3 +62,42 @@ def test_a_crash_between_data_write_and_commit_loses_and_repeats_nothing(tmp_pat
     assert row_count(uri) == 4 and committed_offset(uri, "orders-0") == 3
     offsets = read_table(uri, columns=["offset"], order_by=["offset"]).column("offset").to_pylist()
     assert offsets == [0, 1, 2, 3]
+
+
+def _commits_without_positions(uri: str, count: int) -> None:
+    """Commits another tool makes (table maintenance, properties) that carry no positions."""
+    from deltalake import DeltaTable
+
+    for n in range(count):
+        DeltaTable(uri).alter.set_table_properties({"delta.checkpointInterval": str(100 + n)})
+
+
+def test_positions_do_not_depend_on_a_bounded_history_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from platform_assets.lake import positions
+
+    monkeypatch.setattr(positions, "HISTORY_SCAN_LIMIT", 3, raising=False)  # was 1000
+    uri = str(tmp_path / "t")
+    append_with_positions(uri, _rows(0), positions={"salesforce": {"ts": "a"}})
+    _commits_without_positions(uri, 5)
+    assert committed_positions(uri) == {"salesforce": {"ts": "a"}}
+    append_with_positions(uri, _rows(1), positions={"snowflake": 5})
+    assert committed_positions(uri) == {"salesforce": {"ts": "a"}, "snowflake": 5}
+
+
+def test_a_commit_fails_when_positions_moved_after_they_were_read(tmp_path: Path) -> None:
+    from platform_assets.lake.positions import PositionConflict, read_positions
+
+    uri = str(tmp_path / "t")
+    append_with_positions(uri, _rows(0), offsets={"orders-0": 0})
+    stale = read_positions(uri)
+    append_with_positions(uri, _rows(1), positions={"dms": ["f1"]})  # another writer, after the read
+    with pytest.raises(PositionConflict, match="another writer committed positions after version 0"):
+        append_with_positions(uri, _rows(1), positions={"dms": ["f1"]}, read=stale)
+    from deltalake import DeltaTable
+
+    fresh = read_positions(uri)
+    assert DeltaTable(uri).optimize.compact()["numFilesRemoved"] == 2  # maintenance does not conflict
+    append_with_positions(uri, _rows(2), positions={"dms": ["f1", "f2"]}, read=fresh)
+    assert row_count(uri) == 3 and committed_positions(uri) == {"dms": ["f1", "f2"]}

@@ -118,13 +118,17 @@ def append_with_positions(
         write_deltalake(
             snapshot.table if snapshot.table is not None else uri,
             data,
-            # a new table is created only if still absent: a concurrent creator's commit would not
-            # be checked for conflicts, so losing the creation race is a conflict too
+            # a new table is created only if still absent: losing the creation race is a conflict
             mode="append" if snapshot.table is not None else "error",
             partition_by=list(partition_by) if partition_by else None,
             schema_mode="merge",
             storage_options=storage_options or None,
-            commit_properties=CommitProperties(custom_metadata=metadata, app_transactions=transactions),
+            commit_properties=CommitProperties(
+                custom_metadata=metadata,
+                app_transactions=transactions,
+                # delta-rs would retry a lost creation as version 1 without any conflict
+                max_commit_retries=None if snapshot.table is not None else 0,
+            ),
         )
     except CommitFailedError as exc:
         raise PositionConflict(
