@@ -160,3 +160,30 @@ def test_a_crash_between_the_dead_letters_and_the_rows_dead_letters_once_when_mo
     assert row_count(lake.uri(CONTRACT.ref)) == 4 and acknowledged == [4]
     dead = read_table(lake.uri("bronze/order_events_dlq"), columns=["_position"]).to_pylist()
     assert dead == [{"_position": f"{APP}@1"}]
+
+
+def test_a_run_that_loses_a_commit_race_reads_again_and_commits_in_ingested_at_order(
+    tmp_path: Path,
+) -> None:
+    """Run A stamped its batch first but commits second: it lost the race to run B, read again from
+    B's offset, and its rows carry a later ``_ingested_at`` than B's (downstream cursors rely on it)."""
+    lake = Lake(str(tmp_path))
+    acknowledged: list[int] = []
+    plain = _reader(5, acknowledged)
+    calls: list[int] = []
+
+    def read_while_b_commits(committed: Committed) -> SourceBatch:
+        if not calls:  # A has read the positions; B commits offsets 0-1 before A can
+            calls.append(1)
+            meta_b = Batch(date(2026, 11, 1), datetime.now(UTC), "kafka:orders.events", "run-b")
+            ingest_increment(lake, CONTRACT, meta_b, _reader(2, acknowledged))
+        return plain(committed)
+
+    meta_a = Batch(date(2026, 11, 1), datetime(2026, 11, 1, 12, tzinfo=UTC), "kafka:orders.events", "run-a")
+    ingest_increment(lake, CONTRACT, meta_a, read_while_b_commits)
+    rows = read_table(lake.uri(CONTRACT.ref), columns=["_position", "_batch_id", "_ingested_at"]).to_pylist()
+    batches = {r["_position"]: r["_batch_id"] for r in rows}
+    assert batches == {f"{APP}@0": "run-b", f"{APP}@2": "run-a", f"{APP}@3": "run-a", f"{APP}@4": "run-a"}
+    b_time = max(r["_ingested_at"] for r in rows if r["_batch_id"] == "run-b")
+    assert all(r["_ingested_at"] > b_time for r in rows if r["_batch_id"] == "run-a")
+    assert acknowledged == [1, 4] and row_count(lake.uri("bronze/order_events_dlq")) == 1

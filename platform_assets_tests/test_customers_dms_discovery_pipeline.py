@@ -175,8 +175,7 @@ def test_random_deliveries_converge_to_the_reference(
 
     def land(name: str, second: int) -> None:
         rows = [
-            ([c.op] if name != LOAD else [])
-            + [commit_ts(c.at), *customer(c.customer_id, c.name, c.country)]
+            ([c.op] if name != LOAD else []) + [commit_ts(c.at), *customer(c.customer_id, c.name, c.country)]
             for c in files[name]
         ]
         write_file(platform.landing, name, rows, cdc=name != LOAD, mtime=NOW + second)

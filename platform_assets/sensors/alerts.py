@@ -26,7 +26,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from platform_assets.contracts.model import Contract, parse_duration
 from platform_assets.lake.location import Lake
-from platform_assets.lake.positions import append_with_positions, committed_positions
+from platform_assets.lake.positions import append_with_positions, read_positions
 from platform_assets.lake.resource import LakeResource
 from platform_assets.layers.specs import asset_key
 
@@ -167,7 +167,8 @@ def evaluate_alerts(
     """One evaluation: the new alerts, committed with the position, then posted."""
     now = now or datetime.now(UTC)
     uri = alerts_uri(lake)
-    position = committed_positions(uri, lake.storage_options).get(POSITION, {})
+    snapshot = read_positions(uri, lake.storage_options)  # the commit below is conditional on it
+    position = snapshot.positions.get(POSITION, {})
     last = {}
     for dataset, contract in contracts.items():
         if contract.freshness is None:
@@ -181,7 +182,11 @@ def evaluate_alerts(
         return []
     alerts = stale + failed
     append_with_positions(
-        uri, _as_table(alerts), positions={POSITION: moved}, storage_options=lake.storage_options
+        uri,
+        _as_table(alerts),
+        positions={POSITION: moved},
+        storage_options=lake.storage_options,
+        read=snapshot,
     )
     if webhook and alerts:
         post_alerts(webhook, alerts)

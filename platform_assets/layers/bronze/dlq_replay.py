@@ -102,6 +102,7 @@ def _replay_once(lake: Lake, contract: Contract, now: datetime) -> ReplayOutcome
     if open_table(dlq_uri, lake.storage_options) is None:
         return ReplayOutcome(0, {}, 0)
     snapshot = read_positions(uri, lake.storage_options)  # first: the commit is conditional on it
+    stamp = max(now, datetime.now(UTC))  # after the read, as ingests do (commit order = _ingested_at)
     done = _replayed_positions(lake, contract, uri, snapshot.positions.get(REPLAYED, []))
     letters: dict[str, str] = {}  # position -> raw (a position dead-lettered twice is one record)
     for row in read_table(dlq_uri, columns=["_position", "_raw"]).to_pylist():
@@ -111,7 +112,7 @@ def _replay_once(lake: Lake, contract: Contract, now: datetime) -> ReplayOutcome
         contract, pending, source_columns(contract), field_checks_for(contract.dataset)
     )
     if conformed.rows:
-        batch = Batch(now.date(), now, replay_source(contract), f"dlq-replay:{now.isoformat()}")
+        batch = Batch(now.date(), stamp, replay_source(contract), f"dlq-replay:{now.isoformat()}")
         append_with_positions(
             uri,
             typed_bronze_table(contract, conformed, batch),

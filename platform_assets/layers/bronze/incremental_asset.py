@@ -23,7 +23,7 @@ everything after the position stored in the bronze table itself, into the run's 
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -140,6 +140,9 @@ def _ingest_once(
 ) -> tuple[SourceBatch, Conformed, int]:
     uri = lake.uri(contract.ref)
     snapshot = read_positions(uri, lake.storage_options)
+    # stamped after the read: a positioned commit then always carries a later _ingested_at than the
+    # commits before it, which the _ingested_at cursors downstream (silver apply, sensors) rely on
+    batch_meta = replace(batch_meta, ingested_at=max(batch_meta.ingested_at, datetime.now(UTC)))
     source_batch = read(Committed(snapshot.positions, snapshot.offset))
     conformed = conform_records(
         contract, source_batch.records, source_columns(contract), field_checks_for(contract.dataset)
