@@ -6,10 +6,14 @@ read through the bronze reader and committed through the real incremental protoc
 
 from __future__ import annotations
 
+import json
+import tempfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from platform_assets.contracts import load_contracts
 from platform_assets.lake.delta_tables import read_table
@@ -17,6 +21,8 @@ from platform_assets.lake.location import Lake
 from platform_assets.layers.bronze import rds_customers
 from platform_assets.layers.bronze.incremental_asset import ingest_increment
 from platform_assets.layers.bronze.records import Batch
+from platform_assets.sources.dms.discovery import ProcessedFiles, dms_order
+from platform_assets.sources.dms.reader import list_files
 from platform_assets_tests.dms_files import cdc_name, commit_ts, customer, write_file
 
 CONTRACT = load_contracts()["bronze/rds_customers_cdc"]
@@ -80,3 +86,50 @@ def test_a_redelivered_file_is_not_read_again(tmp_path: Path) -> None:
     write_file(landing, cdc_name(1), rows, cdc=True, mtime=NOW + 30)  # same object again, new stamp
     assert _ingest(lake, landing, 1) == 0
     assert _positions(lake) == [f"{cdc_name(1)}:1"]
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> list[tuple[str, int, bool]]:
+    """(file, LastModified second, re-delivery?) in arrival order: a full load and CDC files, shuffled,
+    stamped with one-second resolution, some older than files already landed, some landed twice."""
+    names = ["LOAD00000001.csv", *(cdc_name(s) for s in range(draw(st.integers(3, 12))))]
+    order = draw(st.permutations(names))
+    out, second, landed = [], 0, []
+    for name in order:
+        second += draw(st.sampled_from([0, 0, 1]))
+        out.append((name, second - draw(st.sampled_from([0, 0, 0, 2])), False))
+        landed.append(name)
+        if draw(st.booleans()) and draw(st.booleans()):
+            out.append((draw(st.sampled_from(landed)), second + 1, True))
+    return out
+
+
+@settings(max_examples=40, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    arrivals=deliveries(), batch=st.integers(1, 4), polls=st.lists(st.booleans(), min_size=30, max_size=30)
+)
+def test_random_deliveries_read_every_file_once_in_dms_order(
+    arrivals: list[tuple[str, int, bool]], batch: int, polls: list[bool]
+) -> None:
+    """The discovery state round-trips through JSON between runs, as it does through the commit."""
+    with tempfile.TemporaryDirectory() as folder:
+        landing, state, read = Path(folder), None, []
+
+        def run() -> None:
+            nonlocal state
+            processed = ProcessedFiles.from_json(state)
+            listed = list_files(landing)
+            chosen = processed.pending(listed)[:batch]
+            assert chosen == sorted(chosen, key=dms_order)
+            read.extend(f.name for f in chosen)
+            state = json.loads(json.dumps(processed.after_reading(chosen, listed).to_json()))
+
+        for index, (name, second, _) in enumerate(arrivals):
+            is_cdc = name != "LOAD00000001.csv"
+            row = (["U"] if is_cdc else []) + [commit_ts(0), *customer(1, name)]
+            write_file(landing, name, [row], cdc=is_cdc, mtime=NOW + second)
+            if polls[index % len(polls)]:
+                run()
+        for _ in range(len(arrivals)):
+            run()
+        assert sorted(read) == sorted({name for name, _, _ in arrivals})  # each file once, none lost
