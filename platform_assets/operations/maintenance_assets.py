@@ -12,7 +12,6 @@ from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.delta_tables import open_table
-from platform_assets.lake.resource import LakeResource
 from platform_assets.layers.specs import PLATFORM_OWNER, asset_key
 from platform_assets.operations.maintenance import maintain_table
 
@@ -59,8 +58,7 @@ def _build_asset(contract: Contract) -> dg.AssetsDefinition:
         required_resource_keys={"lake"},
     )
     def _maintain(context: AssetExecutionContext) -> dg.MaterializeResult:
-        lake = context.resources.lake.lake if isinstance(context.resources.lake, LakeResource) else None
-        assert lake is not None
+        lake = context.resources.lake.lake
         uri = lake.uri(dataset)
         if open_table(uri, lake.storage_options) is None:
             return dg.MaterializeResult(metadata={"skipped": "table not written yet"})
