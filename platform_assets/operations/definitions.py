@@ -5,6 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from platform_assets.contracts.model import Contract
+from platform_assets.operations.budgets import build_budget_sensor, load_budgets
+from platform_assets.operations.cost import build_cost_asset
 from platform_assets.operations.dr_assets import dr_definitions
 from platform_assets.operations.maintenance_assets import maintenance_definitions
 
@@ -13,4 +15,12 @@ def operations_definitions(
     contracts: dict[str, Contract], domain_defs: list[dg.Definitions]
 ) -> dg.Definitions:
     """``domain_defs`` are the domains' definitions: maintenance runs take their writers' run tags."""
-    return dg.Definitions.merge(maintenance_definitions(contracts, domain_defs), dr_definitions())
+    cost_asset = build_cost_asset(contracts)
+    cost_job = dg.define_asset_job("ops_cost", selection=[cost_asset.key], description="Rebuilds ops/cost.")
+    cost = dg.Definitions(
+        assets=[cost_asset],
+        jobs=[cost_job],
+        schedules=[dg.ScheduleDefinition(job=cost_job, cron_schedule="15 * * * *", name="ops_cost_hourly")],
+        sensors=[build_budget_sensor(load_budgets())],
+    )
+    return dg.Definitions.merge(maintenance_definitions(contracts, domain_defs), dr_definitions(), cost)
