@@ -8,6 +8,7 @@ from platform_assets.contracts.model import Contract
 from platform_assets.operations.budgets import build_budget_sensor, load_budgets
 from platform_assets.operations.cost import build_cost_asset
 from platform_assets.operations.dr_assets import dr_definitions
+from platform_assets.operations.lineage import build_lineage_sensor
 from platform_assets.operations.maintenance_assets import maintenance_definitions
 
 
@@ -21,6 +22,6 @@ def operations_definitions(
         assets=[cost_asset],
         jobs=[cost_job],
         schedules=[dg.ScheduleDefinition(job=cost_job, cron_schedule="15 * * * *", name="ops_cost_hourly")],
-        sensors=[build_budget_sensor(load_budgets())],
+        sensors=[build_budget_sensor(load_budgets()), build_lineage_sensor(contracts)],
     )
     return dg.Definitions.merge(maintenance_definitions(contracts, domain_defs), dr_definitions(), cost)
