@@ -160,6 +160,19 @@ class Maintenance(_Strict):
         None, description="time-travel window: files removed longer ago than this are vacuumed, e.g. '7d'"
     )
     checkpoint_interval: int | None = Field(None, ge=1, description="commits between checkpoints")
+    infrequent_access_after_days: int | None = Field(
+        None, ge=30, description="S3 lifecycle: partition files to STANDARD_IA after this many days"
+    )
+    archive_after_days: int | None = Field(
+        None, ge=1, description="S3 lifecycle: then to GLACIER_IR (still readable in place) after this many"
+    )
+
+    @model_validator(mode="after")
+    def _tiers(self) -> Maintenance:
+        ia, archive = self.infrequent_access_after_days, self.archive_after_days
+        if ia is not None and archive is not None and archive < ia + 30:
+            raise ValueError("archive_after_days must be at least 30 days after infrequent_access_after_days")
+        return self
 
     @field_validator("vacuum_retention")
     @classmethod
@@ -172,7 +185,12 @@ class Maintenance(_Strict):
 # per-layer defaults: bronze is append-heavy (many small files, long time travel for replays)
 MAINTENANCE_DEFAULTS: dict[str, Maintenance] = {
     "bronze": Maintenance(
-        target_file_size_mb=128, z_order=[], vacuum_retention="30d", checkpoint_interval=10
+        target_file_size_mb=128,
+        z_order=[],
+        vacuum_retention="30d",
+        checkpoint_interval=10,
+        infrequent_access_after_days=30,
+        archive_after_days=180,
     ),
     "silver": Maintenance(target_file_size_mb=128, z_order=[], vacuum_retention="7d", checkpoint_interval=10),
     "gold": Maintenance(target_file_size_mb=64, z_order=[], vacuum_retention="7d", checkpoint_interval=10),

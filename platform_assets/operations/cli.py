@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from platform_assets.settings import PlatformSettings
 
-COMMANDS = ("restore", "dr")
+COMMANDS = ("restore", "dr", "lifecycle")
 
 
 def _time(text: str) -> datetime:
@@ -29,6 +29,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     target.add_argument("--to-time", type=_time, help="ISO time (UTC if no offset): the state at that time")
     dr = commands.add_parser("dr", help="disaster recovery: replicate the lake, or run a drill")
     dr.add_argument("action", choices=("replicate", "drill"))
+    lifecycle = commands.add_parser(
+        "lifecycle",
+        help="the S3 lifecycle rules the contracts ask for (print, or --apply to the lake's bucket)",
+    )
+    lifecycle.add_argument("--apply", action="store_true", help="put them on the lake root's bucket")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
     settings = PlatformSettings.from_env()
     if args.command == "restore":
         return _restore(args, settings)
+    if args.command == "lifecycle":
+        return _lifecycle(args.apply, settings)
     return _dr(args.action, settings)
 
 
@@ -116,3 +123,21 @@ def _dr(action: str, settings: PlatformSettings) -> int:
     alerts = drill_alerts(report, datetime.now(UTC))
     record_alerts(Lake(settings.lake_root, settings.storage_options), alerts, settings.alerts_webhook)
     return 0 if report.passed else 1
+
+
+def _lifecycle(apply: bool, settings: PlatformSettings) -> int:
+    import json
+
+    from platform_assets.contracts import load_contracts
+    from platform_assets.operations.lifecycle import apply_lifecycle, lifecycle_rules
+
+    contracts = load_contracts()
+    if not settings.lake_root.startswith("s3://"):
+        print(f"lifecycle: the lake root {settings.lake_root} is not on S3", file=sys.stderr)
+        return 2
+    if apply:
+        rules = apply_lifecycle(contracts, settings.lake_root, settings.storage_options)
+        print(f"{len(rules)} lifecycle rule(s) on the bucket of {settings.lake_root}")
+        return 0
+    print(json.dumps({"Rules": lifecycle_rules(contracts, settings.lake_root)}, indent=2))
+    return 0
