@@ -20,6 +20,7 @@ from platform_assets.operations.dr import committed_version, replicate_lake, rep
 from platform_assets.operations.dr_drill import run_drill, spark_row_count
 from platform_assets.operations.maintenance import maintain_table
 from platform_assets.operations.storage import list_files
+from platform_assets_tests.test_lake_s3 import BUCKET, s3_endpoint  # noqa: F401 (the moto_server fixture)
 
 
 def _events(start: int, n: int, day: str) -> pa.Table:
@@ -184,3 +185,25 @@ def test_dr_assets_replicate_drill_and_alert_when_rpo_is_missed(tmp_path: Path) 
     alerts = read_table(f"{source}/ops/alerts").to_pylist()
     assert [(a["kind"], a["severity"]) for a in alerts] == [("dr", "ERROR")]
     assert "RPO" in alerts[0]["message"] and "exceeds the target 3600 s" in alerts[0]["message"]
+
+
+def test_replication_to_another_s3_endpoint_and_a_drill_from_it(tmp_path: Path, s3_endpoint: str) -> None:  # noqa: F811
+    options = {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": "us-east-1",
+        "AWS_ALLOW_HTTP": "true",
+    }
+    source = _lake(tmp_path / "primary")
+    replica = f"s3://{BUCKET}/dr-replica"
+
+    outcomes = replicate_lake(source, replica, None, options)
+
+    assert {o.table: o.lag_versions for o in outcomes} == {"bronze/events": 0, "silver/state": 0}
+    for table in ("bronze/events", "silver/state"):
+        version = committed_version(f"{replica}/{table}", options)
+        replica_sum = table_checksum(f"{replica}/{table}", storage_options=options)
+        assert replica_sum == table_checksum(f"{source}/{table}", version)
+    report = run_drill(source, replica, str(tmp_path / "scratch"), replica_options=options, record=False)
+    assert report.tables_valid == 2 and report.passed
