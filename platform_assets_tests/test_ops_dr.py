@@ -114,8 +114,8 @@ def test_drill_restores_validates_and_reports_rto_rpo(tmp_path: Path) -> None:
     source = _lake(tmp_path / "primary")
     replica, scratch = str(tmp_path / "replica"), str(tmp_path / "scratch")
     replicate_lake(source, replica)
-    time.sleep(0.05)
     merge_latest(f"{source}/silver/state", _state(200, 3, 1), ["id"], ["v"])  # not replicated yet
+    _backdate_commit(f"{source}/silver/state", committed_version(f"{source}/silver/state"), hours=0.05)
     spark = SparkEngine().get_session()
 
     report = run_drill(source, replica, scratch, engine_count=spark_row_count(spark))
@@ -123,7 +123,8 @@ def test_drill_restores_validates_and_reports_rto_rpo(tmp_path: Path) -> None:
     assert report.tables == report.tables_valid == 2
     assert {d.table: d.rows for d in report.details} == {"bronze/events": 60, "silver/state": 35}
     assert all(d.engine_rows == d.rows and d.checksum == d.source_checksum for d in report.details)
-    assert 0 < report.rto_seconds < 60 and report.rpo_seconds >= 0.05  # the unreplicated merge's age
+    assert 0 < report.rto_seconds < 60
+    assert 180 <= report.rpo_seconds < 240  # the unreplicated merge was committed 3 minutes ago
     assert report.passed
     drills = read_table(f"{source}/ops/dr_drills").to_pylist()
     assert len(drills) == 1 and drills[0]["passed"] and drills[0]["rto_seconds"] == report.rto_seconds
