@@ -25,7 +25,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
 from platform_assets.contracts.model import Maintenance, parse_duration
-from platform_assets.operations.storage import list_files, read_bytes
+from platform_assets.operations.storage import filesystem, list_files, read_bytes
 
 COMPACT_ATTEMPTS = 3
 LOG_DIR = "_delta_log"
@@ -150,8 +150,6 @@ def vacuum_verified(
     }
     still_there = reported & set(data_files(uri, storage_options))
     if still_there:  # expired tombstones delta-rs did not remove (#4646): remove them as reported
-        from platform_assets.operations.storage import filesystem
-
         fs, base = filesystem(uri, storage_options)
         for path in sorted(still_there):
             fs.delete_file(f"{base}/{path}")
