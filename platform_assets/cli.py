@@ -8,6 +8,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from platform_assets.operations import cli as ops_cli
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="platform", description="platform_assets lakehouse commands")
@@ -38,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument(
         "--output", type=Path, default=Path("bench/orders.json"), help="where to write the JSON"
     )
+    ops_cli.add_commands(commands)  # restore, dr (platform_assets/operations/cli.py)
     args = parser.parse_args(argv)
+    if args.command in ops_cli.COMMANDS:
+        return ops_cli.run(args)
     if args.command == "bench":
         from platform_assets.operations.benchmark import run_benchmark
 

@@ -12,6 +12,7 @@ from platform_assets.contracts.loader import CONTRACTS_DIR
 from platform_assets.domains import customers, fx, orders, products, salesforce
 from platform_assets.engine import SparkEngine
 from platform_assets.lake.resource import LakeResource
+from platform_assets.operations.definitions import operations_definitions
 from platform_assets.sensors.alerts import build_alerts_sensor
 from platform_assets.settings import PlatformSettings
 
@@ -37,8 +38,10 @@ def build_definitions(
     """Everything, from the contracts in ``contracts_dir``; a bad contract raises ContractError here."""
     settings = settings or PlatformSettings.from_env()
     contracts = load_contracts(contracts_dir)
+    domain_defs = [domain.definitions(contracts, settings) for domain in DOMAINS]
     return dg.Definitions.merge(
-        *(domain.definitions(contracts, settings) for domain in DOMAINS),
+        *domain_defs,
+        operations_definitions(contracts, domain_defs),
         dg.Definitions(
             sensors=[build_alerts_sensor(contracts, settings.alerts_webhook)],
             resources=shared_resources(settings),

@@ -38,3 +38,11 @@ def test_the_benchmark_writes_per_stage_figures_that_match_the_stream(
     for stage in ("bronze", "silver", "bronze_increment", "silver_increment"):
         assert figures[stage]["seconds"] > 0 and figures[stage]["rows_per_second"] > 0
         assert figures[stage]["peak_rss_mib"] > 0
+    # maintenance: one file per partition afterwards, and a one-customer query opens no more files
+    maintenance = figures["maintenance"]["tables"]
+    order_dates = {str(m.event["created_time"])[:10] for m in valid(messages)}
+    assert maintenance["bronze/order_events"]["files_after"] == 1  # one ingestion day
+    assert maintenance["silver/orders"]["files_after"] == len(order_dates)
+    for table in maintenance.values():
+        assert table["files_after"] <= table["files_before"]
+        assert table["query_files_after"] <= min(table["query_files_before"], table["files_after"])

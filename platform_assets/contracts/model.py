@@ -151,6 +151,52 @@ class Quality(_Strict):
         return value
 
 
+class Maintenance(_Strict):
+    """Table maintenance (platform_assets/operations/maintenance.py); unset fields take the layer's default."""
+
+    target_file_size_mb: int | None = Field(None, ge=1, description="compaction target file size")
+    z_order: list[str] | None = Field(None, description="columns to Z-order each compacted partition by")
+    vacuum_retention: str | None = Field(
+        None, description="time-travel window: files removed longer ago than this are vacuumed, e.g. '7d'"
+    )
+    checkpoint_interval: int | None = Field(None, ge=1, description="commits between checkpoints")
+    infrequent_access_after_days: int | None = Field(
+        None, ge=30, description="S3 lifecycle: partition files to STANDARD_IA after this many days"
+    )
+    archive_after_days: int | None = Field(
+        None, ge=1, description="S3 lifecycle: then to GLACIER_IR (still readable in place) after this many"
+    )
+
+    @model_validator(mode="after")
+    def _tiers(self) -> Maintenance:
+        ia, archive = self.infrequent_access_after_days, self.archive_after_days
+        if ia is not None and archive is not None and archive < ia + 30:
+            raise ValueError("archive_after_days must be at least 30 days after infrequent_access_after_days")
+        return self
+
+    @field_validator("vacuum_retention")
+    @classmethod
+    def _retention(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+# per-layer defaults: bronze is append-heavy (many small files, long time travel for replays)
+MAINTENANCE_DEFAULTS: dict[str, Maintenance] = {
+    "bronze": Maintenance(
+        target_file_size_mb=128,
+        z_order=[],
+        vacuum_retention="30d",
+        checkpoint_interval=10,
+        infrequent_access_after_days=30,
+        archive_after_days=180,
+    ),
+    "silver": Maintenance(target_file_size_mb=128, z_order=[], vacuum_retention="7d", checkpoint_interval=10),
+    "gold": Maintenance(target_file_size_mb=64, z_order=[], vacuum_retention="7d", checkpoint_interval=10),
+}
+
+
 CDC_COLUMNS = {
     "scd1": ("_is_deleted",),
     "scd2": ("_is_deleted", "valid_from", "valid_to", "is_current"),
@@ -184,6 +230,7 @@ class Contract(_Strict):
     freshness: Freshness | None = None
     retention: Retention
     cdc: ChangeApply | None = None
+    maintenance: Maintenance = Field(default_factory=Maintenance)
 
     _rules: list[Rule] = PrivateAttr(default_factory=list)
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -265,6 +312,22 @@ class Contract(_Strict):
             CDC_COLUMNS[self.cdc.mode] if self.cdc else (),
         )
         return self
+
+    @model_validator(mode="after")
+    def _maintenance_columns(self) -> Contract:
+        partition = self.partitioning.column if self.partitioning else None
+        for column in self.maintenance.z_order or []:
+            if column not in self.column_names or column == partition:
+                raise ValueError(
+                    f"maintenance.z_order: {column!r} must be a schema column other than the partition column"
+                )
+        return self
+
+    @property
+    def maintenance_policy(self) -> Maintenance:
+        """The contract's ``maintenance:`` over its layer's defaults (every field set)."""
+        explicit = self.maintenance.model_dump(exclude_none=True)
+        return MAINTENANCE_DEFAULTS[self.ref.layer].model_copy(update=explicit)
 
     @property
     def ref(self) -> DatasetRef:

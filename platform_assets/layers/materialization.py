@@ -8,6 +8,7 @@ from platform_assets.contracts.model import Contract
 from platform_assets.lake.delta_tables import open_table, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.layers.specs import column_lineage, column_schema, table_name
+from platform_assets.operations.cost_telemetry import cost_metadata
 
 
 def materialization_metadata(
@@ -24,5 +25,6 @@ def materialization_metadata(
         "table_row_count": row_count(uri, lake.storage_options),
         "delta_version": table.version() if table is not None else -1,
     }
+    metadata.update(cost_metadata(contract, lake, table, rows_written))  # operations/cost_telemetry.py
     metadata.update(extra or {})
     return metadata

@@ -1,1 +1,1 @@
-"""Operating the platform: benchmarks (and, later, maintenance and recovery commands)."""
+"""Operating the platform: maintenance, point-in-time recovery, DR, cost, lineage, benchmarks."""

@@ -151,6 +151,20 @@ def _as_table(alerts: list[Alert]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=schema)
 
 
+def record_alerts(
+    lake: Lake, alerts: list[Alert], webhook: str | None = None, positions: dict | None = None
+) -> None:
+    """Append alerts raised elsewhere (DR drills, budgets) to ops/alerts, with the raiser's position in
+    the same commit, then post them to the webhook."""
+    if not alerts and not positions:
+        return
+    append_with_positions(
+        alerts_uri(lake), _as_table(alerts), positions=positions, storage_options=lake.storage_options
+    )
+    if webhook and alerts:
+        post_alerts(webhook, alerts)
+
+
 def post_alerts(webhook: str, alerts: list[Alert]) -> None:
     body = [{**asdict(a), "raised_at": a.raised_at.isoformat()} for a in alerts]
     with httpx.Client(timeout=10.0, trust_env=False) as client:

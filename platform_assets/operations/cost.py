@@ -1,0 +1,144 @@
+"""``ops/cost``: what each dataset, domain and day cost, from the materializations' ``cost/*`` metadata.
+
+The price model is run configuration of the asset (``PriceModel``): a price per compute second for each
+engine (bronze runs in the Dagster process, "python"; silver and gold on the configured Spark engine),
+per GB scanned, and per GB-month stored for each storage class (the tables' current size, in the
+standard class, charged per day). The table is rebuilt from the instance's event log on each run, so
+it always equals the sum of the runs' metadata.
+"""
+
+from collections import defaultdict
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import pyarrow as pa
+from dagster import AssetExecutionContext
+from deltalake import write_deltalake
+from pydantic import Field
+
+from platform_assets.contracts.model import Contract
+from platform_assets.lake.location import Lake
+from platform_assets.layers.specs import PLATFORM_OWNER, asset_key
+from platform_assets.operations.cost_telemetry import COST_PREFIX, live_bytes
+
+COST_KEY = dg.AssetKey(["ops", "cost"])
+COST_TABLE = "ops/cost"
+GB = 1e9
+PAGE = 1000
+MEASURES = ("bytes_read", "bytes_written", "files_written", "rows", "compute_seconds")
+
+
+class PriceModel(dg.Config):
+    """USD prices (defaults: list prices of a small cloud deployment)."""
+
+    compute_second_usd: dict[str, float] = Field(
+        default_factory=lambda: {"python": 0.000012, "sail": 0.000025, "connect": 0.00011, "local": 0.00005}
+    )
+    gb_scanned_usd: float = 0.005
+    gb_month_stored_usd: dict[str, float] = Field(
+        default_factory=lambda: {"standard": 0.023, "infrequent": 0.0125, "archive": 0.0036}
+    )
+    engine: str = Field("sail", description="the engine silver and gold ran on")
+
+
+_SCHEMA = pa.schema(
+    [
+        ("day", pa.date32()),
+        ("dataset", pa.string()),
+        ("domain", pa.string()),
+        ("reports", pa.int64()),  # materializations, a partition range's counted once
+        *((m, pa.float64() if m == "compute_seconds" else pa.int64()) for m in MEASURES),
+        ("compute_usd", pa.float64()),
+        ("scan_usd", pa.float64()),
+        ("storage_usd", pa.float64()),
+        ("cost_usd", pa.float64()),
+    ]
+)
+
+
+def cost_uri(lake: Lake) -> str:
+    return f"{lake.root.rstrip('/')}/{COST_TABLE}"
+
+
+def materialization_costs(instance: dg.DagsterInstance, dataset: str) -> list[tuple[date, dict[str, float]]]:
+    """(UTC day, cost/* measures) of every cost report of ``dataset`` (once each, see cost_telemetry)."""
+    found, cursor, seen = [], None, set()
+    while True:
+        page = instance.fetch_materializations(asset_key(dataset), limit=PAGE, cursor=cursor, ascending=True)
+        for record in page.records:
+            metadata = record.asset_materialization.metadata if record.asset_materialization else {}
+            report = metadata.get(f"{COST_PREFIX}report_id")
+            if report is None or report.value in seen:
+                continue
+            seen.add(report.value)
+            day = datetime.fromtimestamp(record.timestamp, UTC).date()
+            found.append((day, {m: float(metadata[f"{COST_PREFIX}{m}"].value) for m in MEASURES}))
+        if not page.has_more:
+            return found
+        cursor = page.cursor
+
+
+def cost_rows(
+    instance: dg.DagsterInstance, contracts: dict[str, Contract], lake: Lake, prices: PriceModel
+) -> list[dict]:
+    rows = []
+    for dataset, contract in sorted(contracts.items()):
+        engine = "python" if contract.ref.layer == "bronze" else prices.engine
+        per_day: dict[date, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for day, measures in materialization_costs(instance, dataset):
+            per_day[day]["reports"] += 1
+            for m, v in measures.items():
+                per_day[day][m] += v
+        stored_gb = live_bytes(lake.uri(dataset), lake.storage_options) / GB
+        for day, sums in sorted(per_day.items()):
+            compute = sums["compute_seconds"] * prices.compute_second_usd.get(engine, 0.0)
+            scan = sums["bytes_read"] / GB * prices.gb_scanned_usd
+            storage = stored_gb * prices.gb_month_stored_usd.get("standard", 0.0) / 30
+            rows.append(
+                {
+                    "day": day,
+                    "dataset": dataset,
+                    "domain": contract.domain,
+                    "reports": int(sums["reports"]),
+                    **{m: (round(sums[m], 3) if m == "compute_seconds" else int(sums[m])) for m in MEASURES},
+                    "compute_usd": compute,
+                    "scan_usd": scan,
+                    "storage_usd": storage,
+                    "cost_usd": compute + scan + storage,
+                }
+            )
+    return rows
+
+
+def build_cost_asset(contracts: dict[str, Contract]) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=COST_KEY,
+        description=(
+            "Cost per dataset, domain and day: bytes read and written, files, rows and compute seconds "
+            "summed from every materialization's cost/* metadata, priced by the configurable price model."
+        ),
+        owners=[PLATFORM_OWNER],
+        group_name="ops",
+        kinds={"delta", "python"},
+        tags={"layer": "ops"},
+        metadata={"dagster/table_name": "ops.cost"},
+        required_resource_keys={"lake"},
+    )
+    def ops_cost(context: AssetExecutionContext, config: PriceModel) -> dg.MaterializeResult:
+        lake = context.resources.lake.lake
+        rows = cost_rows(context.instance, contracts, lake, config)
+        table = pa.Table.from_pylist(rows, schema=_SCHEMA)
+        write_deltalake(cost_uri(lake), table, mode="overwrite", storage_options=lake.storage_options or None)
+        processed = sum(r["bytes_read"] + r["bytes_written"] for r in rows) / GB
+        total = sum(r["cost_usd"] for r in rows)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": len(rows),
+                "total_usd": round(total, 6),
+                "gb_processed": round(processed, 6),
+                "usd_per_gb_processed": round(total / processed, 6) if processed else 0.0,
+                "target_usd_per_gb_processed": 0.10,
+            }
+        )
+
+    return ops_cost

@@ -1,0 +1,109 @@
+"""What one materialization cost: bytes read and written, files written, rows, compute seconds.
+
+Measured, not estimated, from what the run left behind:
+- files and bytes written: the add actions of the table's commits made since the step started (read
+  from those commits' log entries, so several commits of one run all count);
+- bytes read: the live bytes of the upstream tables (the contract's ``upstream``) plus, for a rewrite
+  (merge, partition replace), the bytes of the files its commits removed; an upper bound, since
+  partition and file pruning read less;
+- compute seconds: wall time since the step started (its STEP_START event).
+Outside a Dagster step (a direct call) the window is unknown and only the last commit counts.
+
+One report can become several materialization events (a result for a partition range is recorded
+once per partition); ``cost/report_id`` identifies it, so ``ops/cost`` counts it once. A step that
+reports several materializations (one per partition of a range) counts each commit and
+each second once: the first report takes what happened so far, the next ones only what came after.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from platform_assets.contracts.model import Contract
+from platform_assets.lake.location import Lake
+
+COST_PREFIX = "cost/"
+HISTORY_LIMIT = 200  # commits looked at for a step's own (a step makes a handful)
+
+
+# (run id, step key) -> (time reported up to, commit versions already counted per table)
+_reported: dict[tuple[str, str], tuple[float, dict[str, set[int]]]] = {}
+
+
+def _step() -> tuple[tuple[str, str], float] | None:
+    """The current Dagster step and when it started (epoch seconds), or None outside one."""
+    import dagster as dg
+
+    try:
+        context = dg.OpExecutionContext.get()
+    except Exception:  # no Dagster context: called from a script or a test
+        return None
+    if context is None:
+        return None
+    step_key = context.get_step_execution_context().step.key
+    records = context.instance.get_records_for_run(
+        context.run_id, of_type=dg.DagsterEventType.STEP_START
+    ).records
+    starts = [r.event_log_entry.timestamp for r in records if r.event_log_entry.step_key == step_key]
+    return ((context.run_id, step_key), max(starts)) if starts else None
+
+
+def live_bytes(uri: str, storage_options: dict[str, str]) -> int:
+    try:
+        table = DeltaTable(uri, storage_options=storage_options or None)
+    except Exception:  # not written yet
+        return 0
+    return int(sum(pa.table(table.get_add_actions(flatten=True)).column("size_bytes").to_pylist()))
+
+
+def _commit_actions(uri: str, version: int, storage_options: dict[str, str]) -> list[dict]:
+    from platform_assets.operations.storage import read_bytes
+
+    raw = read_bytes(uri, f"_delta_log/{version:020d}.json", storage_options)
+    return [json.loads(line) for line in raw.splitlines() if line.strip()]
+
+
+def cost_metadata(
+    contract: Contract, lake: Lake, table: DeltaTable | None, rows: int
+) -> dict[str, float | int | str]:
+    """The ``cost/*`` metadata of a materialization of ``contract``'s table."""
+    step = _step()
+    now = time.time()
+    started, counted, first_report = None, set(), True
+    if step is not None:
+        key, step_start = step
+        first_report = key not in _reported
+        since, seen = _reported.get(key, (step_start, {}))
+        started, counted = since, seen.setdefault(lake.uri(contract.ref), set())
+        since_ms = step_start * 1000
+        _reported[key] = (now, seen)
+    files = written = rewritten = 0
+    if table is not None:
+        commits = table.history(HISTORY_LIMIT if step else 1)
+        for commit in commits:
+            if step is not None and (commit["timestamp"] < since_ms or commit["version"] in counted):
+                continue
+            counted.add(commit["version"])
+            for action in _commit_actions(lake.uri(contract.ref), commit["version"], lake.storage_options):
+                if "add" in action:
+                    files += 1
+                    written += int(action["add"].get("size") or 0)
+                elif "remove" in action and action["remove"].get("dataChange", True):
+                    rewritten += int(action["remove"].get("size") or 0)
+    # the step read its upstream tables once, whatever number of partitions it reports
+    upstream = (
+        sum(live_bytes(lake.uri(u), lake.storage_options) for u in contract.upstream) if first_report else 0
+    )
+    return {
+        f"{COST_PREFIX}report_id": uuid.uuid4().hex,
+        f"{COST_PREFIX}bytes_read": upstream + rewritten,
+        f"{COST_PREFIX}bytes_written": written,
+        f"{COST_PREFIX}files_written": files,
+        f"{COST_PREFIX}rows": rows,
+        f"{COST_PREFIX}compute_seconds": round(now - started, 3) if started is not None else 0.0,
+    }

@@ -1,0 +1,100 @@
+"""Dagster side of table maintenance: one ``ops/maintenance/<layer>/<table>`` asset per contract.
+
+Each asset runs ``maintenance.maintain_table`` with the contract's policy and records files and bytes
+before/after and the time taken. Its runs carry the same ``platform/dataset`` tag as the jobs that write
+the table, so the instance's per-dataset run limit (dagster.yaml) never lets maintenance race a writer;
+one job and one nightly schedule per tag value.
+"""
+
+import dagster as dg
+from dagster import AssetExecutionContext
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+
+from platform_assets.contracts.model import Contract
+from platform_assets.lake.delta_tables import open_table
+from platform_assets.layers.specs import PLATFORM_OWNER, asset_key
+from platform_assets.operations.maintenance import maintain_table
+
+DATASET_TAG = "platform/dataset"
+SCHEDULE = "0 3 * * *"  # nightly, when the sources are quiet
+
+
+def maintenance_key(dataset: str) -> dg.AssetKey:
+    layer, table = dataset.split("/")
+    return dg.AssetKey(["ops", "maintenance", layer, table])
+
+
+def writer_tags(domain_defs: list[dg.Definitions]) -> dict[dg.AssetKey, str]:
+    """The ``platform/dataset`` tag of the job(s) writing each asset (the first such job wins)."""
+    assets = [a for d in domain_defs for a in (d.assets or []) if isinstance(a, dg.AssetsDefinition)]
+    graph = AssetGraph.from_assets(assets)  # no resources needed, unlike Definitions.resolve_asset_graph
+    tags: dict[dg.AssetKey, str] = {}
+    for job in (j for d in domain_defs for j in (d.jobs or [])):
+        value = (getattr(job, "tags", None) or {}).get(DATASET_TAG)
+        selection = getattr(job, "selection", None)
+        if value is None or selection is None:
+            continue
+        for key in selection.resolve(graph):
+            tags.setdefault(key, value)
+    return tags
+
+
+def _build_asset(contract: Contract) -> dg.AssetsDefinition:
+    dataset, policy = contract.dataset, contract.maintenance_policy
+
+    @dg.asset(
+        key=maintenance_key(dataset),
+        deps=[asset_key(dataset)],
+        description=(
+            f"Maintenance of {dataset}: compaction of partitions with small files, Z-order "
+            f"{policy.z_order or 'none'}, checkpoint every {policy.checkpoint_interval} commits, vacuum "
+            f"after {policy.vacuum_retention} (the time-travel window)."
+        ),
+        owners=[PLATFORM_OWNER],
+        group_name="ops",
+        kinds={"delta", "deltalake"},
+        tags={"domain": contract.domain, "layer": "ops"},
+        metadata={"table": dataset, "policy": dg.MetadataValue.json(policy.model_dump())},
+        required_resource_keys={"lake"},
+    )
+    def _maintain(context: AssetExecutionContext) -> dg.MaterializeResult:
+        lake = context.resources.lake.lake
+        uri = lake.uri(dataset)
+        if open_table(uri, lake.storage_options) is None:
+            return dg.MaterializeResult(metadata={"skipped": "table not written yet"})
+        report = maintain_table(uri, policy, lake.storage_options, name=dataset)
+        context.log.info(
+            f"{dataset}: {report.files_before} -> {report.files_after} files, "
+            f"{len(report.partitions_compacted)} partition(s) compacted, {report.vacuumed_files} vacuumed"
+        )
+        metadata = {k: v for k, v in report.as_dict().items() if k != "partitions_compacted"}
+        metadata["partitions_compacted"] = dg.MetadataValue.json(report.partitions_compacted)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return _maintain
+
+
+def maintenance_definitions(
+    contracts: dict[str, Contract], domain_defs: list[dg.Definitions]
+) -> dg.Definitions:
+    tags = writer_tags(domain_defs)
+    assets_by_tag: dict[str, list[dg.AssetsDefinition]] = {}
+    for dataset, contract in sorted(contracts.items()):
+        # a table no tagged job writes gets its own value: its maintenance runs still never overlap
+        value = tags.get(asset_key(dataset), dataset.replace("/", "_"))
+        assets_by_tag.setdefault(value, []).append(_build_asset(contract))
+    jobs, schedules = [], []
+    for value, assets in sorted(assets_by_tag.items()):
+        job = dg.define_asset_job(
+            f"maintenance_{value}",
+            selection=dg.AssetSelection.assets(*assets),
+            description=f"Table maintenance of the tables tagged {DATASET_TAG}={value}.",
+            tags={DATASET_TAG: value},
+        )
+        jobs.append(job)
+        schedules.append(
+            dg.ScheduleDefinition(job=job, cron_schedule=SCHEDULE, name=f"maintenance_{value}_nightly")
+        )
+    return dg.Definitions(
+        assets=[a for group in assets_by_tag.values() for a in group], jobs=jobs, schedules=schedules
+    )

@@ -1,0 +1,114 @@
+"""Cost telemetry on the real FX pipeline: every materialization's cost/* metadata, ops/cost equals
+their sums, and the budget alert fires once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from platform_assets.lake.delta_tables import read_table
+from platform_assets.lake.resource import LakeResource
+from platform_assets.operations.budgets import Budget, evaluate_budgets, load_budgets
+from platform_assets.operations.cost import MEASURES, PriceModel, build_cost_asset, cost_uri
+from platform_assets_tests.fx_platform import FxPlatform, fx_platform
+
+FX = ("bronze/fx_rates", "silver/fx_rates", "gold/dim_currency")
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FxPlatform]:
+    with fx_platform(tmp_path_factory.mktemp("cost")) as running:
+        assert running.run("2026-11-01", "2026-11-02").success
+        assert running.run("2026-11-03").success is not None  # day 3's null currency stops silver
+        yield running
+
+
+def _materializations(platform: FxPlatform, dataset: str) -> list[dict]:
+    """The cost reports: a partition range's result is one report recorded once per partition."""
+    records = platform.instance.fetch_materializations(dg.AssetKey(dataset.split("/")), limit=100).records
+    reports = {}
+    for record in records:
+        metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+        reports.setdefault(metadata["cost/report_id"], metadata)
+    return list(reports.values())
+
+
+def _log_adds(uri: str, version: int) -> tuple[int, int]:
+    lines = (Path(uri) / "_delta_log" / f"{version:020d}.json").read_text().splitlines()
+    adds = [json.loads(line)["add"] for line in lines if '"add"' in line]
+    return len(adds), sum(a["size"] for a in adds)
+
+
+def test_every_materialization_records_cost_metadata(platform: FxPlatform) -> None:
+    bronze = _materializations(platform, "bronze/fx_rates")
+    assert len(bronze) == 2  # days 1-2 (a single-run range: one commit, two events) and day 3
+    for metadata in bronze:
+        assert metadata["cost/rows"] == metadata["dagster/row_count"]
+        assert metadata["cost/compute_seconds"] > 0
+        assert metadata["cost/bytes_read"] == 0  # bronze reads a source, no table
+    # the last bronze run made exactly one commit: its add actions are what the metadata counts
+    newest = bronze[0]
+    files, size = _log_adds(platform.lake.uri("bronze/fx_rates"), newest["delta_version"])
+    assert (newest["cost/files_written"], newest["cost/bytes_written"]) == (files, size)
+    # the range run reported two partitions from one step: each commit is counted once overall
+    versions = {m["delta_version"] for m in bronze}
+    total = [_log_adds(platform.lake.uri("bronze/fx_rates"), v) for v in range(max(versions) + 1)]
+    assert sum(m["cost/files_written"] for m in bronze) == sum(f for f, _ in total)
+    assert sum(m["cost/bytes_written"] for m in bronze) == sum(b for _, b in total)
+    silver = _materializations(platform, "silver/fx_rates")
+    assert all(m["cost/bytes_read"] > 0 and m["cost/files_written"] >= 1 for m in silver)
+
+
+def test_ops_cost_rows_equal_the_sum_of_the_runs_metadata(platform: FxPlatform) -> None:
+    prices = PriceModel()
+    result = dg.materialize(
+        [build_cost_asset(_contracts())],
+        resources={"lake": LakeResource(root=platform.lake.root)},
+        instance=platform.instance,
+        run_config={"ops": {"ops__cost": {"config": prices.model_dump()}}},
+    )
+    assert result.success
+    rows = read_table(cost_uri(platform.lake)).to_pylist()
+    for dataset in FX:
+        mine = [r for r in rows if r["dataset"] == dataset]
+        metadata = _materializations(platform, dataset)
+        assert sum(r["reports"] for r in mine) == len(metadata)
+        for measure in MEASURES:
+            expected = sum(m[f"cost/{measure}"] for m in metadata)
+            assert sum(r[measure] for r in mine) == pytest.approx(expected, abs=1e-3), (dataset, measure)
+        for r in mine:
+            engine = "python" if dataset.startswith("bronze") else "sail"
+            compute = r["compute_seconds"] * prices.compute_second_usd[engine]
+            assert r["compute_usd"] == pytest.approx(compute)
+            assert r["cost_usd"] == pytest.approx(r["compute_usd"] + r["scan_usd"] + r["storage_usd"])
+    assert {r["domain"] for r in rows} == {"finance"}
+
+
+def test_budget_alert_fires_once(platform: FxPlatform) -> None:
+    assert set(load_budgets()) >= {"finance", "sales", "catalog"}
+    today = read_table(cost_uri(platform.lake)).column("day").to_pylist()[0]
+    now = datetime(today.year, today.month, today.day, 12, tzinfo=UTC)
+    spent = sum(r["cost_usd"] for r in read_table(cost_uri(platform.lake)).to_pylist())
+    tight = {"finance": Budget(monthly_usd=spent, alert_at=0.5)}  # any projection passes half of it
+    loose = {"finance": Budget(monthly_usd=spent * 10_000, alert_at=1.0)}
+
+    assert evaluate_budgets(platform.lake, loose, now) == []
+    first = evaluate_budgets(platform.lake, tight, now)
+    second = evaluate_budgets(platform.lake, tight, now)
+
+    assert [(a.kind, a.dataset, a.severity) for a in first] == [("budget", "finance", "WARN")]
+    assert "projected spend" in first[0].message and second == []
+    alerts = read_table(f"{platform.lake.root}/ops/alerts").to_pylist()
+    assert [(a["kind"], a["dataset"]) for a in alerts] == [("budget", "finance")]
+
+
+def _contracts() -> dict:
+    from platform_assets.contracts import load_contracts
+
+    contracts = load_contracts()
+    return {c: contracts[c] for c in FX}
