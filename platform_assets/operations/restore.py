@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction
 
-from platform_assets.lake.positions import POSITIONS_KEY
+from platform_assets.lake.positions import POSITIONS_APP, POSITIONS_KEY
 from platform_assets.operations.storage import filesystem, list_files, read_bytes, table_uris
 
 LOG_DIR = "_delta_log"
@@ -90,21 +90,21 @@ def restore_table(
         return RestoreOutcome(label, current, target, current, {})
     then = DeltaTable(uri, version=target, storage_options=storage_options or None)
     resets: dict[str, int] = {}
-    for app_id in sorted(app_ids(uri, storage_options)):
+    for app_id in sorted(app_ids(uri, storage_options) - {POSITIONS_APP}):
         old, now = then.transaction_version(app_id), table.transaction_version(app_id)
         old = NO_POSITION if old is None else old
         if old != now:
             resets[app_id] = old
     metadata = {"platform.restored_from_version": str(current), "platform.restored_to_version": str(target)}
     positions = _positions_at(table, target)
+    transactions = [Transaction(app_id=k, version=v) for k, v in resets.items()]
     if positions is not None:
         metadata[POSITIONS_KEY] = positions
+        # the restore commit is now the newest positioned commit: point the positions pointer at it
+        # (lake/positions.py), which also makes a concurrent positioned commit conflict with it
+        transactions.append(Transaction(app_id=POSITIONS_APP, version=current + 1))
     table.restore(
-        target,
-        commit_properties=CommitProperties(
-            custom_metadata=metadata,
-            app_transactions=[Transaction(app_id=k, version=v) for k, v in resets.items()],
-        ),
+        target, commit_properties=CommitProperties(custom_metadata=metadata, app_transactions=transactions)
     )
     return RestoreOutcome(label, current, target, table.version(), resets)
 
