@@ -75,7 +75,17 @@ EXPECTATIONS: dict[str, ExpectationKind] = {
     )
 }
 
-_RULE_OPTIONS = {"severity", "name", "description"}
+# The DQ dimension each expectation measures (docs/data-quality.md); a rule may override it with
+# ``dimension:``. Expectations not listed measure validity.
+DIMENSIONS = ("completeness", "uniqueness", "validity", "consistency", "timeliness")
+DIMENSION_OF: dict[str, str] = {
+    "expect_column_values_to_not_be_null": "completeness",
+    "expect_table_row_count_to_be_between": "completeness",
+    "expect_column_values_to_be_unique": "uniqueness",
+    "expect_compound_columns_to_be_unique": "uniqueness",
+}
+
+_RULE_OPTIONS = {"severity", "name", "description", "dimension"}
 _CHECK_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
@@ -89,6 +99,12 @@ class Rule:
     name: str
     description: str = ""
     columns: tuple[str, ...] = field(default=())
+    dimension_override: str | None = None
+
+    @property
+    def dimension(self) -> str:
+        """completeness, uniqueness, validity, consistency or timeliness (the contract may say)."""
+        return self.dimension_override or DIMENSION_OF.get(self.expectation, "validity")
 
     @property
     def blocking(self) -> bool:
@@ -169,7 +185,10 @@ def parse_rule(expectation: str, raw_args: Any, options: dict[str, Any], default
     name = options.get("name") or _default_name(kind, columns)
     if not _CHECK_NAME.match(name):
         raise RuleError(f"rule name {name!r} may only use letters, digits and underscores")
-    return Rule(expectation, args, severity, name, options.get("description", ""), columns)
+    dimension = options.get("dimension")
+    if dimension is not None and dimension not in DIMENSIONS:
+        raise RuleError(f"dimension {dimension!r} is not one of: {', '.join(DIMENSIONS)}")
+    return Rule(expectation, args, severity, name, options.get("description", ""), columns, dimension)
 
 
 def parse_rules(block: Any, default: Severity = Severity.CRITICAL) -> list[Rule]:

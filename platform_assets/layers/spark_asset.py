@@ -23,8 +23,9 @@ from platform_assets.lake.delta_tables import (
 from platform_assets.lake.location import Lake
 from platform_assets.layers.materialization import materialization_metadata
 from platform_assets.layers.specs import asset_kwargs, partition_dates
-from platform_assets.quality.checks import check_result
+from platform_assets.quality.check_events import check_events
 from platform_assets.quality.gate import publish_with_gate
+from platform_assets.reporting.quality_results import record_quality_results
 
 
 @dataclass
@@ -79,7 +80,8 @@ def build_spark_asset(
         inputs = TransformInputs(context.resources.spark.get_session(), lake, partitions)
         candidate = transform(inputs)
         outcome = publish_with_gate(candidate, contract, lake, partitions, context.run.run_id)
-        results = [check_result(o) for o in outcome.report.outcomes]
+        results = check_events(context, contract, outcome.report, partitions, outcome.blocked_partitions)
+        record_quality_results(context, contract, outcome.report, outcome.blocked_partitions)
         summary = {
             "published_partitions": dg.MetadataValue.json(outcome.published_partitions),
             "blocked_partitions": dg.MetadataValue.json(outcome.blocked_partitions),
@@ -94,8 +96,8 @@ def build_spark_asset(
             summary["rows_by_partition"] = dg.MetadataValue.json(outcome.published_rows_by_partition)
             yield dg.MaterializeResult(
                 metadata=materialization_metadata(contract, lake, outcome.published_rows, summary),
-                check_results=results,
             )
+            yield from results
             return
         # Some partitions were held back: record exactly the published ones, and yield no output, so
         # downstream assets do not run on a partly published range (the blocking check also stops them).

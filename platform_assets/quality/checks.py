@@ -9,30 +9,35 @@ import dagster as dg
 
 from platform_assets.contracts.model import Contract
 from platform_assets.contracts.rules import Rule
+from platform_assets.quality.describe import describe_rule
 from platform_assets.quality.evaluate import RuleOutcome
 
 _MAX_SAMPLE_CHARS = 4000
 
 
-def check_specs(contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
-    """One check per rule; critical rules block downstream assets."""
+def check_specs(
+    contract: Contract, key: dg.AssetKey, partitions_def: dg.PartitionsDefinition | None = None
+) -> list[dg.AssetCheckSpec]:
+    """One check per rule; critical rules block downstream assets; partitioned like the asset."""
     return [
         dg.AssetCheckSpec(
             name=rule.name,
             asset=key,
             description=_describe(rule),
             blocking=rule.blocking,
-            metadata={"expectation": rule.expectation, "severity": rule.severity.value},
+            metadata={
+                "expectation": rule.expectation,
+                "severity": rule.severity.value,
+                "dimension": rule.dimension,
+            },
+            partitions_def=partitions_def,
         )
         for rule in contract.rules
     ]
 
 
 def _describe(rule: Rule) -> str:
-    args = ", ".join(f"{k}={v!r}" for k, v in rule.args.items())
-    action = {"critical": "blocks publishing", "warning": "warns", "drop": "quarantines failing rows"}
-    text = f"{rule.expectation}({args}) [{rule.severity.value}: {action[rule.severity.value]}]"
-    return f"{rule.description} {text}".strip()
+    return describe_rule(rule)
 
 
 def _jsonable(value: Any) -> Any:

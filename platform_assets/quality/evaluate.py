@@ -35,6 +35,7 @@ class RuleOutcome:
     failed: int = 0
     failed_partitions: list[str] = field(default_factory=list)
     failed_by_partition: dict[str, int] = field(default_factory=dict)
+    evaluated_by_partition: dict[str, int] = field(default_factory=dict)  # rows the rule was taken over
     message: str = ""
     sample: list[dict[str, Any]] = field(default_factory=list)
 
@@ -162,6 +163,7 @@ def evaluate(
         for row in grouped:
             failed, base = int(row[f"_f{index}"] or 0), int(row[f"_b{index}"] or 0)
             outcome.evaluated += base
+            outcome.evaluated_by_partition[str(row["_partition"])] = base
             outcome.failed += failed
             if failed:
                 outcome.failed_by_partition[str(row["_partition"])] = failed

@@ -49,8 +49,9 @@ from platform_assets.layers.bronze.field_checks import field_checks_for
 from platform_assets.layers.bronze.records import METADATA_COLUMNS, Batch, metadata_arrays, source_columns
 from platform_assets.layers.materialization import materialization_metadata
 from platform_assets.layers.specs import bronze_asset_kwargs, partition_dates
-from platform_assets.quality.checks import check_result
+from platform_assets.quality.check_events import check_events
 from platform_assets.quality.evaluate import evaluate
+from platform_assets.reporting.quality_results import record_quality_results
 
 
 @dataclass
@@ -222,6 +223,7 @@ def build_incremental_bronze_asset(
         record_dead_letter_rate(
             report, len(source_batch.records), len(conformed.dead_letters), day.isoformat()
         )
+        record_quality_results(context, contract, report)
         yield dg.MaterializeResult(
             metadata=materialization_metadata(
                 contract,
@@ -237,7 +239,7 @@ def build_incremental_bronze_asset(
                     **extra,
                 },
             ),
-            check_results=[check_result(o) for o in report.outcomes],
         )
+        yield from check_events(context, contract, report, [day])
 
     return _incremental_bronze

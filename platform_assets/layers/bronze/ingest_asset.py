@@ -19,8 +19,9 @@ from platform_assets.lake.location import Lake
 from platform_assets.layers.bronze.records import Batch, to_bronze_table
 from platform_assets.layers.materialization import materialization_metadata
 from platform_assets.layers.specs import bronze_asset_kwargs, partition_dates
-from platform_assets.quality.checks import check_result
+from platform_assets.quality.check_events import check_events
 from platform_assets.quality.evaluate import evaluate
+from platform_assets.reporting.quality_results import record_quality_results
 
 # given the run's context, open the source once per run (one HTTP client, one circuit breaker) and
 # hand back: day -> pages of the raw records received that day
@@ -77,6 +78,7 @@ def build_bronze_asset(
         spark = context.resources.spark.get_session()
         written = read_delta(spark, uri, in_predicate("_proc_date", days))
         report, _ = evaluate(written, contract.rules, "_proc_date")
+        record_quality_results(context, contract, report)
         yield dg.MaterializeResult(
             metadata=materialization_metadata(
                 contract,
@@ -90,7 +92,7 @@ def build_bronze_asset(
                     "commit_version": version,
                 },
             ),
-            check_results=[check_result(o) for o in report.outcomes],
         )
+        yield from check_events(context, contract, report, days)
 
     return _bronze_asset

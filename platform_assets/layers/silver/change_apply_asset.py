@@ -38,8 +38,9 @@ from platform_assets.layers.materialization import materialization_metadata
 from platform_assets.layers.silver.business_date_range import RULE, out_of_range, quarantine_out_of_range
 from platform_assets.layers.spark_asset import TransformInputs
 from platform_assets.layers.specs import asset_kwargs, partition_dates
-from platform_assets.quality.checks import check_result
+from platform_assets.quality.check_events import check_events
 from platform_assets.quality.evaluate import QualityReport, evaluate, flag_column
+from platform_assets.reporting.quality_results import record_quality_results
 
 APPLIED_THROUGH = "applied_through"  # newest bronze _ingested_at applied, on the materialization
 
@@ -177,7 +178,8 @@ def build_change_apply_asset(
         through = max(seen, default=None)
         since = min((s for s in plan if s is not None), default=None)
         report, flagged = evaluate(changes, contract.rules, spec.partition_by)  # every run checks its changes
-        results = [check_result(o) for o in report.outcomes]
+        results = check_events(context, contract, report, partitions, report.blocked_partitions())
+        record_quality_results(context, contract, report, report.blocked_partitions())
         if not report.rows_by_partition or through is None:
             context.log.info(f"{contract.dataset}: no bronze changes after {since}; nothing to apply")
             yield from results
@@ -200,8 +202,8 @@ def build_change_apply_asset(
         if not blocked:
             yield dg.MaterializeResult(
                 metadata=materialization_metadata(contract, lake, applied.rows, summary),
-                check_results=results,
             )
+            yield from results
             return
         # some partitions were held back: record exactly the applied ones, and no output, so that
         # downstream does not run on a partly applied range (the blocking check stops it too)

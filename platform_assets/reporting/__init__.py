@@ -1,0 +1,1 @@
+"""The platform's view of its own data quality: results history, score, coverage, reports, health."""

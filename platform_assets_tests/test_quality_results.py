@@ -1,0 +1,133 @@
+"""ops/quality_results after a demo-like FX run: exactly the expected evaluations, the hand-computed
+DQ score of silver/fx_rates, and no double counting on a retried step or a re-run.
+
+Known inputs (sandbox FX generator, seed 7, 2026-11-01..07, one range run): 13 currencies a day,
+JPY for 11-02 published late on 11-04, one extra null-currency record on 11-03, EUR sent twice on
+11-04 (and corrected), BRL at 1500.0 on 11-05.
+"""
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from platform_assets.contracts import load_contracts
+from platform_assets.lake.delta_tables import read_table
+from platform_assets.quality.evaluate import QualityReport, RuleOutcome
+from platform_assets.reporting.config import DIMENSION_WEIGHTS
+from platform_assets.reporting.quality_results import quality_results_uri, record_quality_results
+from platform_assets.reporting.score import coverage_of, latest_counts, scores
+from platform_assets_tests.fx_platform import QUIET, FxPlatform, fx_platform
+
+DAYS = [(date(2026, 11, 1) + timedelta(days=i)).isoformat() for i in range(7)]
+COLUMNS = ["dataset", "partition", "rule_name", "dimension", "action", "rows_evaluated", "rows_failed", "passed"]
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FxPlatform]:
+    with fx_platform(tmp_path_factory.mktemp("fxq")) as running:
+        report = running.run(DAYS[0], DAYS[-1])
+        assert not report.success  # 11-03 is held at the gate
+        yield running
+
+
+def _rows(platform: FxPlatform, where: str | None = None) -> list[dict]:
+    return read_table(
+        quality_results_uri(platform.lake), where=where, columns=COLUMNS, order_by=["dataset", "partition", "rule_name"]
+    ).to_pylist()
+
+
+def _silver_rows_per_day(platform: FxPlatform) -> dict[str, int]:
+    """The oracle: silver's candidate per day is the latest record per currency, plus null currencies."""
+    counts = {}
+    for day in DAYS:
+        d = date.fromisoformat(day)
+        nulls = sum(1 for r in platform.dataset.all_records() if r["as_of_date"] == day and r["ccy"] is None)
+        counts[day] = len(platform.dataset.expected_silver(d)) + nulls
+    return counts
+
+
+def test_the_run_records_every_rule_on_every_partition_once(platform: FxPlatform) -> None:
+    rows = _rows(platform)
+    bronze = [r for r in rows if r["dataset"] == "bronze/fx_rates"]
+    silver = [r for r in rows if r["dataset"] == "silver/fx_rates"]
+    # 3 bronze rules x 7 ingestion days, 5 silver rules x 7 business days; gold did not run (11-03 held)
+    assert len(bronze) == 3 * 7 and len(silver) == 5 * 7 and len(rows) == 56
+    failed = {(r["dataset"], r["partition"], r["rule_name"]): r["rows_failed"] for r in rows if not r["passed"]}
+    assert failed == {
+        ("bronze/fx_rates", "2026-11-04", "no_resent_records"): 2,  # EUR and its re-sent copy
+        ("silver/fx_rates", "2026-11-03", "ccy_not_null"): 1,
+        ("silver/fx_rates", "2026-11-05", "rate_to_base_between"): 1,  # BRL at 1500
+    }
+    actions = {r["partition"]: r["action"] for r in silver}
+    assert actions == {day: ("blocked" if day == "2026-11-03" else "published") for day in DAYS}
+    per_day = _silver_rows_per_day(platform)
+    not_null = {r["partition"]: r["rows_evaluated"] for r in silver if r["rule_name"] == "ccy_not_null"}
+    assert not_null == per_day and sum(per_day.values()) == 92
+    dims = {r["rule_name"]: r["dimension"] for r in silver}
+    assert dims == {
+        "ccy_exists": "validity",
+        "ccy_not_null": "completeness",
+        "as_of_date_ccy_unique": "uniqueness",
+        "rate_to_base_not_null": "completeness",
+        "rate_to_base_between": "validity",
+    }
+
+
+def test_dq_score_of_silver_fx_rates_is_the_hand_computed_value(platform: FxPlatform) -> None:
+    n = sum(_silver_rows_per_day(platform).values())  # 92 rows, 7 partitions
+    completeness = 100 * (2 * n - 1) / (2 * n)  # ccy_not_null fails once, rate_to_base_not_null never
+    uniqueness = 100.0
+    validity = 100 * (7 + n - 1) / (7 + n)  # 7 column-exists evaluations + the range rule (BRL fails)
+    w = DIMENSION_WEIGHTS
+    expected = (w["completeness"] * completeness + w["uniqueness"] * uniqueness + w["validity"] * validity) / (
+        w["completeness"] + w["uniqueness"] + w["validity"]
+    )
+    silver = scores(latest_counts(platform.lake)).by_dataset["silver/fx_rates"]
+    assert silver.score == pytest.approx(expected, abs=1e-3)
+    assert silver.by_dimension == pytest.approx(
+        {"completeness": completeness, "uniqueness": uniqueness, "validity": validity}, abs=1e-3
+    )
+    assert (silver.rules_passed, silver.rules_failed) == (33, 2)
+
+
+def test_a_rerun_is_a_new_evaluation_but_the_score_counts_the_latest(platform: FxPlatform) -> None:
+    before = scores(latest_counts(platform.lake)).by_dataset["silver/fx_rates"].score
+    platform.run(DAYS[0], selection=["silver/fx_rates"])
+    rows = _rows(platform, "dataset = 'silver/fx_rates'")
+    assert len(rows) == 5 * 7 + 5  # one new evaluation of 11-01's five rules
+    assert scores(latest_counts(platform.lake)).by_dataset["silver/fx_rates"].score == before
+
+
+def test_a_retried_step_adds_no_rows(platform: FxPlatform, tmp_path: Path) -> None:
+    """A real Dagster step retry: the first attempt records and then fails; the retry records again."""
+    contract = load_contracts()["silver/fx_rates"]
+    rule = contract.rules[1]
+    report = QualityReport([RuleOutcome(rule, evaluated=3, evaluated_by_partition={"2026-11-09": 3})], {"2026-11-09": 3})
+    attempts: list[int] = []
+
+    @dg.asset(required_resource_keys={"lake"}, retry_policy=dg.RetryPolicy(max_retries=1))
+    def flaky(context: dg.AssetExecutionContext) -> None:
+        attempts.append(record_quality_results(context, contract, report))
+        if context.retry_number == 0:
+            raise RuntimeError("transient failure after the results were recorded")
+
+    before = len(_rows(platform))
+    result = dg.materialize(
+        [flaky], resources={"lake": platform.resources()["lake"]}, instance=platform.instance, run_config=QUIET
+    )
+    assert result.success
+    assert attempts == [1, 0]  # the retry found its evaluation committed
+    assert len(_rows(platform)) == before + 1
+
+
+def test_coverage_counts_critical_columns_with_a_rule() -> None:
+    silver = load_contracts()["silver/fx_rates"]
+    cov = coverage_of([silver])
+    # keys and non-nullable source columns: as_of_date, ccy, base_ccy, rate_to_base (money too),
+    # published_at, revision, publication_id (_batch_id is the platform's own)
+    assert cov.critical == 7
+    ruled = {c for r in silver.rules for c in r.columns}
+    assert cov.covered == len(ruled & {"as_of_date", "ccy", "base_ccy", "rate_to_base", "published_at", "revision", "publication_id"})
