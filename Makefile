@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint spark-jars kafka-jars ui clean
+.PHONY: install demo test bench lint spark-jars kafka-jars chromium ui clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,7 +15,11 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
-install: $(STAMP) spark-jars kafka-jars
+install: $(STAMP) spark-jars kafka-jars chromium
+
+## headless Chromium (Debian's package) for the tests that open the report and Data Docs in a browser
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 ## Delta jars for PLATFORM_ENGINE=local (Apache Spark)
 spark-jars:

@@ -41,9 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=Path("bench/orders.json"), help="where to write the JSON"
     )
     ops_cli.add_commands(commands)  # restore, dr (platform_assets/operations/cli.py)
+    _add_reporting_commands(commands)
     args = parser.parse_args(argv)
     if args.command in ops_cli.COMMANDS:
         return ops_cli.run(args)
+    if args.command in ("report", "validate", "contracts"):
+        return _reporting_command(args)
     if args.command == "bench":
         from platform_assets.operations.benchmark import run_benchmark
 
@@ -88,6 +91,35 @@ def _replay_dlq(dataset: str) -> int:
     for position, error in sorted(outcome.still_failing.items()):
         print(f"  {position}: {error}")
     return 0
+
+
+def _add_reporting_commands(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser("report", help="write the DQ report, Data Docs and platform health")
+    report.add_argument("--out", type=Path, default=None, help="folder (default: PLATFORM_REPORTS_DIR)")
+    report.add_argument("--no-data-docs", action="store_true", help="skip the Data Docs site (GX)")
+    validate = commands.add_parser(
+        "validate", help="run a contract's rules on its table now; exit 1 when a critical rule fails"
+    )
+    validate.add_argument("dataset", help="e.g. silver/fx_rates")
+    validate.add_argument("--partition", help="one partition, e.g. 2026-11-03")
+    validate.add_argument("--format", choices=("text", "json"), default="text")
+    validate.add_argument(
+        "--record", action="store_true", help="append the evaluations to ops/quality_results"
+    )
+    contracts = commands.add_parser("contracts", help="contract tools")
+    contracts.add_subparsers(dest="contracts_command", required=True).add_parser(
+        "check", help="validate every contract file (syntax, rule arguments, columns); exit 1 on a problem"
+    )
+
+
+def _reporting_command(args: argparse.Namespace) -> int:
+    from platform_assets.reporting.cli import contracts_check, report, validate
+
+    if args.command == "report":
+        return report(args.out, data_docs=not args.no_data_docs)
+    if args.command == "validate":
+        return validate(args.dataset, args.partition, args.format, args.record)
+    return contracts_check()
 
 
 if __name__ == "__main__":

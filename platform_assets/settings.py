@@ -9,6 +9,7 @@
 | FX_API_URL | http://127.0.0.1:8765 | FX REST API base URL (the sandbox's by default) |
 | FX_API_TOKEN | sandbox-token | bearer token for the FX API |
 | DMS_LANDING_ROOT | ./.landing/dms | where AWS DMS lands its files (`<schema>/<table>/*.csv`) |
+| PLATFORM_REPORTS_DIR | ./.reports | where the DQ report, Data Docs and platform health are written |
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class PlatformSettings:
     fx_api_token: str = "sandbox-token"
     dms_landing_root: str = ".landing/dms"
     alerts_webhook: str | None = None  # alerts are posted here as JSON, besides the ops/alerts table
+    reports_dir: str = ".reports"  # the DQ report, Data Docs and platform health (reporting/)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> PlatformSettings:
@@ -66,4 +68,5 @@ class PlatformSettings:
             fx_api_token=env.get("FX_API_TOKEN", cls.fx_api_token),
             dms_landing_root=str(Path(env.get("DMS_LANDING_ROOT", "") or cls.dms_landing_root).resolve()),
             alerts_webhook=env.get("PLATFORM_ALERTS_WEBHOOK", "").strip() or None,
+            reports_dir=str(Path(env.get("PLATFORM_REPORTS_DIR", "") or cls.reports_dir).resolve()),
         )

@@ -21,7 +21,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 @dataclass
 class RunReport:
     result: dg.ExecuteInProcessResult
-    checks: dict[str, dg.AssetCheckEvaluation] = field(default_factory=dict)
+    checks: dict[str, dg.AssetCheckEvaluation] = field(default_factory=dict)  # a failure over a pass
+    failed_partitions: dict[str, list[str]] = field(default_factory=dict)  # check -> partitions it failed
     materialized: dict[str, list[str | None]] = field(default_factory=dict)
     skipped_or_failed_steps: list[str] = field(default_factory=list)
 
@@ -61,7 +62,11 @@ class FxPlatform:
         for event in result.all_events:
             if event.event_type_value == "ASSET_CHECK_EVALUATION":
                 evaluation = event.event_specific_data
-                report.checks[f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"] = evaluation
+                name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                if name not in report.checks or report.checks[name].passed:
+                    report.checks[name] = evaluation
+                if not evaluation.passed:
+                    report.failed_partitions.setdefault(name, []).append(evaluation.partition)
             elif event.event_type_value == "ASSET_MATERIALIZATION":
                 materialization = event.event_specific_data.materialization
                 key = materialization.asset_key.to_user_string()

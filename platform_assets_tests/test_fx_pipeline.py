@@ -105,7 +105,8 @@ def test_04_null_currency_stops_its_day_at_the_gate_and_is_quarantined(platform:
     failed = report.checks["silver/fx_rates:ccy_not_null"]
     assert not failed.passed and failed.severity.value == "ERROR"
     assert failed.metadata["failed_rows"].value == 1
-    assert failed.metadata["failed_partitions"].value == ["2026-11-03"]
+    assert report.failed_partitions["silver/fx_rates:ccy_not_null"] == ["2026-11-03"]
+    assert failed.partition == "2026-11-03" and failed.metadata["partition"].value == "2026-11-03"
     assert failed.metadata["failing_rows_sample"].value[0]["ccy"] is None
     assert report.checks["silver/fx_rates:as_of_date_ccy_unique"].passed
     # the critical failure published nothing and stopped gold
@@ -148,7 +149,7 @@ def test_06_late_publication_lands_in_its_business_date(platform: FxPlatform) ->
     latest = platform.instance.get_latest_materialization_event(dg.AssetKey(["silver", "fx_rates"]))
     assert latest.asset_materialization.metadata["dagster/row_count"].value == 13
     assert "gold/dim_currency" not in report.materialized
-    assert report.checks["silver/fx_rates:ccy_not_null"].metadata["failed_partitions"].value == ["2026-11-03"]
+    assert report.failed_partitions["silver/fx_rates:ccy_not_null"] == ["2026-11-03"]
     assert _silver(platform, "2026-11-03") == []
 
 

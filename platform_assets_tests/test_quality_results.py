@@ -22,7 +22,16 @@ from platform_assets.reporting.score import coverage_of, latest_counts, scores
 from platform_assets_tests.fx_platform import QUIET, FxPlatform, fx_platform
 
 DAYS = [(date(2026, 11, 1) + timedelta(days=i)).isoformat() for i in range(7)]
-COLUMNS = ["dataset", "partition", "rule_name", "dimension", "action", "rows_evaluated", "rows_failed", "passed"]
+COLUMNS = [
+    "dataset",
+    "partition",
+    "rule_name",
+    "dimension",
+    "action",
+    "rows_evaluated",
+    "rows_failed",
+    "passed",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +44,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FxPlatform]:
 
 def _rows(platform: FxPlatform, where: str | None = None) -> list[dict]:
     return read_table(
-        quality_results_uri(platform.lake), where=where, columns=COLUMNS, order_by=["dataset", "partition", "rule_name"]
+        quality_results_uri(platform.lake),
+        where=where,
+        columns=COLUMNS,
+        order_by=["dataset", "partition", "rule_name"],
     ).to_pylist()
 
 
@@ -55,7 +67,9 @@ def test_the_run_records_every_rule_on_every_partition_once(platform: FxPlatform
     silver = [r for r in rows if r["dataset"] == "silver/fx_rates"]
     # 3 bronze rules x 7 ingestion days, 5 silver rules x 7 business days; gold did not run (11-03 held)
     assert len(bronze) == 3 * 7 and len(silver) == 5 * 7 and len(rows) == 56
-    failed = {(r["dataset"], r["partition"], r["rule_name"]): r["rows_failed"] for r in rows if not r["passed"]}
+    failed = {
+        (r["dataset"], r["partition"], r["rule_name"]): r["rows_failed"] for r in rows if not r["passed"]
+    }
     assert failed == {
         ("bronze/fx_rates", "2026-11-04", "no_resent_records"): 2,  # EUR and its re-sent copy
         ("silver/fx_rates", "2026-11-03", "ccy_not_null"): 1,
@@ -82,9 +96,9 @@ def test_dq_score_of_silver_fx_rates_is_the_hand_computed_value(platform: FxPlat
     uniqueness = 100.0
     validity = 100 * (7 + n - 1) / (7 + n)  # 7 column-exists evaluations + the range rule (BRL fails)
     w = DIMENSION_WEIGHTS
-    expected = (w["completeness"] * completeness + w["uniqueness"] * uniqueness + w["validity"] * validity) / (
-        w["completeness"] + w["uniqueness"] + w["validity"]
-    )
+    expected = (
+        w["completeness"] * completeness + w["uniqueness"] * uniqueness + w["validity"] * validity
+    ) / (w["completeness"] + w["uniqueness"] + w["validity"])
     silver = scores(latest_counts(platform.lake)).by_dataset["silver/fx_rates"]
     assert silver.score == pytest.approx(expected, abs=1e-3)
     assert silver.by_dimension == pytest.approx(
@@ -105,7 +119,9 @@ def test_a_retried_step_adds_no_rows(platform: FxPlatform, tmp_path: Path) -> No
     """A real Dagster step retry: the first attempt records and then fails; the retry records again."""
     contract = load_contracts()["silver/fx_rates"]
     rule = contract.rules[1]
-    report = QualityReport([RuleOutcome(rule, evaluated=3, evaluated_by_partition={"2026-11-09": 3})], {"2026-11-09": 3})
+    report = QualityReport(
+        [RuleOutcome(rule, evaluated=3, evaluated_by_partition={"2026-11-09": 3})], {"2026-11-09": 3}
+    )
     attempts: list[int] = []
 
     @dg.asset(required_resource_keys={"lake"}, retry_policy=dg.RetryPolicy(max_retries=1))
@@ -116,7 +132,10 @@ def test_a_retried_step_adds_no_rows(platform: FxPlatform, tmp_path: Path) -> No
 
     before = len(_rows(platform))
     result = dg.materialize(
-        [flaky], resources={"lake": platform.resources()["lake"]}, instance=platform.instance, run_config=QUIET
+        [flaky],
+        resources={"lake": platform.resources()["lake"]},
+        instance=platform.instance,
+        run_config=QUIET,
     )
     assert result.success
     assert attempts == [1, 0]  # the retry found its evaluation committed
@@ -130,4 +149,36 @@ def test_coverage_counts_critical_columns_with_a_rule() -> None:
     # published_at, revision, publication_id (_batch_id is the platform's own)
     assert cov.critical == 7
     ruled = {c for r in silver.rules for c in r.columns}
-    assert cov.covered == len(ruled & {"as_of_date", "ccy", "base_ccy", "rate_to_base", "published_at", "revision", "publication_id"})
+    assert cov.covered == len(
+        ruled
+        & {"as_of_date", "ccy", "base_ccy", "rate_to_base", "published_at", "revision", "publication_id"}
+    )
+
+
+def test_check_history_has_one_clean_result_per_partition(platform: FxPlatform) -> None:
+    """The range run left one result per partition, each naming it, and no placeholder rows."""
+    from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as S
+
+    key = dg.AssetCheckKey(dg.AssetKey(["silver", "fx_rates"]), "ccy_not_null")
+    history = platform.instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
+    first_run = [r for r in history if r.run_id == history[-1].run_id]
+    assert sorted(r.partition for r in first_run) == DAYS
+    assert {r.partition: r.status for r in first_run} == {
+        day: (S.FAILED if day == "2026-11-03" else S.SUCCEEDED) for day in DAYS
+    }
+    evaluation = next(r for r in first_run if r.partition == "2026-11-03").event.asset_check_evaluation
+    assert evaluation.metadata["partition"].value == "2026-11-03"
+    assert evaluation.metadata["failed_rows"].value == 1
+    assert evaluation.metadata["rule"].value == "ccy must be present"
+    spec = next(
+        s
+        for s in platform.defs.get_assets_def(dg.AssetKey(["silver", "fx_rates"])).check_specs
+        if s.name == "ccy_not_null"
+    )
+    assert spec.description.startswith("ccy must be present.")
+    # the held partition is observed with the rule that held it
+    observed = platform.instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(["silver", "fx_rates"]), asset_partitions=["2026-11-03"]),
+        limit=5,
+    ).records
+    assert observed[0].asset_observation.metadata["blocked_by"].value == ["ccy_not_null"]

@@ -19,13 +19,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from platform_assets.contracts.masking import mask_row, pii_columns
 from platform_assets.contracts.model import Contract
 from platform_assets.contracts.rules import Rule, Severity
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import append_with_positions, committed_offset
 from platform_assets.quality.describe import rule_sentence
 from platform_assets.quality.evaluate import ALL, QualityReport, RuleOutcome
-from platform_assets.contracts.masking import mask_row, pii_columns
 
 DATASET = "ops/quality_results"
 SAMPLE_ROWS = 5

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from deltalake import QueryBuilder
 import pyarrow as pa
+from deltalake import QueryBuilder
 
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.delta_tables import open_table
