@@ -49,4 +49,4 @@ ui: $(STAMP)
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml
 
 clean:
-	rm -rf .lake .dagster_home .sandbox
+	rm -rf .lake .dagster_home .sandbox .reports

@@ -270,6 +270,9 @@ def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
         outcomes += _products_demo(settings, instance)
         outcomes += _orders_demo(settings, instance, seed)
     _print_summary(lake, outcomes, dagster_home)
+    from platform_assets.reporting.cli import demo_reports  # the ops reports, on the same instance
+
+    demo_reports(settings)
     return 0
 
 

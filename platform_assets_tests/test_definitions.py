@@ -52,6 +52,14 @@ def test_every_table_asset_has_contract_metadata(defs: dg.Definitions) -> None:
     )
 
 
+def test_ops_report_assets_are_described_and_owned(defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    for name in ("data_quality_report", "data_docs", "platform_health"):
+        node = graph.get(dg.AssetKey(["ops", name]))
+        assert node.description and node.owners == ["team:data-platform"] and node.group_name == "ops"
+        assert node.kinds and dg.AssetKey(["ops", "quality_results"]) in node.parent_keys
+
+
 def test_partitions_and_lineage(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
     bronze, silver, gold = (

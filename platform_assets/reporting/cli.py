@@ -67,3 +67,33 @@ def contracts_check() -> int:
         print(problem)
     print(f"{count} contract file(s) checked, {len(problems)} problem(s)")
     return 1 if problems else 0
+
+
+def demo_reports(settings: PlatformSettings) -> None:
+    """Materialize the ops reports in the demo's instance (as the refresh sensor would) and say where."""
+    import dagster as dg
+
+    from platform_assets.definitions import build_definitions
+    from platform_assets.reporting.definitions import REPORT, REPORTS_JOB
+
+    with dg.DagsterInstance.get() as instance:
+        job = build_definitions(settings).resolve_job_def(REPORTS_JOB)
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        )
+        event = instance.get_latest_materialization_event(REPORT)
+    if not result.success or event is None or event.asset_materialization is None:
+        print("\nThe ops reports failed; see the ops_reports_job run in the UI")
+        return
+    metadata = event.asset_materialization.metadata
+    print(
+        f"\nData quality: platform DQ score {metadata['dq_score'].value:.2f}% (target > 99%), "
+        f"validation coverage {metadata['validation_coverage'].value:.2f}%, "
+        f"{metadata['open_incidents'].value} open incident(s)"
+    )
+    print(f"  report:    {metadata['path'].value}")
+    print(
+        f"  data docs: {Path(settings.reports_dir) / 'data_docs/gx/uncommitted/data_docs/local_site/index.html'}"
+    )
