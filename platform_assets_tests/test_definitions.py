@@ -113,3 +113,15 @@ def test_every_ops_asset_has_description_owners_group_kinds(defs: dg.Definitions
     for key in ops:
         node = graph.get(key)
         assert node.description and node.owners and node.group_name == "ops" and node.kinds, key
+
+
+def test_code_location_start_up_imports_neither_gx_nor_matplotlib() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, platform_assets.definitions; "
+        "print(sorted(m for m in ('great_expectations', 'matplotlib', 'jinja2') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

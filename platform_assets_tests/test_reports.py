@@ -88,7 +88,7 @@ def test_01_validate_fails_on_a_planted_critical_defect_and_passes_after_the_fix
     assert (email["passed"], email["failed_rows"]) == (False, 1)
     assert out["recorded"] == 2
     write_deltalake(uri, _customers(bad=False), mode="overwrite")
-    assert main(["validate", "silver/customers"]) == 0
+    assert main(["validate", "silver/customers", "--record"]) == 0  # the fix, recorded: resolves the incident
     assert "silver/customers: no critical rule failed" in capsys.readouterr().out
     assert main(["validate", "silver/nope"]) == 2
     assert main(["validate", "silver/fx_rates", "--partition", "2026-11-03"]) == 0  # held: never published
@@ -111,6 +111,9 @@ def test_03_report_renders_in_headless_chromium(platform: FxPlatform, env: Path)
         "blocked",
     )
     assert "2026-11-03" in dom.split('id="incidents"')[1].split("</table>")[0]
+    fixed = next(i for i in snap.incidents if i.dataset == "silver/customers")
+    assert fixed.resolved_at is not None and fixed.resolved_at > fixed.opened_at
+    assert [i.dataset for i in snap.open_incidents] == ["silver/fx_rates"]
     assert "j***@example.com" not in dom  # the bad email has no @: masked as a whole
     assert "j***" in dom and BAD_EMAIL not in dom and "Jane Doe" not in dom
     text = files.report.read_text()
@@ -128,7 +131,7 @@ def test_04_data_docs_have_one_page_per_validation(platform: FxPlatform, env: Pa
         quality_results_uri(platform.lake), columns=["run_id", "dataset", "partition"]
     ).to_pylist()
     validations = {(r["run_id"], r["dataset"], r["partition"]) for r in rows}
-    assert len(validations) == 7 + 7 + 1  # bronze and silver FX per day, the recorded customers check
+    assert len(validations) == 7 + 7 + 2  # bronze and silver FX per day, the two recorded customers checks
     pages = list((site.index.parent / "validations").rglob("*.html"))
     assert site.validations == len(pages) == len(validations)
     dom, _ = dump_dom(site.index.as_uri())
@@ -153,7 +156,20 @@ def test_05_report_assets_record_scores_and_are_refreshed_by_the_sensor(
     health = platform.instance.get_latest_materialization_event(dg.AssetKey(["ops", "platform_health"]))
     values = health.asset_materialization.metadata
     assert values["reliability_runs_percent"].value < 100  # the FX range run failed at the gate
+    assert values["cost_per_gb_usd"].value > 0
+    bronze = platform.instance.get_latest_materialization_event(dg.AssetKey(["bronze", "fx_rates"]))
+    assert bronze.asset_materialization.metadata["bytes_written"].value > 0
     lake = defs.resources["lake"]
     first = refresh_request(lake, None)
     assert isinstance(first, dg.SensorResult) and first.run_requests[0].run_key.startswith("quality_results@")
     assert isinstance(refresh_request(lake, first.cursor), dg.SkipReason)
+
+
+def test_06_platform_report_writes_both_from_the_command_line(
+    platform: FxPlatform, env: Path, capsys: pytest.CaptureFixture
+) -> None:
+    assert main(["report", "--out", str(env / "cli")]) == 0
+    out = capsys.readouterr().out
+    assert "platform DQ score" in out and "1 open incident(s)" in out
+    assert (env / "cli" / "data_quality_report.html").exists()
+    assert (env / "cli" / "data_docs/gx/uncommitted/data_docs/local_site/index.html").exists()
