@@ -31,7 +31,7 @@ def report(out: Path | None, data_docs: bool = True) -> int:
     score = files.snapshot.platform.score
     print(f"report: {files.report}")
     print(
-        f"  platform DQ score {score if score is not None else 'n/a'}% (target > 99%), validation coverage "
+        f"  platform DQ score {f'{score:.2f}' if score is not None else 'n/a'}% (target > 99%), validation coverage "
         f"{files.snapshot.platform_coverage.percent}%, {len(files.snapshot.open_incidents)} open incident(s)"
     )
     if data_docs:

@@ -21,7 +21,7 @@ import pyarrow as pa
 from deltalake import QueryBuilder
 
 from platform_assets.contracts.model import Contract
-from platform_assets.contracts.rules import Rule
+from platform_assets.contracts.rules import EXPECTATIONS, Rule
 from platform_assets.lake.delta_tables import open_table
 from platform_assets.lake.location import Lake
 from platform_assets.reporting.quality_results import quality_results_uri
@@ -75,7 +75,7 @@ def _result(row: dict, config: Any) -> Any:
         "unexpected_percent": row["failed_percent"],
         "partial_unexpected_list": [r.get(column) for r in sample] if column else [],
     }
-    if not config.kwargs.get("column") and not config.kwargs.get("column_list"):
+    if not EXPECTATIONS[row["expectation"]].row_level:  # column exists, row count: one observation
         result = {"observed_value": "failed" if not row["passed"] else "passed"}
     return ExpectationValidationResult(
         success=bool(row["passed"]), expectation_config=config, result=result, exception_info=None
@@ -134,6 +134,7 @@ def build_data_docs(lake: Lake, contracts: dict[str, Contract], out_dir: Path) -
                 },
                 meta={
                     "run_id": identifier,
+                    "batch_spec": {"data_asset_name": f"{dataset} partition {partition}"},  # the page header
                     "active_batch_definition": {
                         "datasource_name": "lake",
                         "data_connector_name": "ops_quality_results",
