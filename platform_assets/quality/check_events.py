@@ -44,12 +44,11 @@ def _metadata(outcome: RuleOutcome, label: str, contract: Contract) -> dict[str,
     rows = [r for r in outcome.sample if part_col is None or str(r.get(part_col)) == label]
     pii = pii_columns(contract)
     sample = json.loads(json.dumps([mask_row(r, pii) for r in rows[:_SAMPLE_ROWS]], default=str))
-    evaluated = outcome.evaluated_by_partition.get(label, 0) if rule.row_level else 1
-    failed = (
-        outcome.failed_by_partition.get(label, 0)
-        if rule.row_level
-        else int(label in outcome.failed_partitions)
-    )
+    if rule.row_level or label in outcome.evaluated_by_partition:  # counted rows (or records)
+        evaluated = outcome.evaluated_by_partition.get(label, 0)
+        failed = outcome.failed_by_partition.get(label, 0)
+    else:  # a table-level rule: one evaluation of the partition
+        evaluated, failed = 1, int(label in outcome.failed_partitions or bool(outcome.message))
     metadata: dict[str, Any] = {
         "partition": label,
         "rule": rule_sentence(rule),

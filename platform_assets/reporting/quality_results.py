@@ -98,6 +98,8 @@ def _counts(outcome: RuleOutcome, label: str, rows: int) -> tuple[int, int, bool
     """Rows evaluated, rows failed and passed, for one rule in one partition."""
     rule = outcome.rule
     passed = label not in outcome.failed_partitions and not outcome.message
+    if not rule.row_level and label in outcome.evaluated_by_partition:  # a table-level rule that counts
+        return outcome.evaluated_by_partition[label], outcome.failed_by_partition.get(label, 0), passed
     if not rule.row_level:  # table-level rules are one evaluation per partition
         return 1, 0 if passed else 1, passed
     if outcome.message:  # the rule could not run (a missing column): the whole partition fails it

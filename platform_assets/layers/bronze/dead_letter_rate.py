@@ -21,6 +21,7 @@ def record_dead_letter_rate(report: QualityReport, received: int, dead: int, par
             continue
         outcome.evaluated, outcome.failed = received, dead
         outcome.failed_by_partition = {partition: dead} if dead else {}
+        outcome.evaluated_by_partition = {partition: received}  # records, for results and checks
         limit = float(outcome.rule.args["max_value"])
         if received and dead / received > limit:
             outcome.failed_partitions = [partition]
