@@ -113,6 +113,7 @@ def _fx_demo(
     )
     outcomes: list[RunOutcome] = []
     with FxApiServer(dataset) as fx_service:
+        os.environ["FX_API_TOKEN"] = fx_service.token  # resolved at run time (dg.EnvVar), never in config
         settings = replace(settings, fx_api_url=fx_service.base_url, fx_api_token=fx_service.token)
         defs = build_definitions(settings)
         driver = SensorDriver(defs, instance, build_resources(settings), "fx_publications_sensor")
