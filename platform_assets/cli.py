@@ -38,7 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument(
         "--output", type=Path, default=Path("bench/orders.json"), help="where to write the JSON"
     )
+    ui = commands.add_parser(
+        "ui", help="the Dagster UI and daemon on $DAGSTER_HOME (the project's dagster.yaml)"
+    )
+    ui.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
     args = parser.parse_args(argv)
+    if args.command == "ui":
+        from platform_assets.operations.ui_services import run_ui
+
+        return run_ui(Path(os.environ.get("DAGSTER_HOME") or ".dagster_home"), args.port)
     if args.command == "bench":
         from platform_assets.operations.benchmark import run_benchmark
 
