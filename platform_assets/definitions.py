@@ -12,6 +12,7 @@ from platform_assets.contracts.loader import CONTRACTS_DIR
 from platform_assets.domains import customers, fx, orders, products, salesforce
 from platform_assets.engine import SparkEngine
 from platform_assets.lake.resource import LakeResource
+from platform_assets.operations.lake_observations import build_tables_sensor, table_specs
 from platform_assets.sensors.alerts import build_alerts_sensor
 from platform_assets.settings import PlatformSettings
 
@@ -40,7 +41,10 @@ def build_definitions(
     return dg.Definitions.merge(
         *(domain.definitions(contracts, settings) for domain in DOMAINS),
         dg.Definitions(
-            sensors=[build_alerts_sensor(contracts, settings.alerts_webhook)],
+            assets=table_specs(
+                contracts
+            ),  # ops/alerts, quarantine/*, *_dlq (operations/lake_observations.py)
+            sensors=[build_alerts_sensor(contracts, settings.alerts_webhook), build_tables_sensor(contracts)],
             resources=shared_resources(settings),
         ),
     )

@@ -256,6 +256,14 @@ def _orders_demo(settings: PlatformSettings, instance: dg.DagsterInstance, seed:
     return outcomes
 
 
+def _operations_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> None:
+    """The alerts the demo's checks raise, then the alerts, quarantine and DLQ tables observed (no runs)."""
+    defs, resources = build_definitions(settings), build_resources(settings)
+    print()
+    for name in ("platform_alerts_sensor", "platform_tables_sensor"):
+        print(f"{name}: {SensorDriver(defs, instance, resources, name, _origin()).evaluate().skip_message}")
+
+
 def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
     settings = PlatformSettings.from_env()
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
@@ -274,6 +282,7 @@ def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
         outcomes += _salesforce_demo(settings, instance)
         outcomes += _products_demo(settings, instance)
         outcomes += _orders_demo(settings, instance, seed)
+        _operations_demo(settings, instance)
     _print_summary(lake, outcomes, dagster_home)
     return 0
 

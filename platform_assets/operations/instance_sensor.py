@@ -90,6 +90,8 @@ class SensorRecorder:
         else:
             tick = tick.with_status(TickStatus.SKIPPED, skip_reason=data.skip_message)
         self._update(tick)
+        for event in data.asset_events:  # observations a sensor reports without a run, as the daemon does
+            self.instance.report_runless_asset_event(event)
         now = time.time()
         state = self.state()
         previous = (

@@ -188,6 +188,15 @@ def evaluate_alerts(
     return alerts
 
 
+def _summary(alerts: list[Alert], shown: int = 10) -> str:
+    """What a tick raised, as its (skip) message on the sensor's page: one item per alert."""
+    items = [
+        f"{a.severity} {a.dataset} {a.state}" + (f" [{a.partition}]" if a.partition else "") for a in alerts
+    ]
+    more = f"; and {len(items) - shown} more" if len(items) > shown else ""
+    return f"{len(alerts)} alert(s) raised: " + "; ".join(items[:shown]) + more
+
+
 def build_alerts_sensor(contracts: dict[str, Contract], webhook: str | None) -> dg.SensorDefinition:
     @dg.sensor(
         name=ALERTS_SENSOR,
@@ -209,6 +218,6 @@ def build_alerts_sensor(contracts: dict[str, Contract], webhook: str | None) -> 
         for alert in alerts:
             log = context.log.error if alert.severity == "ERROR" else context.log.warning
             log(alert.message)
-        return dg.SkipReason(f"{len(alerts)} alert(s) raised" if alerts else "no new alert")
+        return dg.SkipReason(_summary(alerts) if alerts else "no new alert")
 
     return _sensor
