@@ -23,6 +23,7 @@ import dagster as dg
 import pytest
 from dagster._core.storage.dagster_run import RunsFilter
 
+from platform_assets.lake.delta_tables import read_table
 from platform_assets.operations.ui_services import UiServices, free_port
 
 REPO = {"repositoryName": "__repository__", "repositoryLocationName": "platform_assets"}
@@ -157,3 +158,55 @@ def test_no_run_is_launched_in_the_first_minute(demo_ui: DemoUi) -> None:
     for name in DEMO_SENSORS:
         daemon_ticks = [t for t in _sensor(demo_ui, name)["ticks"] if t["timestamp"] >= demo_ui.started_at]
         assert all(not t["runIds"] for t in daemon_ticks), name
+
+
+def _latest_observation(ui: DemoUi, key: str) -> dict[str, object]:
+    data = ui.services.graphql(
+        "query($k: AssetKeyInput!) { assetOrError(assetKey: $k) { ... on Asset {"
+        " assetObservations(limit: 1) { metadataEntries { label"
+        " ... on IntMetadataEntry { intValue } ... on MarkdownMetadataEntry { mdStr } } } } } }",
+        {"k": {"path": key.split("/")}},
+    )
+    (observation,) = data["assetOrError"]["assetObservations"]
+    return {e["label"]: e.get("intValue", e.get("mdStr")) for e in observation["metadataEntries"]}
+
+
+def test_alerts_quarantine_and_dead_letters_are_assets_with_their_counts(demo_ui: DemoUi) -> None:
+    """The demo's figures: 2 FX rows held at the gate (a null currency on 11-03), 4 order events
+    dead-lettered, one alert per failed check evaluation (16, no freshness alert: all fresh)."""
+    printed = re.search(r"^platform_alerts_sensor: (\d+) alert\(s\) raised", demo_ui.output, re.M)
+    assert printed, demo_ui.output[-2000:]
+    quarantine = _latest_observation(demo_ui, "quarantine/silver_fx_rates")
+    assert quarantine["dagster/row_count"] == 2
+    assert "ccy_not_null" in quarantine["latest"] and "2026-11-03" in quarantine["latest"]
+    dead = _latest_observation(demo_ui, "bronze/order_events_dlq")
+    assert dead["dagster/row_count"] == 4
+    alerts = _latest_observation(demo_ui, "ops/alerts")
+    assert alerts["dagster/row_count"] == int(printed.group(1))
+    failed_checks = int(
+        re.search(r"^Check evaluations: \d+ passed, (\d+) failed", demo_ui.output, re.M).group(1)
+    )
+    assert int(printed.group(1)) >= failed_checks == 16
+    assert "silver/fx_rates" in alerts["latest"] or "bronze/" in alerts["latest"]
+
+
+def test_check_alerts_carry_their_partition(demo_ui: DemoUi) -> None:
+    alerts = read_table(str(demo_ui.home.parent / "lake" / "ops" / "alerts"), where="kind = 'check'")
+    rows = alerts.to_pylist()
+    assert len(rows) == 16 and all(r["partition"] for r in rows)
+    null_ccy = sorted(r["partition"] for r in rows if r["state"] == "ccy_not_null")
+    assert null_ccy == ["2026-11-02..2026-11-04", "2026-11-03"]  # the day, and the late re-run over it
+    assert all(f"in partition {r['partition']}" in r["message"] for r in rows)
+
+
+def test_a_blocked_partition_names_its_rule_and_the_quarantine(demo_ui: DemoUi) -> None:
+    with demo_ui.instance() as instance:
+        messages = [
+            entry.user_message
+            for run in instance.get_runs(RunsFilter(job_name="fx_rates_job"))
+            for entry in instance.all_logs(run.run_id)
+        ]
+    quarantine = str(demo_ui.home.parent / "lake" / "quarantine" / "silver_fx_rates")
+    blocked = [m for m in messages if "not published" in m]
+    assert blocked and all("critical rule(s) ccy_not_null failed" in m and quarantine in m for m in blocked)
+    assert any("['2026-11-03']" in m for m in blocked)
