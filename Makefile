@@ -44,9 +44,9 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
-## ui: the Dagster UI on the demo's home and lake
+## ui: the Dagster UI and daemon on the demo's home (with the project's dagster.yaml) and lake; Ctrl-C stops
 ui: $(STAMP)
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/platform ui
 
 clean:
 	rm -rf .lake .dagster_home .sandbox .reports

@@ -42,7 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     ops_cli.add_commands(commands)  # restore, dr (platform_assets/operations/cli.py)
     _add_reporting_commands(commands)
+    ui = commands.add_parser(
+        "ui", help="the Dagster UI and daemon on $DAGSTER_HOME (the project's dagster.yaml)"
+    )
+    ui.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
     args = parser.parse_args(argv)
+    if args.command == "ui":
+        from platform_assets.operations.ui_services import run_ui
+
+        return run_ui(Path(os.environ.get("DAGSTER_HOME") or ".dagster_home"), args.port)
     if args.command in ops_cli.COMMANDS:
         return ops_cli.run(args)
     if args.command in ("report", "validate", "contracts"):

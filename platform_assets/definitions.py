@@ -13,6 +13,7 @@ from platform_assets.domains import customers, fx, orders, products, salesforce
 from platform_assets.engine import SparkEngine
 from platform_assets.lake.resource import LakeResource
 from platform_assets.operations.definitions import operations_definitions
+from platform_assets.operations.lake_observations import build_tables_sensor, table_specs
 from platform_assets.reporting import definitions as reporting
 from platform_assets.sensors.alerts import build_alerts_sensor
 from platform_assets.settings import PlatformSettings
@@ -47,7 +48,10 @@ def build_definitions(
         *domain_defs,
         operations_definitions(contracts, domain_defs),
         dg.Definitions(
-            sensors=[build_alerts_sensor(contracts, settings.alerts_webhook)],
+            assets=table_specs(
+                contracts
+            ),  # ops/alerts, quarantine/*, *_dlq (operations/lake_observations.py)
+            sensors=[build_alerts_sensor(contracts, settings.alerts_webhook), build_tables_sensor(contracts)],
             resources=shared_resources(settings),
         ),
     )

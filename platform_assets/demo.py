@@ -9,6 +9,7 @@ Dagster instance in ``DAGSTER_HOME``, so the UI on that home shows them.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from dataclasses import dataclass, field, replace
@@ -16,16 +17,18 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.definitions.repository_definition import SINGLETON_REPOSITORY_NAME
+from dagster._core.remote_origin import RemoteRepositoryOrigin
 
 from platform_assets.contracts import load_contracts
 from platform_assets.definitions import build_definitions, build_resources
 from platform_assets.lake.delta_tables import count_by, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.layers.specs import RANGE_END, RANGE_START
+from platform_assets.operations.instance_sensor import workspace_repository_origin
 from platform_assets.operations.sensor_driver import SensorDriver
+from platform_assets.operations.ui_services import prepare_home, reset_home
 from platform_assets.settings import PlatformSettings
-
-REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 
 
 @dataclass
@@ -44,12 +47,10 @@ class RunOutcome:
     not_run: list[str]  # assets of the job that were not materialized because of that
 
 
-def prepare_home(dagster_home: Path) -> None:
-    """A Dagster home with the repo's instance settings, so `dagster dev` on it shows the runs."""
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    target = dagster_home / "dagster.yaml"
-    if not target.exists() and REPO_DAGSTER_YAML.exists():
-        shutil.copy(REPO_DAGSTER_YAML, target)
+@functools.cache
+def _origin() -> RemoteRepositoryOrigin:
+    """The code location's origin: the demo's runs and ticks are recorded under it, as the UI shows them."""
+    return workspace_repository_origin(SINGLETON_REPOSITORY_NAME)
 
 
 def _outcome(driver: SensorDriver, request: dg.RunRequest) -> RunOutcome:
@@ -113,9 +114,10 @@ def _fx_demo(
     )
     outcomes: list[RunOutcome] = []
     with FxApiServer(dataset) as fx_service:
+        os.environ["FX_API_TOKEN"] = fx_service.token  # resolved at run time (dg.EnvVar), never in config
         settings = replace(settings, fx_api_url=fx_service.base_url, fx_api_token=fx_service.token)
         defs = build_definitions(settings)
-        driver = SensorDriver(defs, instance, build_resources(settings), "fx_publications_sensor")
+        driver = SensorDriver(defs, instance, build_resources(settings), "fx_publications_sensor", _origin())
         for offset in range(days):
             day = start + timedelta(days=offset)
             fx_service.set_clock(datetime.combine(day, time(23, 59, 59)).isoformat() + "Z")
@@ -138,7 +140,7 @@ def _customers_demo(settings: PlatformSettings, instance: dg.DagsterInstance, se
         return []
     dataset = generate_customers(seed=seed, batches=4)
     defs = build_definitions(settings)
-    driver = SensorDriver(defs, instance, build_resources(settings), "rds_customers_dms_sensor")
+    driver = SensorDriver(defs, instance, build_resources(settings), "rds_customers_dms_sensor", _origin())
     outcomes: list[RunOutcome] = []
     with (
         PostgresServer() as pg,
@@ -173,7 +175,9 @@ def _salesforce_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -
         )
         print(f"\nSalesforce (sandbox org, REST query API over TLS): {org.instance_url}")
         defs = build_definitions(settings)
-        driver = SensorDriver(defs, instance, build_resources(settings), "salesforce_watermark_sensor")
+        driver = SensorDriver(
+            defs, instance, build_resources(settings), "salesforce_watermark_sensor", _origin()
+        )
         outcomes += _tick(driver, "initial extraction")
         for _ in range(len(dataset.rounds)):
             round_no = org.apply_next_round()["applied_round"]
@@ -203,7 +207,7 @@ def _products_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> 
         print(f"\nSnowflake (fakesnow on port {params['port']}): {table}")
         defs = build_definitions(settings)
         driver = SensorDriver(
-            defs, instance, build_resources(settings), "snowflake_products_watermark_sensor"
+            defs, instance, build_resources(settings), "snowflake_products_watermark_sensor", _origin()
         )
         outcomes += _tick(driver, "initial extraction")
         for round_no in range(1, dataset.round_count + 1):
@@ -236,8 +240,8 @@ def _orders_demo(settings: PlatformSettings, instance: dg.DagsterInstance, seed:
         print(f"\nOrders (Kafka {broker.bootstrap_servers}, topic {topic}, 3 partitions)")
         defs = build_definitions(settings)
         resources = build_resources(settings)
-        ingest = SensorDriver(defs, instance, resources, "orders_kafka_sensor")
-        apply = SensorDriver(defs, instance, resources, "orders_apply_sensor")
+        ingest = SensorDriver(defs, instance, resources, "orders_kafka_sensor", _origin())
+        apply = SensorDriver(defs, instance, resources, "orders_apply_sensor", _origin())
         half = len(dataset.messages) // 2
         rounds = [(dataset.messages[:half], f"{half} events produced")]
         rounds.append((dataset.messages[half:], f"{len(dataset.messages)} events produced"))
@@ -252,16 +256,25 @@ def _orders_demo(settings: PlatformSettings, instance: dg.DagsterInstance, seed:
     return outcomes
 
 
+def _operations_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> None:
+    """The alerts the demo's checks raise, then the alerts, quarantine and DLQ tables observed (no runs)."""
+    defs, resources = build_definitions(settings), build_resources(settings)
+    print()
+    for name in ("platform_alerts_sensor", "platform_tables_sensor"):
+        print(f"{name}: {SensorDriver(defs, instance, resources, name, _origin()).evaluate().skip_message}")
+
+
 def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
     settings = PlatformSettings.from_env()
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
-    prepare_home(dagster_home)
     lake = Lake(settings.lake_root, settings.storage_options)
     if fresh:
         for folder in (lake.root, settings.dms_landing_root):
             if "://" not in folder and Path(folder).exists():
                 print(f"Removing the previous demo data at {folder}")
                 shutil.rmtree(folder)
+        reset_home(dagster_home)  # the instance's runs, ticks and cursors go with the lake they describe
+    prepare_home(dagster_home)
     print(f"Engine: {settings.engine}; lake: {settings.lake_root}; Dagster home: {dagster_home}\n")
     with dg.DagsterInstance.get() as instance:
         outcomes = _fx_demo(settings, instance, start, days, seed)
@@ -269,6 +282,7 @@ def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
         outcomes += _salesforce_demo(settings, instance)
         outcomes += _products_demo(settings, instance)
         outcomes += _orders_demo(settings, instance, seed)
+        _operations_demo(settings, instance)
     _print_summary(lake, outcomes, dagster_home)
     from platform_assets.reporting.cli import demo_reports  # the ops reports, on the same instance
 
@@ -310,7 +324,5 @@ def _print_summary(lake: Lake, outcomes: list[RunOutcome], dagster_home: Path) -
     print(f"\nLake:        {lake.root}")
     print(f"Dagster home: {dagster_home}")
     print("See the runs, checks, lineage and freshness in the UI on the same home:")
-    print(
-        f"  DAGSTER_HOME={dagster_home} PLATFORM_LAKE_ROOT={lake.root} .venv/bin/dagster dev -w workspace.yaml"
-    )
+    print(f"  DAGSTER_HOME={dagster_home} PLATFORM_LAKE_ROOT={lake.root} .venv/bin/platform ui  (or make ui)")
     print("  then open http://127.0.0.1:3000")

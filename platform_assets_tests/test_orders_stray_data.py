@@ -124,7 +124,7 @@ def test_business_dates_no_partition_takes_are_quarantined_with_a_reason_and_cou
         got = {(r["order_id"], r["_failed_rules"], r["_action"]): r["_reason"] for r in quarantined}
         assert got == {
             ("ord-19990304-0001", "business_date_out_of_range", "dropped"): (
-                "order_date 1999-03-04 is before 2026-01-01"
+                "order_date 1999-03-04 is before 2026-11-01"  # the contracts start on the sandbox's first day
             ),
             ("ord-20990101-0001", "business_date_out_of_range", "dropped"): (
                 f"order_date 2099-01-01 is more than 1 day(s) after the day it was ingested, {today}"

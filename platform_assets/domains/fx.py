@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from platform_assets.contracts.model import Contract
+from platform_assets.env_secrets import env_secret
 from platform_assets.layers.bronze import fx_rates as bronze_fx_rates
 from platform_assets.layers.gold import dim_currency
 from platform_assets.layers.silver import fx_rates as silver_fx_rates
@@ -31,5 +32,9 @@ def definitions(contracts: dict[str, Contract], settings: PlatformSettings) -> d
         assets=[bronze_fx_rates.FX_API_SOURCE, *assets],
         jobs=[job],
         sensors=[build_fx_publications_sensor(job)],
-        resources={"fx_api": FxApiResource(base_url=settings.fx_api_url, token=settings.fx_api_token)},
+        resources={
+            "fx_api": FxApiResource(
+                base_url=settings.fx_api_url, token=env_secret("FX_API_TOKEN", settings.fx_api_token)
+            )
+        },
     )

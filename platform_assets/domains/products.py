@@ -23,6 +23,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from platform_assets.contracts.model import Contract
+from platform_assets.env_secrets import env_secret
 from platform_assets.layers.bronze import snowflake_products as bronze_products
 from platform_assets.layers.silver import products as silver_products
 from platform_assets.sensors.watermark_probe import Probe, build_watermark_probe_sensor
@@ -45,7 +46,7 @@ def snowflake_resource(env: Mapping[str, str] = os.environ) -> SnowflakeResource
     return SnowflakeResource(
         account=env.get("SNOWFLAKE_ACCOUNT") or "fakesnow",
         user=env.get("SNOWFLAKE_USER") or "fake",
-        password=env.get("SNOWFLAKE_PASSWORD") or "snow",
+        password=env_secret("SNOWFLAKE_PASSWORD", "snow", env),
         warehouse=env.get("SNOWFLAKE_WAREHOUSE") or None,
         role=env.get("SNOWFLAKE_ROLE") or None,
         host=host,

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from platform_assets.contracts.model import Contract
+from platform_assets.env_secrets import env_secret
 from platform_assets.layers.bronze import salesforce as bronze_salesforce
 from platform_assets.layers.silver import salesforce as silver_salesforce
 from platform_assets.sensors.watermark_probe import build_watermark_probe_sensor
@@ -36,7 +37,7 @@ POSITIONS = {
 def salesforce_resource(env: Mapping[str, str] = os.environ) -> SalesforceResource:
     return SalesforceResource(
         instance_url=env.get("SALESFORCE_INSTANCE_URL") or "https://127.0.0.1:8443",
-        session_id=env.get("SALESFORCE_SESSION_ID") or "sandbox-session",
+        session_id=env_secret("SALESFORCE_SESSION_ID", "sandbox-session", env),
         ca_path=env.get("SALESFORCE_CA_PATH") or None,
         api_version=env.get("SALESFORCE_API_VERSION") or "59.0",
     )

@@ -226,3 +226,14 @@ def history(uri: str, limit: int | None = None, storage_options: dict[str, str] 
     """Commits, newest first: version, timestamp, operation, parameters, metrics, custom metadata."""
     table = open_table(uri, storage_options)
     return [] if table is None else table.history(limit)
+
+
+def latest_rows(
+    uri: str, columns: Sequence[str], order_by: str, limit: int, storage_options: dict[str, str] | None = None
+) -> pa.Table:
+    """The ``limit`` newest rows by ``order_by`` (only those rows are read into memory)."""
+    table = open_table(uri, storage_options)
+    if table is None:
+        raise FileNotFoundError(f"no Delta table at {uri}")
+    select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    return _query(table, f'SELECT {select} FROM t ORDER BY "{order_by}" DESC LIMIT {int(limit)}')

@@ -88,9 +88,13 @@ def build_spark_asset(
             "quarantined_rows": outcome.quarantined_rows,
         }
         if outcome.blocked_partitions:
+            blocking = [o.rule.name for o in outcome.report.outcomes if o.rule.blocking and not o.passed]
+            summary["blocking_rules"] = dg.MetadataValue.json(blocking)
+            summary["quarantine"] = dg.MetadataValue.path(lake.quarantine_uri(contract.ref))
             context.log.error(
-                f"{contract.dataset}: critical rules failed; not published: {outcome.blocked_partitions}; "
-                f"{outcome.quarantined_rows} row(s) in {lake.quarantine_uri(contract.ref)}"
+                f"{contract.dataset}: critical rule(s) {', '.join(blocking)} failed; not published: "
+                f"{outcome.blocked_partitions}; {outcome.quarantined_rows} row(s) in "
+                f"{lake.quarantine_uri(contract.ref)}"
             )
         if outcome.published and not outcome.blocked_partitions:
             summary["rows_by_partition"] = dg.MetadataValue.json(outcome.published_rows_by_partition)

@@ -1,23 +1,34 @@
 """Evaluate a sensor as the daemon does (its cursor kept between ticks) and run its requests in-process.
 
 The demo plays the sandbox sources through the platform's real sensors with it, and the tests drive
-sensors the same way, so both go through the code the daemon would run.
+sensors the same way, so both go through the code the daemon would run. With ``origin`` (the code
+location's repository origin) the ticks, the cursor and the runs are recorded in the instance as the
+daemon records them (instance_sensor.py), so the UI shows them and the daemon resumes from them.
 """
 
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.remote_origin import RemoteRepositoryOrigin
+
+from platform_assets.operations.instance_sensor import SensorRecorder
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # callers print their own lines
 
 
 class SensorDriver:
     def __init__(
-        self, defs: dg.Definitions, instance: dg.DagsterInstance, resources: dict, name: str
+        self,
+        defs: dg.Definitions,
+        instance: dg.DagsterInstance,
+        resources: dict,
+        name: str,
+        origin: RemoteRepositoryOrigin | None = None,
     ) -> None:
         self.defs, self.instance, self.resources = defs, instance, resources
         self.sensor = defs.resolve_sensor_def(name)
-        self.cursor: str | None = None
+        self.recorder = SensorRecorder(instance, origin, self.sensor) if origin else None
+        self.cursor: str | None = self.recorder.stored_cursor() if self.recorder else None
 
     def evaluate(self) -> dg.SensorExecutionData:
         """One tick; the cursor it returns is kept for the next one."""
@@ -27,16 +38,29 @@ class SensorDriver:
             resources=self.resources,
             repository_def=self.defs.get_repository_def(),
         )
-        tick = self.sensor.evaluate_tick(context)
+        if self.recorder is None:
+            tick = self.sensor.evaluate_tick(context)
+            self.cursor = tick.cursor or self.cursor
+            return tick
+        self.recorder.start_tick()
+        try:
+            tick = self.sensor.evaluate_tick(context)
+        except Exception:
+            self.recorder.fail_tick()
+            raise
         self.cursor = tick.cursor or self.cursor
+        self.recorder.finish_tick(tick, self.cursor)
         return tick
 
-    def execute(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    def execute(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult | dg.JobExecutionResult:
         """Run what the sensor asked for, in-process, tagged as the daemon would have launched it."""
         tags = {**request.tags, "dagster/sensor_name": self.sensor.name}
         if request.run_key:
             tags["dagster/run_key"] = request.run_key
-        return self.defs.resolve_job_def(self.sensor.job_name).execute_in_process(
+        job = self.defs.resolve_job_def(self.sensor.job_name)
+        if self.recorder is not None:
+            return self.recorder.execute(job, request, tags, QUIET)
+        return job.execute_in_process(
             instance=self.instance,
             tags=tags,
             partition_key=request.partition_key,

@@ -28,7 +28,7 @@ from platform_assets.contracts.model import Contract, parse_duration
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import append_with_positions, read_positions
 from platform_assets.lake.resource import LakeResource
-from platform_assets.layers.specs import asset_key
+from platform_assets.layers.specs import RANGE_END, RANGE_START, asset_key
 
 ALERTS_SENSOR = "platform_alerts_sensor"
 POSITION = "alerts"  # structured position in the alerts table: {"checks_after": id, "freshness": {...}}
@@ -96,6 +96,18 @@ def _minutes(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 60:.0f}"
 
 
+def run_partitions(instance: dg.DagsterInstance, run_id: str | None) -> str | None:
+    """The partition (or ``first..last`` range) a run materialized, from its tags: a check evaluated over a
+    range run has no partition of its own."""
+    run = instance.get_run_by_id(run_id) if run_id else None
+    if run is None:
+        return None
+    if "dagster/partition" in run.tags:
+        return run.tags["dagster/partition"]
+    first, last = run.tags.get(RANGE_START), run.tags.get(RANGE_END)
+    return (first if first == last else f"{first}..{last}") if first else None
+
+
 def check_failure_alerts(
     instance: dg.DagsterInstance, contracts: dict[str, Contract], after: int | None, now: datetime
 ) -> tuple[list[Alert], int | None]:
@@ -118,16 +130,11 @@ def check_failure_alerts(
                 severity = evaluation.severity.value if evaluation else "ERROR"
                 failed = evaluation.metadata.get("failed_rows") if evaluation else None
                 count = f" ({failed.value} failing row(s))" if failed is not None else ""
-                message = f"{dataset}: check {rule.name} failed{count}"
+                partition = record.partition or run_partitions(instance, record.run_id)
+                where = f" in partition {partition}" if partition else ""
+                message = f"{dataset}: check {rule.name} failed{where}{count}"
                 alert = Alert(
-                    "check",
-                    dataset,
-                    severity,
-                    rule.name,
-                    message,
-                    now,
-                    record.run_id or None,
-                    record.partition,
+                    "check", dataset, severity, rule.name, message, now, record.run_id or None, partition
                 )
                 found.append((record.id, alert))
     found.sort(key=lambda pair: pair[0])
@@ -207,6 +214,15 @@ def evaluate_alerts(
     return alerts
 
 
+def _summary(alerts: list[Alert], shown: int = 10) -> str:
+    """What a tick raised, as its (skip) message on the sensor's page: one item per alert."""
+    items = [
+        f"{a.severity} {a.dataset} {a.state}" + (f" [{a.partition}]" if a.partition else "") for a in alerts
+    ]
+    more = f"; and {len(items) - shown} more" if len(items) > shown else ""
+    return f"{len(alerts)} alert(s) raised: " + "; ".join(items[:shown]) + more
+
+
 def build_alerts_sensor(contracts: dict[str, Contract], webhook: str | None) -> dg.SensorDefinition:
     @dg.sensor(
         name=ALERTS_SENSOR,
@@ -228,6 +244,6 @@ def build_alerts_sensor(contracts: dict[str, Contract], webhook: str | None) -> 
         for alert in alerts:
             log = context.log.error if alert.severity == "ERROR" else context.log.warning
             log(alert.message)
-        return dg.SkipReason(f"{len(alerts)} alert(s) raised" if alerts else "no new alert")
+        return dg.SkipReason(_summary(alerts) if alerts else "no new alert")
 
     return _sensor
