@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=Path("bench/orders.json"), help="where to write the JSON"
     )
     ops_cli.add_commands(commands)  # restore, dr (platform_assets/operations/cli.py)
+    bench.add_argument(
+        "--reference",
+        action="store_true",
+        help="also run the silver order logic by hand in DuckDB and Polars (dev dependencies) and compare",
+    )
     args = parser.parse_args(argv)
     if args.command in ops_cli.COMMANDS:
         return ops_cli.run(args)
@@ -48,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         from platform_assets.operations.benchmark import run_benchmark
 
         scales = [float(s) for s in args.scales.split(",") if s.strip()]
-        run_benchmark(scales, args.days, args.seed, args.output)
+        run_benchmark(scales, args.days, args.seed, args.output, args.reference)
         return 0
     if args.command == "replay-dlq":
         return _replay_dlq(args.dataset)

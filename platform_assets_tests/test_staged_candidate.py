@@ -79,11 +79,7 @@ def test_each_order_run_reads_its_upstream_once_and_leaves_no_staged_copy(tmp_pa
                 instance=instance, tags={RANGE_START: day, RANGE_END: day}, raise_on_error=False
             )
         assert scans[bronze] == 1
-    failed = {
-        e.check_name
-        for e in result.get_asset_check_evaluations()
-        if not e.passed
-    }
+    failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
     assert failed == {"order_total_equals_lines"}
     quarantined = read_table(lake.quarantine_uri("silver/orders")).to_pylist()
     assert [(r["event_id"], r["_failed_rules"]) for r in quarantined] == [
