@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from urllib.parse import urlparse
 
 from pyspark.sql import DataFrame
@@ -30,7 +31,10 @@ def staging_uri(lake: Lake, run_id: str, name: str) -> str:
 def _remove_tree(uri: str, storage_options: dict[str, str]) -> None:
     """Delete a staged table's files (a local folder, or every object under an S3 prefix)."""
     if "://" not in uri or uri.startswith("file://"):
-        shutil.rmtree(uri.removeprefix("file://"), ignore_errors=True)
+        path = Path(uri.removeprefix("file://"))
+        shutil.rmtree(path, ignore_errors=True)
+        with suppress(OSError):  # the run's folder, once its last staged table is gone
+            path.parent.rmdir()
         return
     from pyarrow import fs  # only remote lakes need it
 
