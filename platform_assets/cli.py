@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument(
         "--output", type=Path, default=Path("bench/orders.json"), help="where to write the JSON"
     )
+    bench.add_argument(
+        "--reference",
+        action="store_true",
+        help="also run the silver order logic by hand in DuckDB and Polars (dev dependencies) and compare",
+    )
     ops_cli.add_commands(commands)  # restore, dr (platform_assets/operations/cli.py)
     _add_reporting_commands(commands)
     ui = commands.add_parser(
@@ -59,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         from platform_assets.operations.benchmark import run_benchmark
 
         scales = [float(s) for s in args.scales.split(",") if s.strip()]
-        run_benchmark(scales, args.days, args.seed, args.output)
+        run_benchmark(scales, args.days, args.seed, args.output, args.reference)
         return 0
     if args.command == "replay-dlq":
         return _replay_dlq(args.dataset)

@@ -35,6 +35,13 @@ def test_the_benchmark_writes_per_stage_figures_that_match_the_stream(
     assert figures["silver"]["succeeded"] and figures["silver_increment"]["succeeded"]
     assert figures["silver"]["rows"] == len({m.event["order_id"] for m in valid(messages[:split])})
     assert figures["silver_increment"]["rows"] == len({m.event["order_id"] for m in valid(messages[split:])})
+
+    # the apply sensor asks for every order date first, then only the dates the increment touched
+    def days(part):
+        return sorted({str(m.event["created_time"])[:10] for m in valid(part)})
+
+    assert figures["silver"]["requested"] == [f"{days(messages[:split])[0]}..{days(messages[:split])[-1]}"]
+    assert figures["silver_increment"]["requested"] == [f"{d}..{d}" for d in days(messages[split:])]
     for stage in ("bronze", "silver", "bronze_increment", "silver_increment"):
         assert figures[stage]["seconds"] > 0 and figures[stage]["rows_per_second"] > 0
         assert figures[stage]["peak_rss_mib"] > 0
@@ -46,3 +53,50 @@ def test_the_benchmark_writes_per_stage_figures_that_match_the_stream(
     for table in maintenance.values():
         assert table["files_after"] <= table["files_before"]
         assert table["query_files_after"] <= min(table["query_files_before"], table["files_after"])
+
+
+def test_the_reference_mode_runs_duckdb_and_polars_on_the_same_bronze_and_finds_identical_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "bench.json"
+    args = ["bench", "--scales", "0.2", "--days", "3", "--reference", "--output", str(output)]
+    assert cli.main(args) == 0
+    assert "results identical: True" in capsys.readouterr().out
+    (figures,) = json.loads(output.read_text())["results"]
+    messages = generate_order_events(seed=7, days=3, scale=0.2).messages
+    split = len(messages) - max(1, round(len(messages) * INCREMENT_FRACTION))
+    orders = len({m.event["order_id"] for m in messages[:split] if m.valid})
+    reference = figures["reference"]
+    assert reference["identical"] is True
+    for engine in ("duckdb", "polars"):
+        assert reference[engine]["rows"] == orders and reference[engine]["differences_from_platform"] == {}
+        assert reference[engine]["ratios"]["silver_seconds"] > 0 and reference[engine]["peak_rss_mib"] > 0
+    # the platform computes its candidates once: one read of bronze and one of silver/orders
+    assert figures["silver"]["scans"] == {"bronze/order_events": 1, "silver/orders": 1}
+
+
+def test_the_comparison_counts_rows_that_differ(tmp_path: Path) -> None:
+    import duckdb
+
+    from platform_assets.operations.reference import compare
+
+    row = (
+        "SELECT 'o1' AS order_id, 'open' AS status, 1 AS customer_id, 'USD' AS currency, 'web' AS channel, "
+        "'[]' AS lines, {total} AS order_total, 0.0 AS lines_total_gap, 1 AS min_quantity, "
+        "TIMESTAMP '2026-11-01 00:00:00' AS created_time, DATE '2026-11-01' AS order_date, "
+        "'created' AS event_type, 2 AS schema_version, TIMESTAMP '2026-11-01 00:00:00' AS event_time, "
+        "'e1' AS event_id"
+    )
+    line = "SELECT 'o1' AS order_id, 1 AS line_no, 1 AS product_id, 1 AS quantity, 1.0 AS unit_price, 'USD' AS currency, 'open' AS status, DATE '2026-11-01' AS order_date"
+    for name, total in (("a", "10.0"), ("b", "10.0000001"), ("c", "11.0")):
+        duckdb.sql(f"COPY ({row.format(total=total)}) TO '{tmp_path}/{name}_orders.parquet' (FORMAT parquet)")
+        duckdb.sql(f"COPY ({line}) TO '{tmp_path}/{name}_lines.parquet' (FORMAT parquet)")
+
+    def source(name: str) -> dict[str, str]:
+        return {
+            "orders": f"'{tmp_path}/{name}_orders.parquet'",
+            "order_lines": f"'{tmp_path}/{name}_lines.parquet'",
+        }
+
+    assert compare(source("a"), source("b")) == {}  # doubles agree to 6 places
+    assert compare(source("a"), source("c")) == {"orders": 2}

@@ -6,13 +6,20 @@ day, with its planted defects), and a fresh process on an empty lake measures fo
 - ``bronze``: the stream except its last 1%, parsed as Kafka messages are (``parse_message``), typed
   by the contract and appended to ``bronze/order_events`` with its offsets (the broker itself is left
   out: the tests cover it);
-- ``silver``: the ``orders_apply_job`` over every order date (``silver/orders`` change apply and
-  ``silver/order_lines``), as the apply sensor would request it;
-- ``bronze_increment`` and ``silver_increment``: the last 1% the same way, which shows that an
-  incremental run costs in proportion to the change, not to the table;
+- ``silver``: one tick of the ``orders_apply_sensor`` and the runs it requests (every order date
+  the first time: the ``orders_apply_job``, i.e. the ``silver/orders`` change apply and
+  ``silver/order_lines``), as the daemon would run them;
+- ``bronze_increment`` and ``silver_increment``: the last 1% the same way; the sensor requests only
+  the order dates the increment touched, so an incremental run costs in proportion to the change;
 - ``maintenance``: the table maintenance of ``bronze/order_events`` and ``silver/orders`` (their
   contracts' policies), with each table's file count before and after and the files a selective query
   (one customer's rows) must read, from the file statistics, before and after.
+
+Each silver stage records ``scans``: the executed engine plans that read bronze and silver/orders
+(one each per run: candidates are staged once, see ``quality/staging.py``). With ``--reference``,
+the same silver logic written by hand in DuckDB and in Polars (``reference.py``) runs over the same
+bronze files after the ``silver`` stage, each in its own process, is checked row for row against
+the platform's tables, and its figures and the platform/reference ratios are recorded.
 
 Peak memory is the process's resident set high-water mark after each stage (the embedded Sail
 engine runs in the same process). The results are written as JSON; nothing here asserts a figure.
@@ -24,7 +31,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import tempfile
@@ -38,7 +44,9 @@ TOPIC = "orders.events"
 
 
 def _peak_rss_mib() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+    from platform_assets.operations.reference import peak_rss_mib
+
+    return peak_rss_mib()
 
 
 def _stage(rows: int, started: float) -> dict[str, Any]:
@@ -51,18 +59,49 @@ def _stage(rows: int, started: float) -> dict[str, Any]:
     }
 
 
-def measure_scale(scale: float, days: int, seed: int) -> dict[str, Any]:
+def _reference(lake: Any, platform_silver: dict[str, Any], work: Path) -> dict[str, Any]:
+    """DuckDB and Polars over the same bronze files, each in its own process, each checked against
+    the platform's silver; the ratios put the platform's figures next to theirs."""
+    from platform_assets.lake.delta_tables import open_table, row_count
+
+    files = work / "bronze_files.json"
+    files.write_text(json.dumps(open_table(lake.uri("bronze/order_events")).file_uris()))
+    platform = work / "platform_files.json"
+    silver = {t: open_table(lake.uri(f"silver/{t}")).file_uris() for t in ("orders", "order_lines")}
+    platform.write_text(json.dumps(silver))
+    out: dict[str, Any] = {}
+    for engine in ("duckdb", "polars"):
+        target = work / engine
+        command = [sys.executable, "-m", "platform_assets.operations.reference", "--engine", engine]
+        command += ["--files", str(files), "--out", str(target), "--platform", str(platform)]
+        subprocess.run(command, check=True)
+        figures = json.loads((target / "figures.json").read_text())
+        figures["ratios"] = {  # platform / reference: how many times slower and bigger the platform is
+            "silver_seconds": round(platform_silver["seconds"] / figures["seconds"], 2),
+            "peak_rss": round(platform_silver["peak_rss_mib"] / figures["peak_rss_mib"], 2),
+        }
+        out[engine] = figures
+    live = row_count(lake.uri("silver/orders"), where="NOT _is_deleted")
+    out["identical"] = all(not out[e]["differences_from_platform"] for e in ("duckdb", "polars")) and all(
+        out[e]["rows"] == live for e in ("duckdb", "polars")
+    )
+    return out
+
+
+def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -> dict[str, Any]:
     """Run the four stages on a fresh lake in this process; returns their figures."""
     import dagster as dg
     import pandas  # noqa: F401  (imported lazily by the Delta writes: a one-off cost kept off the clock)
 
     from platform_assets.contracts import load_contracts
-    from platform_assets.definitions import build_definitions
-    from platform_assets.domains.orders import ORDERS_APPLY_JOB
+    from platform_assets.definitions import build_definitions, build_resources
+    from platform_assets.domains.orders import ORDERS_APPLY_SENSOR
     from platform_assets.lake.location import Lake
     from platform_assets.layers.bronze.incremental_asset import SourceBatch, ingest_increment
     from platform_assets.layers.bronze.records import Batch
     from platform_assets.layers.specs import RANGE_END, RANGE_START
+    from platform_assets.operations.scans import count_scans
+    from platform_assets.operations.sensor_driver import SensorDriver
     from platform_assets.settings import PlatformSettings
     from platform_assets.sources.kafka.reader import app_id, parse_message, position_label
     from sandbox.generator.orders import generate_order_events
@@ -76,7 +115,6 @@ def measure_scale(scale: float, days: int, seed: int) -> dict[str, Any]:
         settings = PlatformSettings.from_env({**os.environ, "PLATFORM_LAKE_ROOT": f"{root}/lake"})
         lake = Lake(settings.lake_root, settings.storage_options)
         defs = build_definitions(settings)
-        job = defs.resolve_job_def(ORDERS_APPLY_JOB)
         figures: dict[str, Any] = {"scale": scale, "days": days, "messages": len(messages)}
 
         def ingest(first: int, end: int) -> dict[str, Any]:
@@ -95,23 +133,29 @@ def measure_scale(scale: float, days: int, seed: int) -> dict[str, Any]:
             )
             return {**_stage(len(conformed.rows), started), "dead_letters": dead}
 
-        def apply(instance: dg.DagsterInstance) -> dict[str, Any]:
+        def apply(driver: SensorDriver) -> dict[str, Any]:
+            """One tick of the apply sensor and the runs it requests (only the touched order dates)."""
             started = time.perf_counter()
-            result = job.execute_in_process(
-                instance=instance,
-                tags={RANGE_START: dataset.start.isoformat(), RANGE_END: _last_order_date(dataset)},
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-                raise_on_error=False,
-            )
-            orders = result.asset_materializations_for_node("silver__orders")
-            applied = int(orders[0].metadata["changes_applied"].value) if orders else 0
-            return {**_stage(applied, started), "succeeded": result.success}
+            applied, succeeded, ranges = 0, True, []
+            with count_scans([lake.uri("bronze/order_events"), lake.uri("silver/orders")]) as scans:
+                for request in driver.evaluate().run_requests or []:
+                    result = driver.execute(request)
+                    ranges.append(f"{request.tags[RANGE_START]}..{request.tags[RANGE_END]}")
+                    succeeded &= result.success
+                    orders = result.asset_materializations_for_node("silver__orders")
+                    applied += int(orders[0].metadata["changes_applied"].value) if orders else 0
+            reads = {"bronze/order_events": scans[lake.uri("bronze/order_events")]}
+            reads["silver/orders"] = scans[lake.uri("silver/orders")]
+            return {**_stage(applied, started), "succeeded": succeeded, "scans": reads, "requested": ranges}
 
         with dg.DagsterInstance.ephemeral() as instance:
+            driver = SensorDriver(defs, instance, build_resources(settings), ORDERS_APPLY_SENSOR)
             figures["bronze"] = ingest(0, split)
-            figures["silver"] = apply(instance)
+            figures["silver"] = apply(driver)
+            if reference:  # the same logic by hand, over the same bronze, before the increment
+                figures["reference"] = _reference(lake, figures["silver"], Path(root))
             figures["bronze_increment"] = ingest(split, len(messages))
-            figures["silver_increment"] = apply(instance)
+            figures["silver_increment"] = apply(driver)
         figures["maintenance"] = _maintenance(lake, dataset)
         figures["wall_seconds"] = round(time.perf_counter() - started_all, 3)
         figures["peak_rss_mib"] = _peak_rss_mib()
@@ -149,11 +193,9 @@ def _maintenance(lake: Any, dataset: Any) -> dict[str, Any]:
     return {"seconds": round(time.perf_counter() - started, 3), "tables": tables}
 
 
-def _last_order_date(dataset: Any) -> str:
-    return max(str(e["created_time"])[:10] for e in dataset.valid_events())
-
-
-def run_benchmark(scales: list[float], days: int, seed: int, output: Path) -> dict[str, Any]:
+def run_benchmark(
+    scales: list[float], days: int, seed: int, output: Path, reference: bool = False
+) -> dict[str, Any]:
     """Each scale in its own process (a clean peak-memory figure); prints progress, writes ``output``."""
     from platform_assets.settings import PlatformSettings
 
@@ -162,7 +204,7 @@ def run_benchmark(scales: list[float], days: int, seed: int, output: Path) -> di
         print(f"scale {scale:g}: measuring ...", flush=True)
         with tempfile.NamedTemporaryFile(suffix=".json") as handle:
             command = [sys.executable, "-m", __name__, "--scale", str(scale), "--days", str(days)]
-            command += ["--seed", str(seed), "--out", handle.name]
+            command += ["--seed", str(seed), "--out", handle.name] + (["--reference"] if reference else [])
             subprocess.run(command, check=True)
             figures = json.loads(Path(handle.name).read_text())
         results.append(figures)
@@ -182,6 +224,18 @@ def run_benchmark(scales: list[float], days: int, seed: int, output: Path) -> di
             + f"; peak {figures['peak_rss_mib']} MiB",
             flush=True,
         )
+        if "reference" in figures:
+            ref = figures["reference"]
+            print(
+                f"scale {scale:g}: reference "
+                + "; ".join(
+                    f"{e} {ref[e]['seconds']:.2f} s, {ref[e]['peak_rss_mib']} MiB "
+                    f"(platform x{ref[e]['ratios']['silver_seconds']} time, x{ref[e]['ratios']['peak_rss']} memory)"
+                    for e in ("duckdb", "polars")
+                )
+                + f"; results identical: {ref['identical']}",
+                flush=True,
+            )
     document = {
         "benchmark": "orders: bronze ingest and silver change apply",
         "created_at": datetime.now(UTC).isoformat(),
@@ -206,8 +260,9 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--days", type=int, required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--reference", action="store_true")
     args = parser.parse_args(argv)
-    args.out.write_text(json.dumps(measure_scale(args.scale, args.days, args.seed)))
+    args.out.write_text(json.dumps(measure_scale(args.scale, args.days, args.seed, args.reference)))
     return 0
 
 

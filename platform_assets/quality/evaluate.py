@@ -134,6 +134,8 @@ def with_rule_flags(df: DataFrame, rules: list[Rule]) -> tuple[DataFrame, list[R
     evaluable = [r for r in rules if r.row_level and all(c in df.columns for c in r.columns)]
     floats = _float_columns(df)
     for rule in evaluable:
+        if flag_column(rule) in df.columns:  # already computed (a staged candidate carries its flags)
+            continue
         df = df.withColumn(flag_column(rule), _failure_expression(rule, floats, df.columns))
     return df, evaluable
 
@@ -148,6 +150,7 @@ def evaluate(
         if missing:
             outcomes[rule.name].message = f"column(s) {missing} not in the data"
     flagged, evaluable = with_rule_flags(df, rules)
+    data_columns = [c for c in df.columns if not c.startswith(FLAG_PREFIX)]
 
     floats = _float_columns(df)
     part = F.col(partition_column).cast("string") if partition_column else F.lit(ALL)
@@ -171,7 +174,7 @@ def evaluate(
                 outcome.failed_partitions.append(str(row["_partition"]))
         outcome.failed_partitions.sort()
         if outcome.failed:
-            sample = flagged.where(F.col(flag_column(rule))).select(*df.columns).limit(sample_size)
+            sample = flagged.where(F.col(flag_column(rule))).select(*data_columns).limit(sample_size)
             outcome.sample = [row.asDict() for row in sample.collect()]
 
     for rule in rules:

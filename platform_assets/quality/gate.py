@@ -21,9 +21,10 @@ from platform_assets.contracts.rules import Severity
 from platform_assets.engine import delta_io
 from platform_assets.lake.delta_tables import count_by, in_predicate, row_count
 from platform_assets.lake.location import Lake
-from platform_assets.quality.evaluate import ALL, QualityReport, evaluate, flag_column
+from platform_assets.quality.evaluate import ALL, QualityReport, evaluate, flag_column, with_rule_flags
 from platform_assets.quality.raw_values import raw_companions
 from platform_assets.quality.schema import conform
+from platform_assets.quality.staging import staged
 
 UNPLACED = str(None)  # the partition label of rows whose partition value is NULL
 
@@ -62,6 +63,20 @@ def publish_with_gate(
     """
     raw = raw_companions(candidate.columns, contract.column_names)  # checked, never published
     candidate = conform(candidate, contract, keep=raw)
+    flagged, _ = with_rule_flags(candidate, contract.rules)
+    with staged(flagged, lake, run_id, contract.dataset) as candidate:  # computed once, read from here
+        return _gate(candidate, contract, lake, partitions, run_id, raw)
+
+
+def _gate(
+    candidate: DataFrame,
+    contract: Contract,
+    lake: Lake,
+    partitions: Sequence[date] | None,
+    run_id: str,
+    raw: list[str],
+) -> PublishOutcome:
+    """The gate over a staged candidate that carries its rule flags."""
     part_col = contract.partitioning.column if contract.partitioning else None
     report, flagged = evaluate(candidate, contract.rules, part_col)
     blocked = report.blocked_partitions()

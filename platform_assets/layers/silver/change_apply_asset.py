@@ -18,6 +18,7 @@ change that a later correction supersedes stops blocking), for SCD2 every change
 """
 
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import reduce
@@ -39,7 +40,14 @@ from platform_assets.layers.silver.business_date_range import RULE, out_of_range
 from platform_assets.layers.spark_asset import TransformInputs
 from platform_assets.layers.specs import asset_kwargs, partition_dates
 from platform_assets.quality.check_events import check_events
-from platform_assets.quality.evaluate import QualityReport, evaluate, flag_column
+from platform_assets.quality.evaluate import (
+    FLAG_PREFIX,
+    QualityReport,
+    evaluate,
+    flag_column,
+    with_rule_flags,
+)
+from platform_assets.quality.staging import staged
 from platform_assets.reporting.quality_results import record_quality_results
 
 APPLIED_THROUGH = "applied_through"  # newest bronze _ingested_at applied, on the materialization
@@ -47,6 +55,10 @@ APPLIED_THROUGH = "applied_through"  # newest bronze _ingested_at applied, on th
 # (inputs, applied_through or None) -> change rows with the contract's columns, the delete marker's
 # columns and _ingested_at
 ChangeFeed = Callable[[TransformInputs, datetime | None], DataFrame]
+# the costly part of a feed (parsing, per-row aggregates), run on the changes the rules check (for
+# SCD1 the newest per key), after the reduction instead of on every bronze row
+Enrich = Callable[[DataFrame], DataFrame]
+IN_SCOPE, STRAY = "_in_scope", "_stray"  # staged feed flags: belongs to the run's partitions / to none
 
 
 def _utc(moment: datetime) -> datetime:
@@ -133,7 +145,10 @@ def _quarantine_strays(
 
 
 def build_change_apply_asset(
-    contract: Contract, contracts: dict[str, Contract], change_feed: ChangeFeed
+    contract: Contract,
+    contracts: dict[str, Contract],
+    change_feed: ChangeFeed,
+    enrich: Enrich | None = None,
 ) -> dg.AssetsDefinition:
     spec = ChangeSpec.from_contract(contract)
     apply = apply_scd2 if contract.cdc is not None and contract.cdc.mode == "scd2" else apply_scd1
@@ -144,29 +159,36 @@ def build_change_apply_asset(
         output_required=False,
     )
     def _change_apply(context: AssetExecutionContext) -> Iterator:
+        # the feed and the checked changes are each computed once and staged; removed at the end
+        with ExitStack() as stages:
+            yield from _run(context, stages)
+
+    def _run(context: AssetExecutionContext, stages: ExitStack) -> Iterator:
         lake: Lake = context.resources.lake.lake
         spark = context.resources.spark.get_session()
         partitions = partition_dates(context) if spec.partition_by else None
         plan = reading_plan(context, partitions)
         reads: list[DataFrame] = []
-        strays: list[DataFrame] = []
-        seen: list[datetime] = []
         for since, days in plan.items():
             read = change_feed(TransformInputs(spark, lake, days), since)
-            # the whole read counts as seen, before it is narrowed to its partitions (the apply
-            # below runs later, so it reads at least as much)
             stray = (
                 out_of_range(spec.partition_by, contract.partitioning.start)
                 if spec.partition_by and contract.partitioning
                 else F.lit(False)
-            )  # dates no partition takes, counted in the same pass
-            found = read.agg(F.max(INGESTED_AT).alias("t"), F.sum(stray.cast("long")).alias("s")).collect()[0]
-            newest = found["t"]
-            seen += [_utc(newest)] if newest is not None else []
-            reads.append(read.where(spec.within(days)))
-            if found["s"]:
-                strays.append(read.where(stray))
-        changes = reduce(DataFrame.unionByName, reads)
+            )  # dates no partition takes
+            reads.append(read.withColumn(IN_SCOPE, F.expr(spec.within(days))).withColumn(STRAY, stray))
+        # bronze is read once: the feed is staged, and counted, narrowed and applied from there
+        feed = stages.enter_context(
+            staged(reduce(DataFrame.unionByName, reads), lake, context.run.run_id, f"{contract.dataset}/feed")
+        )
+        # the whole read counts as seen, before it is narrowed to its partitions (the apply below
+        # runs later, so it reads at least as much)
+        found = feed.agg(
+            F.max(INGESTED_AT).alias("t"), F.sum(F.col(STRAY).cast("long")).alias("s")
+        ).collect()[0]
+        seen: list[datetime] = [_utc(found["t"])] if found["t"] is not None else []
+        strays = [feed.where(STRAY).drop(IN_SCOPE, STRAY)] if found["s"] else []
+        changes = feed.where(IN_SCOPE).drop(IN_SCOPE, STRAY)
         out_of_range_rows = _quarantine_strays(strays, contract, spec, lake, context)
         if out_of_range_rows:  # counted even when nothing else is applied
             yield dg.AssetObservation(
@@ -175,9 +197,21 @@ def build_change_apply_asset(
             )
         if apply is apply_scd1:  # SCD2 keeps every change as a version, so every change is checked
             changes = winning_changes(changes, spec)
+        if enrich is not None:
+            changes = enrich(changes)
+        checked = stages.enter_context(
+            staged(
+                with_rule_flags(changes, contract.rules)[0],
+                lake,
+                context.run.run_id,
+                f"{contract.dataset}/changes",
+            )
+        )
+        changes = checked.drop(*(c for c in checked.columns if c.startswith(FLAG_PREFIX)))
         through = max(seen, default=None)
         since = min((s for s in plan if s is not None), default=None)
-        report, flagged = evaluate(changes, contract.rules, spec.partition_by)  # every run checks its changes
+        # every run checks its changes (the staged flags are reused, not recomputed)
+        report, flagged = evaluate(checked, contract.rules, spec.partition_by)
         results = check_events(context, contract, report, partitions, report.blocked_partitions())
         record_quality_results(context, contract, report, report.blocked_partitions())
         if not report.rows_by_partition or through is None:

@@ -23,24 +23,16 @@ from platform_assets.layers.silver.change_apply_asset import build_change_apply_
 from platform_assets.layers.spark_asset import TransformInputs, build_spark_asset
 
 CLOCK_SKEW = timedelta(days=1)  # an event may be ingested this long before its order's date
-POSITION = "_position"  # unique per bronze row (topic-partition@offset)
 LINES_SCHEMA = "array<struct<line_no:bigint,product_id:bigint,quantity:bigint,unit_price:double>>"
 
 
-def order_changes(bronze: DataFrame) -> DataFrame:
-    """Bronze events -> change feed with the contract checks' inputs (sum of lines, smallest quantity).
+def order_events(bronze: DataFrame) -> DataFrame:
+    """Bronze events -> the change feed's cheap columns: keys, sequence, order date, values as they are.
 
-    No higher-order functions (``transform``/``aggregate`` lambdas): Sail 0.7 fails a filter over a
-    lambda projection of a Delta scan ("No field named ?table?.lines"), which the checks' samples
-    need. The sum of lines is an aggregate over the exploded lines of each bronze row instead.
+    Nothing here parses: the lines JSON is parsed by ``order_checks`` after the change apply has
+    picked the newest event per order, so the parse runs once per order, not once per event.
     """
-    parsed = bronze.withColumn("_lines", F.from_json("lines", LINES_SCHEMA))
-    lines_total = (
-        parsed.select(POSITION, F.explode("_lines").alias("l"))
-        .groupBy(POSITION)
-        .agg(F.sum(F.col("l.quantity") * F.col("l.unit_price")).alias("_lines_total"))
-    )
-    return parsed.join(lines_total, POSITION, "left").select(
+    return bronze.select(
         "order_id",
         F.when(F.col("event_type") == "cancelled", "cancelled").otherwise("open").alias("status"),
         "customer_id",
@@ -48,8 +40,6 @@ def order_changes(bronze: DataFrame) -> DataFrame:
         "channel",
         "lines",
         "order_total",
-        (F.col("order_total") - F.coalesce(F.col("_lines_total"), F.lit(0.0))).alias("lines_total_gap"),
-        F.array_min(F.col("_lines.quantity")).alias("min_quantity"),
         "created_time",
         F.to_date("created_time").alias("order_date"),  # the session time zone is UTC
         "event_type",
@@ -60,9 +50,36 @@ def order_changes(bronze: DataFrame) -> DataFrame:
     )
 
 
+def order_checks(changes: DataFrame) -> DataFrame:
+    """The contract checks' inputs (gap to the sum of lines, smallest quantity) for one change per order.
+
+    No higher-order functions (``transform``/``aggregate`` lambdas): Sail 0.7 fails a filter over a
+    lambda projection of a Delta scan ("No field named ?table?.lines"). The sum of lines is an
+    aggregate over the exploded lines, joined back on the typed key (``order_id``, null-safe: a
+    change without one is still checked), which is unique here: the apply keeps the newest per key.
+    """
+    parsed = changes.withColumn("_lines", F.from_json("lines", LINES_SCHEMA))
+    lines_total = (
+        parsed.select(F.col("order_id").alias("_key"), F.explode("_lines").alias("l"))
+        .groupBy("_key")
+        .agg(F.sum(F.col("l.quantity") * F.col("l.unit_price")).alias("_lines_total"))
+    )
+    joined = parsed.join(lines_total, parsed["order_id"].eqNullSafe(lines_total["_key"]), "left")
+    return joined.select(
+        *(parsed[c] for c in changes.columns),
+        (F.col("order_total") - F.coalesce(F.col("_lines_total"), F.lit(0.0))).alias("lines_total_gap"),
+        F.array_min(F.col("_lines.quantity")).alias("min_quantity"),
+    )
+
+
+def order_changes(bronze: DataFrame) -> DataFrame:
+    """Bronze events, already one per order, -> the checked change rows (the two steps above)."""
+    return order_checks(order_events(bronze))
+
+
 def _feed(inputs: TransformInputs, since: datetime | None) -> DataFrame:
     first_day = min(inputs.partitions) - CLOCK_SKEW if inputs.partitions else None
-    return order_changes(inputs.read_ingested_after("bronze/order_events", since, first_day))
+    return order_events(inputs.read_ingested_after("bronze/order_events", since, first_day))
 
 
 def order_lines(orders: DataFrame) -> DataFrame:
@@ -96,6 +113,6 @@ def _lines(inputs: TransformInputs) -> DataFrame:
 
 def build(contracts: dict[str, Contract]) -> list[dg.AssetsDefinition]:
     return [
-        build_change_apply_asset(contracts["silver/orders"], contracts, _feed),
+        build_change_apply_asset(contracts["silver/orders"], contracts, _feed, enrich=order_checks),
         build_spark_asset(contracts["silver/order_lines"], contracts, _lines),
     ]

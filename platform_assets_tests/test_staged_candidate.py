@@ -1,0 +1,88 @@
+"""The candidate is computed once: a run reads its upstream table once, however many rules fail.
+
+The generator's order stream plants defects that fail critical rules (so the gate aggregates, samples
+each failing rule, counts and writes the quarantine, and publishes). Counting the executed Spark
+Connect plans that name the upstream path shows one read per run: the change apply stages its feed
+and the checked changes, the gate stages its candidate; the staged copies are gone afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from platform_assets.contracts import load_contracts
+from platform_assets.definitions import build_definitions
+from platform_assets.domains.orders import ORDERS_APPLY_JOB
+from platform_assets.lake.delta_tables import read_table
+from platform_assets.lake.location import Lake
+from platform_assets.layers.bronze.incremental_asset import SourceBatch, ingest_increment
+from platform_assets.layers.bronze.records import Batch
+from platform_assets.layers.specs import RANGE_END, RANGE_START
+from platform_assets.operations.scans import count_scans
+from platform_assets.quality.staging import STAGING_ZONE
+from platform_assets.settings import PlatformSettings
+from platform_assets.sources.kafka.reader import app_id, parse_message, position_label
+from platform_assets_tests.orders_oracle import assert_silver_orders_match
+from sandbox.generator.orders import generate_order_events
+
+TOPIC = "orders.events"
+
+
+def _ingest(lake: Lake, messages: list[tuple[bytes, bytes]], first: int) -> None:
+    records = [
+        (position_label(TOPIC, 0, first + i), parse_message(TOPIC, 0, first + i, key, value))
+        for i, (key, value) in enumerate(messages)
+    ]
+    now = datetime.now(UTC)
+    ingest_increment(
+        lake,
+        load_contracts()["bronze/order_events"],
+        Batch(now.date(), now, f"kafka:{TOPIC}", f"test:{first}"),
+        lambda _: SourceBatch(records=records, offsets={app_id(TOPIC, 0): first + len(records) - 1}),
+    )
+
+
+def test_each_order_run_reads_its_upstream_once_and_leaves_no_staged_copy(tmp_path: Path) -> None:
+    dataset = generate_order_events(seed=7, days=3, scale=0.5)
+    settings = PlatformSettings.from_env({"PLATFORM_LAKE_ROOT": str(tmp_path / "lake")})
+    lake = Lake(settings.lake_root)
+    _ingest(lake, [(m.key, m.value) for m in dataset.messages], 0)
+    defs = build_definitions(settings)
+    job = defs.resolve_job_def(ORDERS_APPLY_JOB)
+    last_day = max(str(e["created_time"])[:10] for e in dataset.valid_events())
+    bronze, orders = lake.uri("bronze/order_events"), lake.uri("silver/orders")
+    staging = tmp_path / "lake" / STAGING_ZONE
+
+    with dg.instance_for_test() as instance:
+        with count_scans([bronze, orders]) as scans:
+            result = job.execute_in_process(
+                instance=instance, tags={RANGE_START: dataset.start.isoformat(), RANGE_END: last_day}
+            )
+        assert_silver_orders_match(lake, instance, dataset)
+        # silver/orders reads bronze once (its MERGE names the target in SQL, not as a scan);
+        # silver/order_lines reads silver/orders once
+        assert (scans[bronze], scans[orders]) == (1, 1)
+
+        # a later event whose total disagrees with its lines fails a critical rule: the gate
+        # aggregates, samples the failing rule, counts and writes the quarantine, still from one read
+        event = json.loads(dataset.messages[-1].value)
+        day = event["created_time"][:10]
+        bad = {**event, "event_id": "evt-late-bad", "event_time": f"{day}T23:59:59Z"}
+        bad["order_total"] = float(bad["order_total"]) + 5.0
+        _ingest(lake, [(bad["order_id"].encode(), json.dumps(bad).encode())], len(dataset.messages))
+        with count_scans([bronze]) as scans:
+            result = job.execute_in_process(
+                instance=instance, tags={RANGE_START: day, RANGE_END: day}, raise_on_error=False
+            )
+        assert scans[bronze] == 1
+    failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
+    assert failed == {"order_total_equals_lines"}
+    quarantined = read_table(lake.quarantine_uri("silver/orders")).to_pylist()
+    assert [(r["event_id"], r["_failed_rules"]) for r in quarantined] == [
+        ("evt-late-bad", "order_total_equals_lines")
+    ]
+    assert not staging.exists() or not any(staging.iterdir())  # no staged table or run folder left
