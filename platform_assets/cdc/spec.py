@@ -32,10 +32,15 @@ class ChangeSpec:
     value_columns: tuple[str, ...]
     apply_as_deletes: str | None = None
     partition_by: str | None = None
+    # SCD2: the value columns whose change opens a version (None: all of them, as AUTO CDC)
+    track_history: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.keys or not self.sequence_by:
             raise ValueError(f"{self.dataset}: change apply needs keys and sequence_by")
+        untracked = set(self.track_history or ()) - set(self.value_columns)
+        if untracked:
+            raise ValueError(f"{self.dataset}: tracked columns {sorted(untracked)} are not value columns")
         overlap = set(self.keys) & set(self.value_columns)
         if overlap:
             raise ValueError(f"{self.dataset}: columns {sorted(overlap)} are both keys and values")
@@ -53,7 +58,12 @@ class ChangeSpec:
             value_columns=tuple(c for c in contract.column_names if c not in bookkeeping),
             apply_as_deletes=contract.cdc.apply_as_deletes,
             partition_by=contract.partitioning.column if contract.partitioning else None,
+            track_history=tuple(contract.cdc.tracked_columns(contract.value_columns)),
         )
+
+    @property
+    def tracked_columns(self) -> tuple[str, ...]:
+        return self.value_columns if self.track_history is None else self.track_history
 
     @property
     def state_columns(self) -> list[str]:
