@@ -9,7 +9,7 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from platform_assets.contracts.model import CDC_COLUMNS, Contract
+from platform_assets.contracts.model import Contract
 
 DELETED = "_is_deleted"  # tombstone flag: the key's change at this sequence was a delete
 VALID_FROM, VALID_TO, IS_CURRENT = "valid_from", "valid_to", "is_current"
@@ -50,12 +50,11 @@ class ChangeSpec:
         """Keys, sequence and deletes from the contract; every other schema column is a value."""
         if contract.cdc is None:
             raise ValueError(f"{contract.dataset}: the contract has no 'cdc' section")
-        bookkeeping = {*contract.keys, *contract.sequence_by, *CDC_COLUMNS["scd2"]}
         return cls(
             dataset=contract.dataset,
             keys=tuple(contract.keys),
             sequence_by=tuple(contract.sequence_by),
-            value_columns=tuple(c for c in contract.column_names if c not in bookkeeping),
+            value_columns=tuple(contract.value_columns),
             apply_as_deletes=contract.cdc.apply_as_deletes,
             partition_by=contract.partitioning.column if contract.partitioning else None,
             track_history=tuple(contract.cdc.tracked_columns(contract.value_columns)),
