@@ -182,3 +182,149 @@ def test_nullable_false_is_enforced_as_critical_whatever_the_yaml_says() -> None
                 if r.expectation == "expect_column_values_to_not_be_null" and r.columns == (column.name,)
             ]
             assert covering and all(r.blocking for r in covering), f"{dataset}.{column.name}"
+
+
+# --- contracts that used to load and fail later (or never): they fail at load now ---
+
+
+def _history_cdc(**extra: object) -> dict:
+    return {"cdc": {"mode": "scd2", "apply_as_deletes": "Op = 'D'", **extra}}
+
+
+@pytest.mark.parametrize(
+    ("dataset", "change", "field", "reason"),
+    [
+        (
+            "silver/fx_rates",
+            {"quality": {"rules": [{"expect_column_values_to_not_be_null": "currency"}]}},
+            "quality.rules",
+            "rule 'currency_not_null' names columns not in the schema: ['currency']",
+        ),
+        (
+            "silver/fx_rates",
+            {"quality": {"rules": [{"expect_compound_columns_to_be_unique": ["as_of_date", "cur"]}]}},
+            "quality.rules",
+            "names columns not in the schema: ['cur']",
+        ),
+        (
+            "silver/fx_rates",
+            {
+                "quality": {
+                    "rules": [{"expect_column_values_to_be_between": {"column": "ccy", "min_value": 0}}]
+                }
+            },
+            "quality.rules",
+            "rule 'ccy_between' is a numeric range on 'ccy', which is string",
+        ),
+        (
+            "silver/customers_history",
+            {"cdc": {"mode": "scd2", "apply_as_deletes": "Op = 'D"}},
+            "cdc.apply_as_deletes",
+            "is not a valid SQL condition",
+        ),
+        (
+            "silver/customers_history",
+            {"cdc": {"mode": "scd2", "apply_as_deletes": "SELECT 1"}},
+            "cdc.apply_as_deletes",
+            "must be a boolean condition",
+        ),
+        (
+            "silver/customers_history",
+            {"cdc": {"mode": "scd2", "apply_as_deletes": "Operation = 'D'"}},
+            "cdc.apply_as_deletes",
+            "names columns ['Operation'] that neither the schema nor an upstream contract has",
+        ),
+        (
+            "silver/customers_history",
+            _history_cdc(track_history_column_list=["email", "mood"]),
+            "cdc.track_history_column_list",
+            "['mood'] are not value columns",
+        ),
+        (
+            "silver/customers_history",
+            _history_cdc(track_history_column_list=["email"], track_history_except_column_list=["phone"]),
+            "cdc",
+            "not both",
+        ),
+        (
+            "silver/customers",
+            {"cdc": {"mode": "scd1", "apply_as_deletes": "Op = 'D'", "track_history_column_list": ["email"]}},
+            "cdc",
+            "applies to scd2 only",
+        ),
+    ],
+)
+def test_contract_errors_surface_at_load(
+    tmp_path: Path, dataset: str, change: dict, field: str, reason: str
+) -> None:
+    directory = _write_contracts(tmp_path, change, dataset=dataset)
+    with pytest.raises(ContractError) as caught:
+        load_contracts(directory)
+    assert caught.value.path.endswith(f"{dataset}.yaml")
+    assert (caught.value.field, reason in caught.value.reason) == (field, True), caught.value.reason
+
+
+def test_a_duplicate_yaml_key_is_refused_with_its_field(tmp_path: Path) -> None:
+    directory = _write_contracts(tmp_path)
+    path = directory / "silver" / "fx_rates.yaml"
+    path.write_text(path.read_text() + "keys: [ccy]\n")  # a second 'keys' would silently win
+    with pytest.raises(ContractError) as caught:
+        load_contracts(directory)
+    assert caught.value.path.endswith("silver/fx_rates.yaml") and caught.value.field == "keys"
+    assert "is given twice" in caught.value.reason
+
+
+def test_a_duplicate_key_inside_a_nested_mapping_names_its_path(tmp_path: Path) -> None:
+    directory = _write_contracts(tmp_path)
+    path = directory / "silver" / "customers_history.yaml"
+    text = path.read_text().replace("mode: scd2", "mode: scd2\n  mode: scd1")
+    path.write_text(text)
+    with pytest.raises(ContractError, match=r"field 'cdc.mode': is given twice \(lines \d+ and \d+\)"):
+        load_contracts(directory)
+
+
+def test_a_yml_file_is_refused_not_ignored(tmp_path: Path) -> None:
+    directory = _write_contracts(tmp_path)
+    (directory / "gold" / "dim_currency.yaml").rename(directory / "gold" / "dim_currency.yml")
+    with pytest.raises(ContractError, match=r"dim_currency.yml: field '\(file\)': contract files must end"):
+        load_contracts(directory)
+
+
+def test_a_missing_contract_is_a_contract_error_not_a_key_error(tmp_path: Path) -> None:
+    directory = _write_contracts(tmp_path)
+    (directory / "gold" / "dim_currency.yaml").unlink()
+    settings = PlatformSettings.from_env({"PLATFORM_LAKE_ROOT": str(tmp_path / "lake")})
+    with pytest.raises(
+        ContractError, match=r"dim_currency.yaml: field 'dataset': no contract 'gold/dim_currency'"
+    ):
+        build_definitions(settings, contracts_dir=directory)
+
+
+def test_every_key_column_is_a_critical_rule_whatever_the_yaml_says(tmp_path: Path) -> None:
+    shipped = load_contracts()
+    for name in ("silver/accounts", "silver/products"):  # their YAML says 'warning'
+        rules = {r.name: r for r in shipped[name].rules}
+        (key,) = shipped[name].keys
+        assert rules[f"{key}_not_null"].severity is Severity.CRITICAL
+    for contract in shipped.values():
+        for key in contract.keys:
+            assert any(
+                r.expectation == "expect_column_values_to_not_be_null"
+                and r.columns == (key,)
+                and r.blocking
+                and "mostly" not in r.args
+                for r in contract.rules
+            ), f"{contract.dataset}: key {key} is not enforced"
+    # a key even where the schema says nullable, with a 'drop' rule or a lenient one: still critical
+    schema = [{**c, "nullable": True} if c["name"] in ("as_of_date", "ccy") else c for c in _silver_schema()]
+    lenient = {
+        "rules": [
+            {"expect_column_values_to_not_be_null": "as_of_date", "severity": "drop"},
+            {"expect_column_values_to_not_be_null": {"column": "ccy", "mostly": 0.5}, "severity": "warning"},
+        ]
+    }
+    contracts = load_contracts(_write_contracts(tmp_path, {"schema": schema, "quality": lenient}))
+    rules = {r.name: r for r in contracts["silver/fx_rates"].rules}
+    assert rules["as_of_date_not_null"].severity is Severity.CRITICAL  # was 'drop'
+    assert rules["ccy_not_null"].args["mostly"] == 0.5  # the lenient rule stays as written...
+    assert rules["ccy_required"].blocking and rules["ccy_required"].args == {"column": "ccy"}  # ...and this

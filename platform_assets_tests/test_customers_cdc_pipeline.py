@@ -119,6 +119,14 @@ def test_02_changes_including_delete_and_reinsert_are_applied_exactly(setup) -> 
         platform.lake.uri("silver/customers"), where="_is_deleted", columns=["customer_id"]
     )
     assert set(tombstones.column("customer_id").to_pylist()) == deleted
+    # the usual SCD2 query for the current state returns exactly the live customers, deleted ones not
+    history = platform.lake.uri("silver/customers_history")
+    open_rows = read_table(history, where="valid_to IS NULL", columns=COLUMNS).to_pylist()
+    assert {r["customer_id"]: tuple(r[c] for c in COLUMNS) for r in open_rows} == _expected(
+        dataset.final_state()
+    )
+    closed = read_table(history, where="_is_deleted", columns=["valid_from", "valid_to"]).to_pylist()
+    assert closed and all(r["valid_to"] == r["valid_from"] for r in closed)
 
 
 def test_03_a_run_with_nothing_new_changes_nothing(setup) -> None:

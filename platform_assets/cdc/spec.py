@@ -9,7 +9,7 @@ from datetime import date
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from platform_assets.contracts.model import CDC_COLUMNS, Contract
+from platform_assets.contracts.model import Contract
 
 DELETED = "_is_deleted"  # tombstone flag: the key's change at this sequence was a delete
 VALID_FROM, VALID_TO, IS_CURRENT = "valid_from", "valid_to", "is_current"
@@ -32,10 +32,15 @@ class ChangeSpec:
     value_columns: tuple[str, ...]
     apply_as_deletes: str | None = None
     partition_by: str | None = None
+    # SCD2: the value columns whose change opens a version (None: all of them, as AUTO CDC)
+    track_history: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not self.keys or not self.sequence_by:
             raise ValueError(f"{self.dataset}: change apply needs keys and sequence_by")
+        untracked = set(self.track_history or ()) - set(self.value_columns)
+        if untracked:
+            raise ValueError(f"{self.dataset}: tracked columns {sorted(untracked)} are not value columns")
         overlap = set(self.keys) & set(self.value_columns)
         if overlap:
             raise ValueError(f"{self.dataset}: columns {sorted(overlap)} are both keys and values")
@@ -45,15 +50,19 @@ class ChangeSpec:
         """Keys, sequence and deletes from the contract; every other schema column is a value."""
         if contract.cdc is None:
             raise ValueError(f"{contract.dataset}: the contract has no 'cdc' section")
-        bookkeeping = {*contract.keys, *contract.sequence_by, *CDC_COLUMNS["scd2"]}
         return cls(
             dataset=contract.dataset,
             keys=tuple(contract.keys),
             sequence_by=tuple(contract.sequence_by),
-            value_columns=tuple(c for c in contract.column_names if c not in bookkeeping),
+            value_columns=tuple(contract.value_columns),
             apply_as_deletes=contract.cdc.apply_as_deletes,
             partition_by=contract.partitioning.column if contract.partitioning else None,
+            track_history=tuple(contract.cdc.tracked_columns(contract.value_columns)),
         )
+
+    @property
+    def tracked_columns(self) -> tuple[str, ...]:
+        return self.value_columns if self.track_history is None else self.track_history
 
     @property
     def state_columns(self) -> list[str]:

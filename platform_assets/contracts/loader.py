@@ -10,8 +10,10 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from platform_assets.contracts.load_checks import condition_columns
 from platform_assets.contracts.model import Contract
 from platform_assets.contracts.rules import RuleError
+from platform_assets.contracts.yaml_strict import DuplicateKeyError, load_yaml
 
 CONTRACTS_DIR = Path(__file__).parent / "datasets"
 
@@ -36,7 +38,9 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
 
 def load_contract(path: Path) -> Contract:
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
+    except DuplicateKeyError as exc:
+        raise ContractError(path, exc.field, exc.reason) from exc
     except yaml.YAMLError as exc:
         raise ContractError(path, "(yaml)", f"not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
@@ -78,13 +82,46 @@ def _check_references(contracts: dict[str, Contract], paths: dict[str, Path]) ->
                         f"schema.{column.name}.lineage",
                         f"{dataset} has no column {source_column!r}",
                     )
+        _check_delete_condition(contract, contracts, paths[name])
+
+
+def _check_delete_condition(contract: Contract, contracts: dict[str, Contract], path: Path) -> None:
+    """``apply_as_deletes`` reads a change row: the table's own columns or its upstreams'."""
+    if contract.cdc is None or contract.cdc.apply_as_deletes is None:
+        return
+    known = {*contract.column_names, *(c for u in contract.upstream for c in contracts[u].column_names)}
+    unknown = sorted(condition_columns(contract.cdc.apply_as_deletes) - known)
+    if unknown:
+        raise ContractError(
+            path,
+            "cdc.apply_as_deletes",
+            f"names columns {unknown} that neither the schema nor an upstream contract has",
+        )
+
+
+class Contracts(dict[str, Contract]):
+    """The loaded contracts by ``layer/table``; asking for one that does not exist says where it
+    was looked for (a ContractError, not a bare KeyError)."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = directory
+
+    def __missing__(self, dataset: str) -> Contract:
+        raise ContractError(
+            self.directory / f"{dataset}.yaml", "dataset", f"no contract {dataset!r} in {self.directory}"
+        )
 
 
 def load_contracts(directory: Path = CONTRACTS_DIR) -> dict[str, Contract]:
     """All contracts under ``directory/<layer>/<table>.yaml``, keyed by ``layer/table``."""
-    contracts: dict[str, Contract] = {}
+    contracts = Contracts(directory)
     paths: dict[str, Path] = {}
-    for path in sorted(directory.glob("*/*.yaml")):
+    for path in sorted(directory.glob("*/*")):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if path.suffix != ".yaml":  # a .yml (or any other) file would be silently ignored
+            raise ContractError(path, "(file)", "contract files must end in '.yaml'; rename or remove it")
         contract = load_contract(path)
         contracts[contract.dataset] = contract
         paths[contract.dataset] = path

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from platform_assets.contracts.implicit_rules import complete_rules
+from platform_assets.contracts.load_checks import check_rule_columns, condition_columns, enforce_keys
 from platform_assets.contracts.rules import Rule, Severity, parse_rules
 
 LAYERS = ("bronze", "silver", "gold")
@@ -210,6 +211,44 @@ class ChangeApply(_Strict):
     apply_as_deletes: str | None = Field(
         None, description="SQL condition marking a change as a delete, e.g. \"Op = 'D'\""
     )
+    # SCD2 only, as AUTO CDC: the value columns whose change opens a new version (default: all);
+    # an update that changes none of them updates the current version in place
+    track_history_column_list: list[str] | None = None
+    track_history_except_column_list: list[str] | None = None
+
+    @field_validator("apply_as_deletes")
+    @classmethod
+    def _delete_condition(cls, value: str | None) -> str | None:
+        if value is not None:
+            condition_columns(value)
+        return value
+
+    def check_tracked(self, value_columns: list[str]) -> None:
+        lists = {
+            "track_history_column_list": self.track_history_column_list,
+            "track_history_except_column_list": self.track_history_except_column_list,
+        }
+        given = {name: cols for name, cols in lists.items() if cols is not None}
+        if given and self.mode != "scd2":
+            raise ValueError(f"cdc: {' and '.join(given)} applies to scd2 only (scd1 keeps no history)")
+        if len(given) > 1:
+            raise ValueError(
+                "cdc: give track_history_column_list or track_history_except_column_list, not both"
+            )
+        for name, cols in given.items():
+            unknown = [c for c in cols if c not in value_columns]
+            if unknown:
+                raise ValueError(
+                    f"cdc.{name}: {unknown} are not value columns (keys, sequence_by and the CDC "
+                    f"columns never open versions); value columns: {value_columns}"
+                )
+
+    def tracked_columns(self, value_columns: list[str]) -> list[str]:
+        """The value columns whose change opens a new SCD2 version (all unless a list says)."""
+        if self.track_history_column_list is not None:
+            return [c for c in value_columns if c in self.track_history_column_list]
+        excluded = self.track_history_except_column_list or []
+        return [c for c in value_columns if c not in excluded]
 
 
 class Contract(_Strict):
@@ -311,6 +350,7 @@ class Contract(_Strict):
             self._rules,
             CDC_COLUMNS[self.cdc.mode] if self.cdc else (),
         )
+        self._check_at_load()
         return self
 
     @model_validator(mode="after")
@@ -328,6 +368,20 @@ class Contract(_Strict):
         """The contract's ``maintenance:`` over its layer's defaults (every field set)."""
         explicit = self.maintenance.model_dump(exclude_none=True)
         return MAINTENANCE_DEFAULTS[self.ref.layer].model_copy(update=explicit)
+
+    def _check_at_load(self) -> None:
+        """Rules fit the schema, tracked columns are values, and keys are enforced (load_checks)."""
+        check_rule_columns(self._rules, {c.name: c.type for c in self.columns})
+        if self.ref.layer != "bronze":  # bronze keeps every record as received
+            self._rules = enforce_keys(self._rules, self.keys)
+        if self.cdc is not None:
+            self.cdc.check_tracked(self.value_columns)
+
+    @property
+    def value_columns(self) -> list[str]:
+        """The columns a change apply carries as values: not keys, sequence or CDC bookkeeping."""
+        bookkeeping = {*self.keys, *self.sequence_by, *CDC_COLUMNS["scd2"]}
+        return [c for c in self.column_names if c not in bookkeeping]
 
     @property
     def ref(self) -> DatasetRef:

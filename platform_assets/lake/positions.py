@@ -38,6 +38,8 @@ POSITIONS_APP = "platform.positions"  # app transaction: where the newest positi
 class PositionConflict(RuntimeError):
     """Another writer committed positions to the table after this writer read them (retryable)."""
 
+    transient = True  # a step retry re-reads the positions (layers/retries.py)
+
 
 @dataclass(frozen=True)
 class PositionSnapshot:

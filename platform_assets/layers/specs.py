@@ -137,12 +137,12 @@ def bronze_asset_kwargs(
     kinds: set[str] | None,
     deps: list[dg.AssetKey] | None,
 ) -> dict:
-    """``asset_kwargs`` for a bronze ingestion asset: the source dependency, resources, a step retry."""
+    """``asset_kwargs`` for a bronze ingestion asset: the source dependency and resources."""
     if contract.partitioning is None or contract.partitioning.column != "_proc_date":
         raise ValueError(f"{contract.dataset}: bronze tables are partitioned by _proc_date")
     kwargs = asset_kwargs(contract, contracts, {"python", *(kinds or set())})
     kwargs["deps"] = [*kwargs["deps"], *(deps or [])]
     kwargs["required_resource_keys"] = {"spark", "lake", *resource_keys}
-    # connectors retry with backoff themselves; this re-runs the step after a longer outage
-    kwargs["retry_policy"] = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
+    # no RetryPolicy: it would retry deterministic errors too; the asset bodies are wrapped in
+    # layers/retries.retry_transient_errors, which retries only network, throttling and commit conflicts
     return kwargs

@@ -48,6 +48,7 @@ from platform_assets.layers.bronze.dead_letter_rate import record_dead_letter_ra
 from platform_assets.layers.bronze.field_checks import field_checks_for
 from platform_assets.layers.bronze.records import METADATA_COLUMNS, Batch, metadata_arrays, source_columns
 from platform_assets.layers.materialization import materialization_metadata
+from platform_assets.layers.retries import retry_transient_errors
 from platform_assets.layers.specs import bronze_asset_kwargs, partition_dates
 from platform_assets.quality.check_events import check_events
 from platform_assets.quality.evaluate import evaluate
@@ -196,6 +197,7 @@ def build_incremental_bronze_asset(
     kwargs["backfill_policy"] = None  # one ingestion day per run: what is new lands today
 
     @dg.asset(**kwargs)
+    @retry_transient_errors
     def _incremental_bronze(context: AssetExecutionContext) -> Iterator:
         lake: Lake = context.resources.lake.lake
         (day,) = partition_dates(context)

@@ -18,6 +18,7 @@ from platform_assets.lake.delta_tables import in_predicate, replace_partitions
 from platform_assets.lake.location import Lake
 from platform_assets.layers.bronze.records import Batch, to_bronze_table
 from platform_assets.layers.materialization import materialization_metadata
+from platform_assets.layers.retries import retry_transient_errors
 from platform_assets.layers.specs import bronze_asset_kwargs, partition_dates
 from platform_assets.quality.check_events import check_events
 from platform_assets.quality.evaluate import evaluate
@@ -39,6 +40,7 @@ def build_bronze_asset(
     deps: list[dg.AssetKey] | None = None,
 ) -> dg.AssetsDefinition:
     @dg.asset(**bronze_asset_kwargs(contract, contracts, resource_keys, kinds, deps))
+    @retry_transient_errors
     def _bronze_asset(context: AssetExecutionContext) -> Iterator:
         lake: Lake = context.resources.lake.lake
         days = partition_dates(context)
