@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from platform_assets.contracts.model import Contract
 from platform_assets.contracts.rules import Severity
 from platform_assets.engine import delta_io
+from platform_assets.engine.lake_catalog import LakeTables
 from platform_assets.lake.delta_tables import count_by, in_predicate, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.quality.evaluate import ALL, QualityReport, evaluate, flag_column
@@ -63,7 +64,8 @@ def publish_with_gate(
     raw = raw_companions(candidate.columns, contract.column_names)  # checked, never published
     candidate = conform(candidate, contract, keep=raw)
     part_col = contract.partitioning.column if contract.partitioning else None
-    report, flagged = evaluate(candidate, contract.rules, part_col)
+    tables = LakeTables(candidate.sparkSession, lake)  # for cross-table rules
+    report, flagged = evaluate(candidate, contract.rules, part_col, tables=tables)
     blocked = report.blocked_partitions()
     if part_col and UNPLACED in blocked:  # a failing row with no partition value may belong to any
         blocked |= {p.isoformat() for p in partitions or []}
