@@ -1,0 +1,114 @@
+"""Gold end to end: every sandbox source through bronze and silver into the star schema, by sensors.
+
+The generators' gold oracle (sandbox/generator/gold_oracle.py) gives the exact figures. The steps of
+one world (module scope, each test continues the previous one's state):
+1. FX through 2026-11-03 (JPY of 11-02 not yet published; 11-03 held at the silver gate), customer
+   batches 1-3 (customer 56 not yet sent), every order: gold keys 56 to an inferred member and
+   converts 11-02 JPY and all of 11-03 at the latest earlier rate, flagged.
+2. Customer batch 4 and the rest of FX: the sensor rebuilds 11-02 (its JPY rate) and 11-03 (the
+   late customer re-keyed) and leaves 11-01's files untouched.
+3. One new order event for 11-01: only 11-01's fact and aggregate partitions are rewritten.
+4. A wrong EUR rate let into silver: the reconciliation fails and holds the day's aggregate back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+from deltalake import DeltaTable
+
+from platform_assets.lake.delta_tables import read_table
+from platform_assets_tests.gold_platform import GoldWorld, gold_world
+from sandbox.generator import gold_oracle
+from sandbox.generator.orders import FX_RATE_MISSING, LATE_CUSTOMER, UNCATALOGUED_PRODUCT
+
+FACT_COLUMNS = [
+    "order_id", "line_no", "order_date", "customer_key", "product_key", "customer_id", "product_id",
+    "customer_is_inferred", "status", "quantity", "amount", "currency", "fx_rate_to_usd", "fx_rate_date",
+    "is_rate_fallback", "amount_usd",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GoldWorld]:
+    with gold_world(tmp_path_factory.mktemp("gold")) as built:
+        yield built
+
+
+def expected(world: GoldWorld) -> list[gold_oracle.ExpectedLine]:
+    rounds = list(range(world.products.round_count + 1))
+    return gold_oracle.expected_lines(
+        world.orders, world.customers, world.customer_batches_applied, world.products, rounds,
+        world.fx, world.fx_through,
+    )  # fmt: skip
+
+
+def facts(world: GoldWorld) -> dict[tuple[str, int], dict]:
+    rows = read_table(world.lake.uri("gold/fact_order_lines"), columns=FACT_COLUMNS).to_pylist()
+    return {(r["order_id"], r["line_no"]): r for r in rows}
+
+
+def dimension(world: GoldWorld, name: str, key: str) -> dict[int, dict]:
+    return {r[key]: r for r in read_table(world.lake.uri(name)).to_pylist()}
+
+
+def daily_revenue(world: GoldWorld) -> dict[tuple[str, str, str], dict]:
+    rows = read_table(world.lake.uri("gold/agg_daily_revenue")).to_pylist()
+    return {
+        (r["order_date"].isoformat(), r["region"], r["category"]): {
+            "revenue_usd": round(r["revenue_usd"], 6),
+            "orders": r["orders"],
+            "units": r["units"],
+            "customers": r["customers"],
+        }
+        for r in rows
+    }
+
+
+def assert_gold_matches_oracle(world: GoldWorld) -> list[gold_oracle.ExpectedLine]:
+    want = expected(world)
+    got = facts(world)
+    customers = dimension(world, "gold/dim_customer", "customer_key")
+    products = dimension(world, "gold/dim_product", "product_key")
+    assert sorted(got) == sorted((x.order_id, x.line_no) for x in want)
+    for x in want:
+        row = got[(x.order_id, x.line_no)]
+        assert (row["status"], row["quantity"], row["currency"], row["order_date"]) == (
+            x.status, x.quantity, x.currency, x.order_date
+        ), x  # fmt: skip
+        assert row["amount"] == pytest.approx(x.amount)
+        assert (row["fx_rate_to_usd"], row["fx_rate_date"], row["is_rate_fallback"]) == (
+            x.rate, x.rate_date, x.is_rate_fallback
+        ), x  # fmt: skip
+        assert row["customer_is_inferred"] is x.customer_inferred
+        assert customers[row["customer_key"]]["region"] == x.region, x
+        assert products[row["product_key"]]["category"] == x.category, x
+        assert (row["product_key"] == -1) is x.product_unknown
+    assert daily_revenue(world) == gold_oracle.expected_daily_revenue(want)
+    return want
+
+
+def test_first_build_keys_late_members_and_falls_back_on_missing_rates(world: GoldWorld) -> None:
+    world.publish_fx_through(date(2026, 11, 3))
+    world.apply_customer_batches(3)
+    world.produce(world.orders)
+    runs = world.gold()
+    assert len(runs) == 1 and runs[0].success
+    want = assert_gold_matches_oracle(world)
+    assert len(want) == 311
+    assert sum(x.customer_inferred for x in want) == 1 and sum(x.product_unknown for x in want) == 1
+    assert sum(x.is_rate_fallback for x in want) == 106
+
+    late = world.orders.exception(LATE_CUSTOMER).order_id
+    late_row = facts(world)[(late, 1)]
+    inferred = dimension(world, "gold/dim_customer", "customer_key")[late_row["customer_key"]]
+    assert (inferred["customer_id"], inferred["is_inferred"], inferred["region"]) == (56, True, "Unknown")
+
+    uncatalogued = world.orders.exception(UNCATALOGUED_PRODUCT).order_id
+    assert facts(world)[(uncatalogued, 1)]["product_key"] == -1
+
+    jpy = world.orders.exception(FX_RATE_MISSING).order_id
+    jpy_lines = [r for (order_id, _), r in facts(world).items() if order_id == jpy]
+    assert {(r["fx_rate_date"], r["is_rate_fallback"]) for r in jpy_lines} == {(date(2026, 11, 1), True)}
