@@ -112,3 +112,72 @@ def test_first_build_keys_late_members_and_falls_back_on_missing_rates(world: Go
     jpy = world.orders.exception(FX_RATE_MISSING).order_id
     jpy_lines = [r for (order_id, _), r in facts(world).items() if order_id == jpy]
     assert {(r["fx_rate_date"], r["is_rate_fallback"]) for r in jpy_lines} == {(date(2026, 11, 1), True)}
+
+
+def test_facts_join_the_customer_version_valid_when_the_order_was_placed(world: GoldWorld) -> None:
+    changed = {
+        c.customer_id for batch in world.customers.batches[:3] for c in batch.changes if c.op == "U"
+    }
+    customers = dimension(world, "gold/dim_customer", "customer_key")
+    current = {r["customer_id"]: key for key, r in customers.items() if r["is_current"]}
+    as_was = [r for r in facts(world).values() if r["customer_id"] in changed and r["customer_id"] in current]
+    assert as_was, "the sandbox orders name customers changed by the batches"
+    for row in as_was:
+        version = customers[row["customer_key"]]
+        assert version["effective_from"].year == 1900 and not version["is_current"]  # the first version
+        assert row["customer_key"] != current[row["customer_id"]]
+
+
+def _files(world: GoldWorld, dataset: str) -> tuple[int, dict[str, set[str]]]:
+    table = DeltaTable(world.lake.uri(dataset))
+    by_day: dict[str, set[str]] = {}
+    for uri in table.file_uris():
+        day = uri.split("order_date=")[1].split("/")[0]
+        by_day.setdefault(day, set()).add(uri)
+    return table.version(), by_day
+
+
+def _assert_rewrote_only(world: GoldWorld, before: dict, days: set[str]) -> None:
+    for dataset, (version, files) in before.items():
+        now_version, now_files = _files(world, dataset)
+        assert now_version == version + 1, dataset  # one commit
+        for day in set(files) | set(now_files):
+            if day in days:
+                assert not files.get(day, set()) & now_files.get(day, set()), (dataset, day)
+            else:
+                assert files.get(day) == now_files.get(day), (dataset, day)
+        operation = DeltaTable(world.lake.uri(dataset)).history(1)[0]
+        predicate = operation["operationParameters"]["predicate"]
+        assert all(d in predicate for d in days) and "2026-11-0" in predicate, predicate
+
+
+GOLD_PARTITIONED = ("gold/fact_order_lines", "gold/agg_daily_revenue")
+
+
+def test_late_customer_and_late_rate_rebuild_only_their_dates(world: GoldWorld) -> None:
+    before = {d: _files(world, d) for d in GOLD_PARTITIONED}
+    late = world.orders.exception(LATE_CUSTOMER).order_id
+    inferred_key = facts(world)[(late, 1)]["customer_key"]
+    world.apply_customer_batches(4)
+    world.publish_fx_through(date(2026, 11, 7))
+    runs = world.gold()
+    assert [r.success for r in runs] == [True]
+    tags = runs[0].dagster_run.tags
+    assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (
+        "2026-11-02", "2026-11-03"
+    )  # fmt: skip
+    want = assert_gold_matches_oracle(world)
+    assert sum(x.customer_inferred for x in want) == 0
+    assert {x.order_date for x in want if x.is_rate_fallback} == {date(2026, 11, 3)}  # held at the gate
+    assert sum(x.is_rate_fallback for x in want) == 102
+
+    rekeyed = facts(world)[(late, 1)]
+    customers = dimension(world, "gold/dim_customer", "customer_key")
+    assert rekeyed["customer_key"] != inferred_key and inferred_key not in customers
+    version = customers[rekeyed["customer_key"]]
+    assert (version["customer_id"], version["is_inferred"], version["is_current"]) == (56, False, True)
+    assert not rekeyed["customer_is_inferred"]
+    jpy = world.orders.exception(FX_RATE_MISSING).order_id
+    jpy_lines = [r for (order_id, _), r in facts(world).items() if order_id == jpy]
+    assert {(r["fx_rate_date"], r["is_rate_fallback"]) for r in jpy_lines} == {(date(2026, 11, 2), False)}
+    _assert_rewrote_only(world, before, {"2026-11-02", "2026-11-03"})
