@@ -13,16 +13,20 @@ one world (module scope, each test continues the previous one's state):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime, timedelta
 
+import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
+from platform_assets.domains.gold import GOLD_JOB
 from platform_assets.lake.delta_tables import read_table
-from platform_assets_tests.gold_platform import GoldWorld, gold_world
+from platform_assets.operations.sensor_driver import QUIET
+from platform_assets_tests.gold_platform import GoldWorld, gold_world, with_messages
 from sandbox.generator import gold_oracle
-from sandbox.generator.orders import FX_RATE_MISSING, LATE_CUSTOMER, UNCATALOGUED_PRODUCT
+from sandbox.generator.orders import FX_RATE_MISSING, LATE_CUSTOMER, UNCATALOGUED_PRODUCT, OrderMessage
 
 FACT_COLUMNS = [
     "order_id", "line_no", "order_date", "customer_key", "product_key", "customer_id", "product_id",
@@ -115,9 +119,7 @@ def test_first_build_keys_late_members_and_falls_back_on_missing_rates(world: Go
 
 
 def test_facts_join_the_customer_version_valid_when_the_order_was_placed(world: GoldWorld) -> None:
-    changed = {
-        c.customer_id for batch in world.customers.batches[:3] for c in batch.changes if c.op == "U"
-    }
+    changed = {c.customer_id for batch in world.customers.batches[:3] for c in batch.changes if c.op == "U"}
     customers = dimension(world, "gold/dim_customer", "customer_key")
     current = {r["customer_id"]: key for key, r in customers.items() if r["is_current"]}
     as_was = [r for r in facts(world).values() if r["customer_id"] in changed and r["customer_id"] in current]
@@ -181,3 +183,81 @@ def test_late_customer_and_late_rate_rebuild_only_their_dates(world: GoldWorld) 
     jpy_lines = [r for (order_id, _), r in facts(world).items() if order_id == jpy]
     assert {(r["fx_rate_date"], r["is_rate_fallback"]) for r in jpy_lines} == {(date(2026, 11, 2), False)}
     _assert_rewrote_only(world, before, {"2026-11-02", "2026-11-03"})
+
+
+def _new_event_for(world: GoldWorld, order_id: str) -> OrderMessage:
+    """An `updated` event one minute after the order's latest one, with line 1's quantity changed."""
+    state = world.orders.expected_orders()[order_id]
+    lines = [dict(line) for line in state["lines"]]
+    lines[0]["quantity"] = lines[0]["quantity"] % 10 + 1
+    at = datetime.fromisoformat(state["last_event_time"].replace("Z", "+00:00")) + timedelta(minutes=1)
+    event = {
+        "event_id": f"evt-{order_id.removeprefix('ord-')}-77",
+        "event_type": "updated",
+        "order_id": order_id,
+        "customer_id": state["customer_id"],
+        "currency": state["currency"],
+        "lines": lines,
+        "order_total": round(sum(x["quantity"] * x["unit_price"] for x in lines), 2),
+        "event_time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_time": state["created_time"],
+        "schema_version": 2,
+        "channel": state["channel"] or "web",
+    }
+    value = json.dumps(event, separators=(",", ":")).encode()
+    return OrderMessage(len(world.orders.messages), order_id.encode(), value, event, None)
+
+
+def test_one_new_order_event_rewrites_only_its_order_date(world: GoldWorld) -> None:
+    before = {d: _files(world, d) for d in GOLD_PARTITIONED}
+    order_id = next(
+        o for o, s in world.orders.expected_orders().items()
+        if o.startswith("ord-20261101") and s["status"] == "open"
+        and o not in {e.order_id for e in world.orders.exceptions}
+    )  # fmt: skip
+    message = _new_event_for(world, order_id)
+    world.produce(with_messages(world.orders, (message,)))
+    world.orders = with_messages(world.orders, (*world.orders.messages, message))
+    runs = world.gold()
+    assert [r.success for r in runs] == [True]
+    assert runs[0].dagster_run.tags["dagster/asset_partition_range_start"] == "2026-11-01"
+    assert runs[0].dagster_run.tags["dagster/asset_partition_range_end"] == "2026-11-01"
+    assert_gold_matches_oracle(world)
+    assert facts(world)[(order_id, 1)]["quantity"] == message.event["lines"][0]["quantity"]
+    _assert_rewrote_only(world, before, {"2026-11-01"})
+
+
+def test_reconciliation_holds_back_revenue_that_disagrees_with_silver(world: GoldWorld) -> None:
+    """A wrong EUR rate for 11-01 let into silver after the facts were built: the aggregate rebuilt
+    alone no longer equals silver's lines at silver's rate, so the critical rule blocks the day."""
+    rates = DeltaTable(world.lake.uri("silver/fx_rates"))
+    rates.update(
+        predicate="as_of_date = '2026-11-01' AND ccy = 'EUR'", updates={"rate_to_base": "rate_to_base * 1.5"}
+    )
+    agg_version = DeltaTable(world.lake.uri("gold/agg_daily_revenue")).version()
+    revenue = daily_revenue(world)
+    result = world.defs.resolve_job_def(GOLD_JOB).execute_in_process(
+        instance=world.instance,
+        partition_key="2026-11-01",
+        asset_selection=[dg.AssetKey(["gold", "agg_daily_revenue"])],
+        run_config=QUIET,
+        raise_on_error=False,
+    )
+    evaluations = {
+        e.check_name: e for e in (ev.event_specific_data for ev in result.all_events
+                                  if ev.event_type_value == "ASSET_CHECK_EVALUATION")
+    }  # fmt: skip
+    check = evaluations["revenue_reconciles_with_silver"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["failed_partitions"].value == ["2026-11-01"]
+    sample = check.metadata["failing_rows_sample"].value[0]
+    eur = sum(
+        x.amount * x.rate * 0.5 for x in expected(world) if x.order_date == date(2026, 11, 1)
+        and x.currency == "EUR" and x.status == "open"
+    )  # fmt: skip
+    assert sample["reference_total"] - sample["gold_total"] == pytest.approx(eur, abs=1e-6)
+    assert DeltaTable(world.lake.uri("gold/agg_daily_revenue")).version() == agg_version  # not published
+    assert daily_revenue(world) == revenue
+    materialized = world.instance.get_materialized_partitions(dg.AssetKey(["gold", "agg_daily_revenue"]))
+    assert "2026-11-01" in materialized  # from the earlier runs; this run recorded none:
+    assert not [ev for ev in result.all_events if ev.event_type_value == "ASSET_MATERIALIZATION"]

@@ -80,7 +80,10 @@ def published_rates(fx: FxDataset, through: datetime | None = None) -> dict[tupl
                 continue
             key = (record["ccy"], day)
             old = latest.get(key)
-            if old is None or (record["published_at"], record["revision"]) >= (old["published_at"], old["revision"]):
+            if old is None or (record["published_at"], record["revision"]) >= (
+                old["published_at"],
+                old["revision"],
+            ):
                 latest[key] = record
     return {key: r["rate_to_base"] for key, r in latest.items() if key[1] not in held}
 
@@ -93,7 +96,9 @@ def _first_customer_versions(customers: CustomersDataset, batches_applied: int) 
     return first
 
 
-def _product_versions(products: ProductsDataset, rounds_extracted: list[int]) -> dict[int, list[dict[str, Any]]]:
+def _product_versions(
+    products: ProductsDataset, rounds_extracted: list[int]
+) -> dict[int, list[dict[str, Any]]]:
     """product_id -> versions sorted by updated_at, as extractions after these rounds saw them."""
     versions: dict[int, dict[datetime, dict[str, Any]]] = defaultdict(dict)
     previous = None
