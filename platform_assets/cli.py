@@ -41,9 +41,15 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=Path("bench/orders.json"), help="where to write the JSON"
     )
     ops_cli.add_commands(commands)  # restore, dr (platform_assets/operations/cli.py)
+    from platform_assets.serving import commands as serving_commands
+
+    serving_commands.add_parsers(commands)  # sql, serve (platform_assets/serving/commands.py)
     args = parser.parse_args(argv)
     if args.command in ops_cli.COMMANDS:
         return ops_cli.run(args)
+    served = serving_commands.dispatch(args)
+    if served is not None:
+        return served
     if args.command == "bench":
         from platform_assets.operations.benchmark import run_benchmark
 

@@ -14,6 +14,11 @@ one world (module scope, each test continues the previous one's state):
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
@@ -21,6 +26,7 @@ import dagster as dg
 import pytest
 from deltalake import DeltaTable
 
+from platform_assets import cli
 from platform_assets.domains.gold import GOLD_JOB
 from platform_assets.lake.delta_tables import read_table
 from platform_assets.operations.sensor_driver import QUIET
@@ -261,3 +267,94 @@ def test_reconciliation_holds_back_revenue_that_disagrees_with_silver(world: Gol
     materialized = world.instance.get_materialized_partitions(dg.AssetKey(["gold", "agg_daily_revenue"]))
     assert "2026-11-01" in materialized  # from the earlier runs; this run recorded none:
     assert not [ev for ev in result.all_events if ev.event_type_value == "ASSET_MATERIALIZATION"]
+
+
+REVENUE_SQL = (
+    "SELECT f.order_date, c.region, p.category, ROUND(SUM(f.amount_usd), 6) AS revenue_usd "
+    "FROM gold.fact_order_lines f JOIN gold.dim_customer c ON f.customer_key = c.customer_key "
+    "JOIN gold.dim_product p ON f.product_key = p.product_key WHERE f.status = 'open' "
+    "GROUP BY f.order_date, c.region, p.category ORDER BY revenue_usd DESC"
+)
+
+
+def test_platform_sql_answers_revenue_by_day_region_and_category(
+    world: GoldWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    want = gold_oracle.expected_daily_revenue(expected(world))
+    assert cli.main(["sql", REVENUE_SQL, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    got = {(r["order_date"], r["region"], r["category"]): r["revenue_usd"] for r in rows}
+    assert got == pytest.approx({k: v["revenue_usd"] for k, v in want.items()})
+    assert cli.main(["sql", "SELECT region, SUM(orders) AS orders FROM gold.agg_daily_revenue "
+                            "GROUP BY region ORDER BY region", "--format", "csv"]) == 0  # fmt: skip
+    orders_by_region: dict[str, int] = {}
+    for (_, region, _), v in want.items():
+        orders_by_region[region] = orders_by_region.get(region, 0) + v["orders"]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["region,orders", *(f"{r},{n}" for r, n in sorted(orders_by_region.items()))]
+    assert cli.main(["sql", "SELECT COUNT(*) AS n FROM silver.customers WHERE NOT _is_deleted"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["n"] and table[2].strip() == str(len(world.customers.final_state()))
+    assert table[-1] == "(1 row)"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("SELECT * FROM gold.no_such_table", "sql: no lake table gold.no_such_table under "),
+        ("SELECT nope FROM gold.dim_date", "sql: "),
+        ("SELEC 1", "sql: "),
+    ],
+)
+def test_platform_sql_errors_are_one_line(
+    world: GoldWorld, capsys: pytest.CaptureFixture[str], query: str, message: str
+) -> None:
+    assert cli.main(["sql", query]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith(message)
+    assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
+
+
+CLIENT = """
+import json, sys
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
+rows = spark.sql("SELECT order_date, SUM(revenue_usd) AS revenue FROM global_temp.gold__agg_daily_revenue "
+                 "GROUP BY order_date ORDER BY order_date").collect()
+print(json.dumps({str(r["order_date"]): r["revenue"] for r in rows}))
+"""
+
+
+def test_platform_serve_answers_a_plain_pyspark_client_in_another_process(world: GoldWorld) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "platform_assets.cli", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "error"},
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        assert banner.startswith(f"Spark Connect endpoint sc://127.0.0.1:{port} over "), banner
+        client = subprocess.run(
+            [sys.executable, "-c", CLIENT, f"sc://127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "RUST_LOG": "error"},
+        )  # fmt: skip
+        assert client.returncode == 0, client.stderr[-2000:]
+        by_day: dict[str, float] = {}
+        for (day, _, _), v in gold_oracle.expected_daily_revenue(expected(world)).items():
+            by_day[day] = by_day.get(day, 0.0) + v["revenue_usd"]
+        assert json.loads(client.stdout.strip().splitlines()[-1]) == pytest.approx(by_day)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            code = server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
+    assert code == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
