@@ -8,8 +8,14 @@ day, with its planted defects), and a fresh process on an empty lake measures fo
   out: the tests cover it);
 - ``silver``: the ``orders_apply_job`` over every order date (``silver/orders`` change apply and
   ``silver/order_lines``), as the apply sensor would request it;
-- ``bronze_increment`` and ``silver_increment``: the last 1% the same way, which shows that an
-  incremental run costs in proportion to the change, not to the table;
+- ``gold``: the ``gold_job`` over every order date (dimensions, ``gold/fact_order_lines``,
+  ``gold/agg_daily_revenue``), after the other silver sources are written from the generators
+  (``gold_bench_inputs.py``: they are not what is measured); rows are the fact rows, and the
+  fact's and aggregate's own step times and rows/s are recorded apart;
+- ``bronze_increment``, ``silver_increment`` and ``gold_increment``: the last 1% the same way (gold
+  over the order dates the increment touched), which shows that an incremental run costs in
+  proportion to the change, not to the table; ``gold_increment_fraction`` is its time over the
+  full gold build's;
 - ``maintenance``: the table maintenance of ``bronze/order_events`` and ``silver/orders`` (their
   contracts' policies), with each table's file count before and after and the files a selective query
   (one customer's rows) must read, from the file statistics, before and after.
@@ -105,13 +111,25 @@ def measure_scale(scale: float, days: int, seed: int) -> dict[str, Any]:
             )
             orders = result.asset_materializations_for_node("silver__orders")
             applied = int(orders[0].metadata["changes_applied"].value) if orders else 0
-            return {**_stage(applied, started), "succeeded": result.success}
+            lines = result.asset_materializations_for_node("silver__order_lines")
+            dates = sorted({m.partition for m in lines if m.partition})
+            return {**_stage(applied, started), "succeeded": result.success, "order_dates": dates}
 
         with dg.DagsterInstance.ephemeral() as instance:
             figures["bronze"] = ingest(0, split)
             figures["silver"] = apply(instance)
+            figures["silver"].pop("order_dates")
+            gold_inputs(settings, lake, scale, dataset.start, days)
+            figures["gold"] = gold(defs, instance, dataset.start.isoformat(), _last_order_date(dataset))
             figures["bronze_increment"] = ingest(split, len(messages))
-            figures["silver_increment"] = apply(instance)
+            increment = apply(instance)
+            touched = increment.pop("order_dates")
+            figures["silver_increment"] = increment
+            figures["gold_increment"] = gold(defs, instance, min(touched), max(touched))
+            figures["gold_increment"]["order_dates"] = touched
+            figures["gold_increment_fraction"] = round(
+                figures["gold_increment"]["seconds"] / figures["gold"]["seconds"], 4
+            )
         figures["maintenance"] = _maintenance(lake, dataset)
         figures["wall_seconds"] = round(time.perf_counter() - started_all, 3)
         figures["peak_rss_mib"] = _peak_rss_mib()
@@ -149,6 +167,52 @@ def _maintenance(lake: Any, dataset: Any) -> dict[str, Any]:
     return {"seconds": round(time.perf_counter() - started, 3), "tables": tables}
 
 
+def gold_inputs(settings: Any, lake: Any, scale: float, start: Any, days: int) -> None:
+    from platform_assets.contracts import load_contracts
+    from platform_assets.engine import SparkEngine
+    from platform_assets.operations.gold_bench_inputs import write_gold_inputs
+
+    spark = SparkEngine(engine=settings.engine, connect_url=settings.spark_connect_url).get_session()
+    write_gold_inputs(spark, lake, load_contracts(), scale, start, days)
+
+
+def gold(defs: Any, instance: Any, first: str, last: str) -> dict[str, Any]:
+    """The gold job over order dates first..last; the fact's and aggregate's step times apart."""
+    from platform_assets.domains.gold import GOLD_JOB
+    from platform_assets.layers.specs import RANGE_END, RANGE_START
+
+    started = time.perf_counter()
+    result = defs.resolve_job_def(GOLD_JOB).execute_in_process(
+        instance=instance,
+        tags={RANGE_START: first, RANGE_END: last},
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        raise_on_error=False,
+    )
+    figures = _stage(0, started)
+    steps: dict[str, dict[str, float]] = {}
+    for entry in instance.all_logs(result.run_id):
+        event = entry.dagster_event
+        if event is not None and entry.step_key and event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
+            steps.setdefault(entry.step_key, {})[event.event_type_value] = entry.timestamp
+    for node, label in (("gold__fact_order_lines", "facts"), ("gold__agg_daily_revenue", "aggregates")):
+        written = result.asset_materializations_for_node(node)
+        # a range run records one materialization per partition, each with the run's total
+        rows = int(written[0].metadata["dagster/row_count"].value) if written else 0
+        span = steps.get(node, {})
+        seconds = span.get("STEP_SUCCESS", 0.0) - span.get("STEP_START", 0.0)
+        figures[label] = {
+            "rows": rows,
+            "seconds": round(seconds, 3),
+            "rows_per_second": round(rows / seconds, 1) if seconds > 0 else None,
+        }
+    figures["rows"] = figures["facts"]["rows"]
+    figures["rows_per_second"] = (
+        round(figures["rows"] / figures["seconds"], 1) if figures["seconds"] else None
+    )
+    figures["succeeded"] = result.success
+    return figures
+
+
 def _last_order_date(dataset: Any) -> str:
     return max(str(e["created_time"])[:10] for e in dataset.valid_events())
 
@@ -171,8 +235,16 @@ def run_benchmark(scales: list[float], days: int, seed: int, output: Path) -> di
             + "; ".join(
                 f"{stage} {figures[stage]['rows']} rows in {figures[stage]['seconds']:.2f} s "
                 f"({figures[stage]['rows_per_second']} rows/s)"
-                for stage in ("bronze", "silver", "bronze_increment", "silver_increment")
+                for stage in (
+                    "bronze",
+                    "silver",
+                    "gold",
+                    "bronze_increment",
+                    "silver_increment",
+                    "gold_increment",
+                )
             )
+            + f"; gold increment {figures['gold_increment_fraction']:.1%} of the full build"
             + "; maintenance "
             + ", ".join(
                 f"{name} {t['files_before']} -> {t['files_after']} files "
@@ -183,7 +255,7 @@ def run_benchmark(scales: list[float], days: int, seed: int, output: Path) -> di
             flush=True,
         )
     document = {
-        "benchmark": "orders: bronze ingest and silver change apply",
+        "benchmark": "orders: bronze ingest, silver change apply, gold facts and aggregates",
         "created_at": datetime.now(UTC).isoformat(),
         "engine": PlatformSettings.from_env().engine,
         "machine": {
