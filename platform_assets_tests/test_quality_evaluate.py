@@ -201,7 +201,9 @@ PLATFORM_EXPECTATIONS = {PARSE_EXPECTATION, DEAD_LETTER_EXPECTATION}
 
 def test_every_expectation_has_a_case() -> None:
     covered = {key for case in CASES.values() for key in case[0] if key not in ("name", "severity")}
-    assert covered | PLATFORM_EXPECTATIONS | CROSS_TABLE_EXPECTATIONS == set(EXPECTATIONS)  # cross-table: test_quality_cross_table.py
+    assert covered | PLATFORM_EXPECTATIONS | CROSS_TABLE_EXPECTATIONS == set(
+        EXPECTATIONS
+    )  # cross-table: test_quality_cross_table.py
 
 
 def test_values_parse_fails_rows_whose_raw_value_did_not_type(df) -> None:
