@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         "ui", help="the Dagster UI and daemon on $DAGSTER_HOME (the project's dagster.yaml)"
     )
     ui.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
+    from platform_assets.serving import commands as serving_commands
+
+    serving_commands.add_parsers(commands)  # sql, serve (platform_assets/serving/commands.py)
     args = parser.parse_args(argv)
     if args.command == "ui":
         from platform_assets.operations.ui_services import run_ui
@@ -60,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         return ops_cli.run(args)
     if args.command in ("report", "validate", "contracts"):
         return _reporting_command(args)
+    served = serving_commands.dispatch(args)
+    if served is not None:
+        return served
     if args.command == "bench":
         from platform_assets.operations.benchmark import run_benchmark
 

@@ -9,7 +9,7 @@ import dagster as dg
 
 from platform_assets.contracts import load_contracts
 from platform_assets.contracts.loader import CONTRACTS_DIR
-from platform_assets.domains import customers, fx, orders, products, salesforce
+from platform_assets.domains import customers, fx, gold, orders, products, salesforce
 from platform_assets.engine import SparkEngine
 from platform_assets.lake.resource import LakeResource
 from platform_assets.operations.definitions import operations_definitions
@@ -20,7 +20,7 @@ from platform_assets.settings import PlatformSettings
 
 FX_JOB = fx.FX_JOB
 CUSTOMERS_JOB = customers.CUSTOMERS_JOB
-DOMAINS = (fx, customers, salesforce, products, orders, reporting)  # reporting: the ops group
+DOMAINS = (fx, customers, salesforce, products, orders, gold, reporting)  # reporting: the ops group
 
 # single-run backfills and nonexistent-upstream partition mappings are beta in Dagster 1.13; we rely on
 # them knowingly (docs/architecture.md), so their warnings would only bury real ones

@@ -22,6 +22,7 @@ from dagster._core.remote_origin import RemoteRepositoryOrigin
 
 from platform_assets.contracts import load_contracts
 from platform_assets.definitions import build_definitions, build_resources
+from platform_assets.demo_gold import gold_demo, print_gold_summary
 from platform_assets.lake.delta_tables import count_by, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.layers.specs import RANGE_END, RANGE_START
@@ -282,8 +283,10 @@ def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
         outcomes += _salesforce_demo(settings, instance)
         outcomes += _products_demo(settings, instance)
         outcomes += _orders_demo(settings, instance, seed)
+        gold_demo(settings, instance)
         _operations_demo(settings, instance)
     _print_summary(lake, outcomes, dagster_home)
+    print_gold_summary(settings)
     from platform_assets.reporting.cli import demo_reports  # the ops reports, on the same instance
 
     demo_reports(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -42,7 +43,19 @@ def test_the_benchmark_writes_per_stage_figures_that_match_the_stream(
 
     assert figures["silver"]["requested"] == [f"{days(messages[:split])[0]}..{days(messages[:split])[-1]}"]
     assert figures["silver_increment"]["requested"] == [f"{d}..{d}" for d in days(messages[split:])]
-    for stage in ("bronze", "silver", "bronze_increment", "silver_increment"):
+    # gold: every order line of the first part, then the lines of the dates the increment touched
+    first = dataclasses.replace(generate_order_events(seed=7, days=3, scale=0.2), messages=messages[:split])
+    everything = generate_order_events(seed=7, days=3, scale=0.2).expected_order_lines()
+    assert figures["gold"]["succeeded"] and figures["gold_increment"]["succeeded"]
+    assert figures["gold"]["facts"]["rows"] == len(first.expected_order_lines())
+    touched = figures["gold_increment"]["order_dates"]
+    assert touched and figures["gold_increment"]["facts"]["rows"] == sum(
+        1
+        for line in everything
+        if f"{line['order_id'][4:8]}-{line['order_id'][8:10]}-{line['order_id'][10:12]}" in touched
+    )
+    assert figures["gold_increment_fraction"] > 0
+    for stage in ("bronze", "silver", "gold", "bronze_increment", "silver_increment", "gold_increment"):
         assert figures[stage]["seconds"] > 0 and figures[stage]["rows_per_second"] > 0
         assert figures[stage]["peak_rss_mib"] > 0
     # maintenance: one file per partition afterwards, and a one-customer query opens no more files

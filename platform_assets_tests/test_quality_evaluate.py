@@ -22,6 +22,7 @@ from platform_assets.contracts.rules import (
     parse_rules,
 )
 from platform_assets.quality.evaluate import ALL, QualityReport, RuleOutcome, evaluate
+from platform_assets_tests.test_quality_cross_table import CROSS_TABLE_EXPECTATIONS
 
 D1, D2, D3 = "2024-01-01", "2024-01-02", "2024-01-03"
 PARTITIONS = {D1, D2, D3}
@@ -162,6 +163,15 @@ CASES: dict[str, tuple[dict[str, Any], int, dict[str, int], list[str], tuple[int
         [D2],
         (6,),
     ),
+    "ccy_not_chf": (  # the forbidden value's rows fail; nulls are not evaluated
+        _rule(
+            "expect_column_values_to_not_be_in_set", {"column": "ccy", "value_set": ["CHF"]}, "ccy_not_chf"
+        ),
+        9,
+        {D3: 2},
+        [D3],
+        (9, 10),
+    ),
     "code_regex": (
         _rule("expect_column_values_to_match_regex", {"column": "code", "regex": CODE_REGEX}, "code_regex"),
         11,
@@ -191,7 +201,9 @@ PLATFORM_EXPECTATIONS = {PARSE_EXPECTATION, DEAD_LETTER_EXPECTATION}
 
 def test_every_expectation_has_a_case() -> None:
     covered = {key for case in CASES.values() for key in case[0] if key not in ("name", "severity")}
-    assert covered | PLATFORM_EXPECTATIONS == set(EXPECTATIONS)
+    assert covered | PLATFORM_EXPECTATIONS | CROSS_TABLE_EXPECTATIONS == set(
+        EXPECTATIONS
+    )  # cross-table: test_quality_cross_table.py
 
 
 def test_values_parse_fails_rows_whose_raw_value_did_not_type(df) -> None:

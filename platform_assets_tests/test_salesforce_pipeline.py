@@ -36,7 +36,16 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 SILVER = {ACCOUNT: "silver/accounts", OPPORTUNITY: "silver/opportunities"}
 BRONZE = {ACCOUNT: "bronze/salesforce_account", OPPORTUNITY: "bronze/salesforce_opportunity"}
 COLUMNS = {
-    ACCOUNT: ["Id", "Name", "Phone", "BillingCountry", "Industry", "CreatedDate", "SystemModstamp"],
+    ACCOUNT: [
+        "Id",
+        "Name",
+        "Phone",
+        "BillingCountry",
+        "Industry",
+        "CreatedDate",
+        "Customer_Id__c",
+        "SystemModstamp",
+    ],
     OPPORTUNITY: [
         "Id",
         "AccountId",

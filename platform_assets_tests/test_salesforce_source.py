@@ -83,7 +83,7 @@ def test_query_api_shape_over_https(org: SalesforceApiServer) -> None:
         first = client.get("/services/data/v59.0/query/", params={"q": "SELECT Id FROM Account ORDER BY Id"})
         body = first.json()
         assert first.status_code == 200
-        assert (body["totalSize"], body["done"], len(body["records"])) == (40, False, BATCH_SIZE)
+        assert (body["totalSize"], body["done"], len(body["records"])) == (60, False, BATCH_SIZE)
         assert body["records"][0]["attributes"]["type"] == ACCOUNT
         assert body["nextRecordsUrl"].startswith("/services/data/v59.0/query/01g")
         assert body["nextRecordsUrl"].endswith(f"-{BATCH_SIZE}")
@@ -172,7 +172,7 @@ def test_expired_session_raises_source_auth_error(
     assert caught.value.status == 401
 
     with SalesforceConnector(org.instance_url, org.renew_session(), ca_path=org.ca_path) as renewed:
-        assert len(renewed.fetch_changes(ACCOUNT, ["Name"], None)) == 40
+        assert len(renewed.fetch_changes(ACCOUNT, ["Name"], None)) == 60
 
 
 def test_unknown_field_or_object_is_a_clear_error(connector: SalesforceConnector) -> None:
@@ -198,7 +198,7 @@ def test_ca_bundle_wins_over_the_environment(
         instance_url=org.instance_url, session_id=org.session_id, ca_path=org.ca_path
     )
     with resource.connector() as conn:
-        assert len(conn.fetch_changes(ACCOUNT, ["Name"], None)) == 40
+        assert len(conn.fetch_changes(ACCOUNT, ["Name"], None)) == 60
 
 
 @pytest.mark.parametrize(

@@ -337,6 +337,11 @@ class Contract(_Strict):
             if missing:
                 raise ValueError(f"cdc: {self.cdc.mode} tables carry {missing}; add them to the schema")
         self._rules = parse_rules(self.quality.rules, self.quality.default_severity)
+        for rule in self._rules:  # a cross-table rule reads another table: the asset must depend on it
+            if "table" in rule.args and rule.args["table"] not in self.upstream:
+                raise ValueError(
+                    f"quality.rules: rule {rule.name!r} names table {rule.args['table']!r}, which is not in upstream"
+                )
         ref = self.ref
         for rule in self._rules:
             if ref.layer == "bronze" and rule.severity is not Severity.WARNING:

@@ -75,6 +75,39 @@ EXPECTATIONS: dict[str, ExpectationKind] = {
     )
 }
 
+# Cross-table rules (gold's consistency checks): evaluated with the lake's tables at hand
+# (platform_assets/quality/cross_table.py). ``table`` is a dataset reference such as gold/dim_customer.
+REFERENTIAL = "expect_column_values_to_exist_in_table"
+RECONCILIATION = "expect_column_sum_to_match_query"
+EXPECTATIONS.update(
+    {
+        kind.name: kind
+        for kind in (
+            ExpectationKind(
+                "expect_column_values_to_not_be_in_set", "not_in_set", ("column", "value_set"), _MOSTLY
+            ),
+            ExpectationKind(REFERENTIAL, "referential", ("column", "table"), ("table_column", *_MOSTLY)),
+            ExpectationKind(
+                RECONCILIATION, "reconciles", ("column", "query"), ("group_by", "tolerance"), row_level=False
+            ),
+        )
+    }
+)
+_TABLE_REF = re.compile(r"^(bronze|silver|gold)/[a-z][a-z0-9_]*$")
+
+
+def _check_cross_table(kind: ExpectationKind, args: dict[str, Any]) -> None:
+    if "table" in args and not (isinstance(args["table"], str) and _TABLE_REF.match(args["table"])):
+        raise RuleError(
+            f"{kind.name}: 'table' must be a dataset such as gold/dim_customer, got {args['table']!r}"
+        )
+    if "query" in args and not (isinstance(args["query"], str) and args["query"].strip()):
+        raise RuleError(f"{kind.name}: 'query' must be a SQL SELECT returning the group and its total")
+    tolerance = args.get("tolerance", 0)
+    if not isinstance(tolerance, int | float) or tolerance < 0:
+        raise RuleError(f"{kind.name}: 'tolerance' must be a non-negative number, got {tolerance!r}")
+
+
 # The DQ dimension each expectation measures (docs/data-quality.md); a rule may override it with
 # ``dimension:``. Expectations not listed measure validity.
 DIMENSIONS = ("completeness", "uniqueness", "validity", "consistency", "timeliness")
@@ -83,6 +116,8 @@ DIMENSION_OF: dict[str, str] = {
     "expect_table_row_count_to_be_between": "completeness",
     "expect_column_values_to_be_unique": "uniqueness",
     "expect_compound_columns_to_be_unique": "uniqueness",
+    "expect_column_values_to_exist_in_table": "consistency",
+    "expect_column_sum_to_match_query": "consistency",
 }
 
 _RULE_OPTIONS = {"severity", "name", "description", "dimension"}
@@ -166,6 +201,7 @@ def _normalize_args(kind: ExpectationKind, raw: Any) -> dict[str, Any]:
         raise RuleError(f"{kind.name}: 'max_value' is a fraction of the batch, between 0 and 1")
     if "mostly" in args and not (isinstance(args["mostly"], int | float) and 0 <= args["mostly"] <= 1):
         raise RuleError(f"{kind.name}: 'mostly' must be a fraction between 0 and 1")
+    _check_cross_table(kind, args)
     return args
 
 

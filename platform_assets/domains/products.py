@@ -77,7 +77,11 @@ def build_probe(table: str) -> Probe:
 
 def definitions(contracts: dict[str, Contract], settings: PlatformSettings) -> dg.Definitions:
     table = products_table()
-    assets = [bronze_products.build(contracts, table), silver_products.build(contracts)]
+    assets = [
+        bronze_products.build(contracts, table),
+        silver_products.build(contracts),
+        silver_products.build_history(contracts),
+    ]
     job = dg.define_asset_job(
         PRODUCTS_JOB,
         selection=dg.AssetSelection.assets(*assets),

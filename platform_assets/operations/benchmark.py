@@ -9,8 +9,14 @@ day, with its planted defects), and a fresh process on an empty lake measures fo
 - ``silver``: one tick of the ``orders_apply_sensor`` and the runs it requests (every order date
   the first time: the ``orders_apply_job``, i.e. the ``silver/orders`` change apply and
   ``silver/order_lines``), as the daemon would run them;
-- ``bronze_increment`` and ``silver_increment``: the last 1% the same way; the sensor requests only
-  the order dates the increment touched, so an incremental run costs in proportion to the change;
+- ``gold``: the ``gold_job`` over every order date (dimensions, ``gold/fact_order_lines``,
+  ``gold/agg_daily_revenue``), after the other silver sources are written from the generators
+  (``gold_bench_inputs.py``: they are not what is measured); rows are the fact rows, and the
+  fact's and aggregate's own step times and rows/s are recorded apart;
+- ``bronze_increment``, ``silver_increment`` and ``gold_increment``: the last 1% the same way; the
+  sensor requests only the order dates the increment touched, and gold runs over those dates, so an
+  incremental run costs in proportion to the change; ``gold_increment_fraction`` is its time over
+  the full gold build's;
 - ``maintenance``: the table maintenance of ``bronze/order_events`` and ``silver/orders`` (their
   contracts' policies), with each table's file count before and after and the files a selective query
   (one customer's rows) must read, from the file statistics, before and after.
@@ -136,7 +142,7 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
         def apply(driver: SensorDriver) -> dict[str, Any]:
             """One tick of the apply sensor and the runs it requests (only the touched order dates)."""
             started = time.perf_counter()
-            applied, succeeded, ranges = 0, True, []
+            applied, succeeded, ranges, dates = 0, True, [], set()
             with count_scans([lake.uri("bronze/order_events"), lake.uri("silver/orders")]) as scans:
                 for request in driver.evaluate().run_requests or []:
                     result = driver.execute(request)
@@ -144,18 +150,36 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
                     succeeded &= result.success
                     orders = result.asset_materializations_for_node("silver__orders")
                     applied += int(orders[0].metadata["changes_applied"].value) if orders else 0
+                    lines = result.asset_materializations_for_node("silver__order_lines")
+                    dates |= {m.partition for m in lines if m.partition}
             reads = {"bronze/order_events": scans[lake.uri("bronze/order_events")]}
             reads["silver/orders"] = scans[lake.uri("silver/orders")]
-            return {**_stage(applied, started), "succeeded": succeeded, "scans": reads, "requested": ranges}
+            return {
+                **_stage(applied, started),
+                "succeeded": succeeded,
+                "scans": reads,
+                "requested": ranges,
+                "order_dates": sorted(dates),
+            }
 
         with dg.DagsterInstance.ephemeral() as instance:
             driver = SensorDriver(defs, instance, build_resources(settings), ORDERS_APPLY_SENSOR)
             figures["bronze"] = ingest(0, split)
             figures["silver"] = apply(driver)
+            figures["silver"].pop("order_dates")
             if reference:  # the same logic by hand, over the same bronze, before the increment
                 figures["reference"] = _reference(lake, figures["silver"], Path(root))
+            gold_inputs(settings, lake, scale, dataset.start, days)
+            figures["gold"] = gold(defs, instance, dataset.start.isoformat(), _last_order_date(dataset))
             figures["bronze_increment"] = ingest(split, len(messages))
-            figures["silver_increment"] = apply(driver)
+            increment = apply(driver)
+            touched = increment.pop("order_dates")
+            figures["silver_increment"] = increment
+            figures["gold_increment"] = gold(defs, instance, min(touched), max(touched))
+            figures["gold_increment"]["order_dates"] = touched
+            figures["gold_increment_fraction"] = round(
+                figures["gold_increment"]["seconds"] / figures["gold"]["seconds"], 4
+            )
         figures["maintenance"] = _maintenance(lake, dataset)
         figures["wall_seconds"] = round(time.perf_counter() - started_all, 3)
         figures["peak_rss_mib"] = _peak_rss_mib()
@@ -193,6 +217,56 @@ def _maintenance(lake: Any, dataset: Any) -> dict[str, Any]:
     return {"seconds": round(time.perf_counter() - started, 3), "tables": tables}
 
 
+def gold_inputs(settings: Any, lake: Any, scale: float, start: Any, days: int) -> None:
+    from platform_assets.contracts import load_contracts
+    from platform_assets.engine import SparkEngine
+    from platform_assets.operations.gold_bench_inputs import write_gold_inputs
+
+    spark = SparkEngine(engine=settings.engine, connect_url=settings.spark_connect_url).get_session()
+    write_gold_inputs(spark, lake, load_contracts(), scale, start, days)
+
+
+def gold(defs: Any, instance: Any, first: str, last: str) -> dict[str, Any]:
+    """The gold job over order dates first..last; the fact's and aggregate's step times apart."""
+    from platform_assets.domains.gold import GOLD_JOB
+    from platform_assets.layers.specs import RANGE_END, RANGE_START
+
+    started = time.perf_counter()
+    result = defs.resolve_job_def(GOLD_JOB).execute_in_process(
+        instance=instance,
+        tags={RANGE_START: first, RANGE_END: last},
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        raise_on_error=False,
+    )
+    figures = _stage(0, started)
+    steps: dict[str, dict[str, float]] = {}
+    for entry in instance.all_logs(result.run_id):
+        event = entry.dagster_event
+        if event is not None and entry.step_key and event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
+            steps.setdefault(entry.step_key, {})[event.event_type_value] = entry.timestamp
+    for node, label in (("gold__fact_order_lines", "facts"), ("gold__agg_daily_revenue", "aggregates")):
+        written = result.asset_materializations_for_node(node)
+        # a range run records one materialization per partition, each with the run's total
+        rows = int(written[0].metadata["dagster/row_count"].value) if written else 0
+        span = steps.get(node, {})
+        seconds = span.get("STEP_SUCCESS", 0.0) - span.get("STEP_START", 0.0)
+        figures[label] = {
+            "rows": rows,
+            "seconds": round(seconds, 3),
+            "rows_per_second": round(rows / seconds, 1) if seconds > 0 else None,
+        }
+    figures["rows"] = figures["facts"]["rows"]
+    figures["rows_per_second"] = (
+        round(figures["rows"] / figures["seconds"], 1) if figures["seconds"] else None
+    )
+    figures["succeeded"] = result.success
+    return figures
+
+
+def _last_order_date(dataset: Any) -> str:
+    return max(str(e["created_time"])[:10] for e in dataset.valid_events())
+
+
 def run_benchmark(
     scales: list[float], days: int, seed: int, output: Path, reference: bool = False
 ) -> dict[str, Any]:
@@ -213,8 +287,16 @@ def run_benchmark(
             + "; ".join(
                 f"{stage} {figures[stage]['rows']} rows in {figures[stage]['seconds']:.2f} s "
                 f"({figures[stage]['rows_per_second']} rows/s)"
-                for stage in ("bronze", "silver", "bronze_increment", "silver_increment")
+                for stage in (
+                    "bronze",
+                    "silver",
+                    "gold",
+                    "bronze_increment",
+                    "silver_increment",
+                    "gold_increment",
+                )
             )
+            + f"; gold increment {figures['gold_increment_fraction']:.1%} of the full build"
             + "; maintenance "
             + ", ".join(
                 f"{name} {t['files_before']} -> {t['files_after']} files "
@@ -237,7 +319,7 @@ def run_benchmark(
                 flush=True,
             )
     document = {
-        "benchmark": "orders: bronze ingest and silver change apply",
+        "benchmark": "orders: bronze ingest, silver change apply, gold facts and aggregates",
         "created_at": datetime.now(UTC).isoformat(),
         "engine": PlatformSettings.from_env().engine,
         "machine": {

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from platform_assets.contracts.rules import PARSE_EXPECTATION, Rule
+from platform_assets.quality import cross_table
 from platform_assets.quality.raw_values import unparsed
 
 ALL = "__all__"  # the partition label of an unpartitioned table
@@ -96,6 +97,9 @@ def _failure_expression(rule: Rule, float_columns: set[str], columns: Sequence[s
         # a null in the set would make `isin` unknown (not true) for every miss, hiding all failures
         allowed = [value for value in args["value_set"] if value is not None]
         return _present(args["column"], float_columns) & ~col.isin(allowed)
+    if rule.expectation == "expect_column_values_to_not_be_in_set":
+        forbidden = [value for value in rule.args["value_set"] if value is not None]
+        return _present(rule.args["column"], float_columns) & F.col(rule.args["column"]).isin(forbidden)
     if rule.expectation == "expect_column_values_to_match_regex":
         col = F.col(args["column"])
         return _present(args["column"], float_columns) & ~col.rlike(args["regex"])
@@ -129,27 +133,52 @@ def _allowed_failures(rule: Rule, base_rows: int) -> int:
     return 0 if mostly is None else math.floor(base_rows * (1 - float(mostly)) + 1e-9)
 
 
-def with_rule_flags(df: DataFrame, rules: list[Rule]) -> tuple[DataFrame, list[Rule]]:
-    """Add one failure flag per evaluable row-level rule; returns the frame and those rules."""
-    evaluable = [r for r in rules if r.row_level and all(c in df.columns for c in r.columns)]
+def with_rule_flags(
+    df: DataFrame, rules: list[Rule], tables: cross_table.Tables | None = None
+) -> tuple[DataFrame, list[Rule]]:
+    """Add one failure flag per evaluable row-level rule; returns the frame and those rules.
+
+    Referential rules need ``tables`` (the lake's other tables); without it they are not evaluable.
+    """
+    evaluable = [
+        r
+        for r in rules
+        if r.row_level
+        and all(c in df.columns for c in r.columns)
+        and (tables is not None or r.expectation not in cross_table.ROW_KINDS)
+    ]
     floats = _float_columns(df)
     for rule in evaluable:
         if flag_column(rule) in df.columns:  # already computed (a staged candidate carries its flags)
             continue
-        df = df.withColumn(flag_column(rule), _failure_expression(rule, floats, df.columns))
+        if rule.expectation in cross_table.ROW_KINDS:
+            assert tables is not None
+            present = _present(rule.args["column"], floats)
+            df = cross_table.with_referential_flag(df, rule, tables, flag_column(rule), present)
+        else:
+            df = df.withColumn(flag_column(rule), _failure_expression(rule, floats, df.columns))
     return df, evaluable
 
 
 def evaluate(
-    df: DataFrame, rules: list[Rule], partition_column: str | None = None, sample_size: int = 5
+    df: DataFrame,
+    rules: list[Rule],
+    partition_column: str | None = None,
+    sample_size: int = 5,
+    tables: cross_table.Tables | None = None,
 ) -> tuple[QualityReport, DataFrame]:
-    """Evaluate ``rules`` on ``df``; returns the report and ``df`` with the failure flags added."""
+    """Evaluate ``rules`` on ``df``; returns the report and ``df`` with the failure flags added.
+
+    ``tables`` reads other lake tables, for cross-table rules (without it they report an error).
+    """
     outcomes = {rule.name: RuleOutcome(rule) for rule in rules}
     for rule in rules:
         missing = [c for c in rule.columns if c not in df.columns]
         if missing:
             outcomes[rule.name].message = f"column(s) {missing} not in the data"
-    flagged, evaluable = with_rule_flags(df, rules)
+        elif tables is None and rule.expectation in cross_table.ROW_KINDS | cross_table.TABLE_KINDS:
+            outcomes[rule.name].message = "a cross-table rule needs the lake's tables to evaluate"
+    flagged, evaluable = with_rule_flags(df, rules, tables)
     data_columns = [c for c in df.columns if not c.startswith(FLAG_PREFIX)]
 
     floats = _float_columns(df)
@@ -188,7 +217,25 @@ def evaluate(
                     outcome.failed_partitions.append(label)
                     outcome.failed_by_partition[label] = count
             outcome.failed = len(outcome.failed_partitions)
+        elif rule.expectation in cross_table.TABLE_KINDS and tables is not None and not outcome.message:
+            _reconcile_into(outcome, df, tables, partition_column)
         elif rule.expectation == "expect_column_to_exist":
             outcome.evaluated = 1
             outcome.failed = 1 if outcome.message else 0
     return QualityReport(list(outcomes.values()), rows_by_partition), flagged
+
+
+def _reconcile_into(
+    outcome: RuleOutcome, df: DataFrame, tables: cross_table.Tables, partition_column: str | None
+) -> None:
+    """A reconciliation's groups are its evaluated units; a mismatching group fails (and blocks) its label."""
+    try:
+        result = cross_table.reconcile(df, outcome.rule, tables, partition_column)
+    except Exception as exc:  # a bad reference query is a failed rule with its reason, not a crash
+        outcome.message = f"reconciliation query failed: {str(exc).splitlines()[0][:300]}"
+        return
+    outcome.evaluated = result.groups
+    outcome.failed = len(result.mismatched)
+    outcome.failed_partitions = sorted(result.mismatched)
+    outcome.failed_by_partition = {label: 1 for label in result.mismatched}
+    outcome.sample = [result.mismatched[label] for label in sorted(result.mismatched)][:5]

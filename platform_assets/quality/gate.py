@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from platform_assets.contracts.model import Contract
 from platform_assets.contracts.rules import Severity
 from platform_assets.engine import delta_io
+from platform_assets.engine.lake_catalog import LakeTables
 from platform_assets.lake.delta_tables import count_by, in_predicate, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.quality.evaluate import ALL, QualityReport, evaluate, flag_column, with_rule_flags
@@ -63,7 +64,8 @@ def publish_with_gate(
     """
     raw = raw_companions(candidate.columns, contract.column_names)  # checked, never published
     candidate = conform(candidate, contract, keep=raw)
-    flagged, _ = with_rule_flags(candidate, contract.rules)
+    # cross-table rules (referential) are row flags too, so they are staged with the others
+    flagged, _ = with_rule_flags(candidate, contract.rules, LakeTables(candidate.sparkSession, lake))
     with staged(flagged, lake, run_id, contract.dataset) as candidate:  # computed once, read from here
         return _gate(candidate, contract, lake, partitions, run_id, raw)
 
@@ -78,7 +80,8 @@ def _gate(
 ) -> PublishOutcome:
     """The gate over a staged candidate that carries its rule flags."""
     part_col = contract.partitioning.column if contract.partitioning else None
-    report, flagged = evaluate(candidate, contract.rules, part_col)
+    tables = LakeTables(candidate.sparkSession, lake)  # for cross-table rules
+    report, flagged = evaluate(candidate, contract.rules, part_col, tables=tables)
     blocked = report.blocked_partitions()
     if part_col and UNPLACED in blocked:  # a failing row with no partition value may belong to any
         blocked |= {p.isoformat() for p in partitions or []}

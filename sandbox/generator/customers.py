@@ -280,6 +280,13 @@ def generate_customers(seed: int = 7, scale: int = 1, batches: int = 4) -> Custo
     return CustomersDataset(seed, scale, tuple(initial), initial_scenarios, tuple(built))
 
 
+def late_customer_id(seed: int = 7, scale: int = 1, batches: int = 4) -> int:
+    """The first new customer the last change batch inserts: one the order stream names before RDS has it."""
+    last = generate_customers(seed, scale, batches).batches[-1]
+    known = set(generate_customers(seed, scale, batches).state_after(last.number - 1))
+    return next(c.customer_id for c in last.changes if c.op == "I" and c.customer_id not in known)
+
+
 def _random_customer(rng: random.Random, customer_id: int, updated_at: datetime) -> Customer:
     first, last = rng.choice(_FIRST), rng.choice(_LAST)
     return Customer(

@@ -40,6 +40,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+# Conformed-source exceptions (``OrderEventsDataset.exceptions``).
+LATE_CUSTOMER = "late_customer"
+UNCATALOGUED_PRODUCT = "uncatalogued_product"
+FX_RATE_MISSING = "fx_rate_missing"
+UNCATALOGUED_PRODUCT_ID = 999_999
+FX_MISSING_OFFSET, FX_MISSING_CCY = 1, "JPY"  # the FX generator's late publication (fx.LATE_OFFSET/CCY)
+JPY_PER_USD_PRICE = 150  # yen prices are whole and about this many times a dollar price
+
 # Defect kinds (the manifest's machine-readable vocabulary).
 MALFORMED_JSON = "malformed_json"
 CONTRACT_VIOLATION = "contract_violation"
@@ -84,6 +92,15 @@ class OrderDefect:
 
 
 @dataclass(frozen=True)
+class OrderException:
+    """A planted business exception of the conformed sources (not a message defect)."""
+
+    kind: str
+    order_id: str
+    detail: str
+
+
+@dataclass(frozen=True)
 class OrderMessage:
     """One Kafka message in produce order: key and value bytes, the event it encodes, its defect."""
 
@@ -109,6 +126,7 @@ class OrderEventsDataset:
     orders_per_day: int
     messages: tuple[OrderMessage, ...]
     defects: tuple[OrderDefect, ...]
+    exceptions: tuple[OrderException, ...] = ()
 
     @property
     def key_values(self) -> list[tuple[bytes, bytes]]:
@@ -145,6 +163,9 @@ class OrderEventsDataset:
 
     def defects_of(self, kind: str) -> list[OrderDefect]:
         return [d for d in self.defects if d.kind == kind]
+
+    def exception(self, kind: str) -> OrderException:
+        return next(e for e in self.exceptions if e.kind == kind)
 
     def valid_events(self) -> list[Record]:
         """Parsable, contract-conforming events, de-duplicated by ``event_id`` (first copy kept)."""
@@ -196,8 +217,13 @@ def generate_order_events(
     days: int = 3,
     orders_per_day: int = 40,
     scale: float = 1.0,
+    late_customer_id: int | None = None,
 ) -> OrderEventsDataset:
-    """Build the order event stream. ``scale`` multiplies the orders per day (and the customer pool)."""
+    """Build the order event stream. ``scale`` multiplies the orders per day (and the customer pool).
+
+    ``late_customer_id`` (default: the customer the RDS generator inserts in its last batch) is the
+    customer of the ``late_customer`` exception.
+    """
     per_day = round(orders_per_day * scale)
     if days < MIN_DAYS or per_day < MIN_ORDERS_PER_DAY:
         raise ValueError(
@@ -213,6 +239,11 @@ def generate_order_events(
         for d in range(days)
         for n in range(1, per_day + 1)
     ]
+    if late_customer_id is None:
+        from sandbox.generator.customers import late_customer_id as rds_late_customer
+
+        late_customer_id = rds_late_customer(seed, max(1, round(scale)))
+    exceptions = _plant_exceptions(random.Random(seed + 1), orders, start, days, late_customer_id)
     stream = _Stream(sorted((e for o in orders for e in o.events), key=_time_order))
     _plant_defects(rng, stream, orders, start)
     messages, defects = stream.finish()
@@ -223,6 +254,57 @@ def generate_order_events(
         orders_per_day=per_day,
         messages=messages,
         defects=defects,
+        exceptions=exceptions,
+    )
+
+
+def _plant_exceptions(
+    rng: random.Random, orders: list[_Order], start: date, days: int, late_customer_id: int
+) -> tuple[OrderException, ...]:
+    """Edit three simulated orders (every event of each) into the conformed sources' exceptions."""
+
+    def first_open(day: date, ok: Any = lambda o: True) -> _Order | None:
+        prefix = f"ord-{day:%Y%m%d}-"
+        return next((o for o in orders if o.order_id.startswith(prefix) and not o.cancelled and ok(o)), None)
+
+    late = first_open(start + timedelta(days=days - 1))
+    uncatalogued = first_open(start)
+    fx_day = start + timedelta(days=FX_MISSING_OFFSET)
+    assert late is not None and uncatalogued is not None
+    for event in late.events:
+        event["customer_id"] = late_customer_id
+    late.customer_id = late_customer_id
+    for event in uncatalogued.events:
+        event["lines"] = [
+            dict(line, product_id=UNCATALOGUED_PRODUCT_ID) if line["line_no"] == 1 else line
+            for line in event["lines"]
+        ]
+    fx_order = first_open(fx_day, lambda o: o.currency == FX_MISSING_CCY) or first_open(
+        fx_day, lambda o: o is not late and o is not uncatalogued
+    )
+    assert fx_order is not None
+    if fx_order.currency != FX_MISSING_CCY:  # re-price it in yen (whole yen, like every JPY order)
+        fx_order.currency = FX_MISSING_CCY
+        for event in fx_order.events:
+            event["currency"] = FX_MISSING_CCY
+            event["lines"] = [
+                dict(line, unit_price=round(line["unit_price"] * JPY_PER_USD_PRICE))
+                for line in event["lines"]
+            ]
+            event["order_total"] = _total(event["lines"])
+    del rng  # reserved: the exceptions are fixed picks today, so they need no randomness
+    return (
+        OrderException(LATE_CUSTOMER, late.order_id, f"customer_id {late_customer_id} arrives in RDS later"),
+        OrderException(
+            UNCATALOGUED_PRODUCT,
+            uncatalogued.order_id,
+            f"line 1 is product {UNCATALOGUED_PRODUCT_ID}, which the catalogue does not hold",
+        ),
+        OrderException(
+            FX_RATE_MISSING,
+            fx_order.order_id,
+            f"{FX_MISSING_CCY} order on {fx_day}, the day whose first FX publication lacks {FX_MISSING_CCY}",
+        ),
     )
 
 

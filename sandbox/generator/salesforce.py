@@ -40,6 +40,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "IsDeleted",
         "SystemModstamp",
         "CreatedDate",
+        "Customer_Id__c",
     ),
     OPPORTUNITY: (
         "Id",
@@ -212,7 +213,7 @@ class SalesforceDataset:
 def generate_salesforce(
     seed: int = 11,
     start: datetime = datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
-    accounts: int = 40,
+    accounts: int = 60,
     opportunities: int = 120,
     rounds: int = 3,
     scale: float = 1.0,
@@ -292,6 +293,8 @@ class _Builder:
             "IsDeleted": False,
             "SystemModstamp": format_sf_datetime(created),
             "CreatedDate": format_sf_datetime(created),
+            # the external id of the RDS customer this account is (customer ids start at 1, like counters)
+            "Customer_Id__c": self.counters[ACCOUNT],
         }
         self.state[ACCOUNT][record["Id"]] = record
         return record

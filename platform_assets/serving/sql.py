@@ -1,0 +1,97 @@
+"""`platform sql`: one query over the lake's tables by name (``gold.fact_order_lines``), printed.
+
+The query runs on the configured engine (``PLATFORM_ENGINE``); the names it mentions are bound to the
+tables under the lake root (platform_assets/engine/lake_catalog.py). At most ``limit`` rows come back to
+this process: a query is never collected whole. An error is one line naming what went wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from platform_assets.engine.lake_catalog import LakeTables, TableNotFound
+from platform_assets.engine.spark_resource import SparkEngine
+from platform_assets.lake.location import Lake
+from platform_assets.settings import PlatformSettings
+
+DEFAULT_LIMIT = 1000
+FORMATS = ("table", "csv", "json")
+
+
+class QueryError(RuntimeError):
+    """A query that cannot run; the message is one line."""
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    truncated: bool  # more rows than the limit exist
+
+
+def one_line(exc: BaseException) -> str:
+    """The first meaningful line of an engine error (Spark's carry plans and JVM stacks below it)."""
+    text = str(exc).strip()
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line[:500]
+    return type(exc).__name__
+
+
+def run_query(query: str, settings: PlatformSettings, limit: int = DEFAULT_LIMIT) -> QueryResult:
+    if not query.strip():
+        raise QueryError("the query is empty")
+    spark = SparkEngine(engine=settings.engine, connect_url=settings.spark_connect_url).get_session()
+    tables = LakeTables(spark, Lake(settings.lake_root, settings.storage_options))
+    try:
+        frame = tables.sql(query)
+        rows = frame.limit(limit + 1).collect()
+    except TableNotFound as exc:
+        raise QueryError(str(exc)) from None
+    except Exception as exc:  # the engine's analysis/parse errors: one line, no stack
+        raise QueryError(one_line(exc)) from None
+    return QueryResult(frame.columns, [tuple(r) for r in rows[:limit]], len(rows) > limit)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float):  # six decimals at most, no trailing zeros
+        return f"{value:.6f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def render(result: QueryResult, fmt: str = "table") -> str:
+    if fmt == "json":
+        return json.dumps(
+            [{c: _jsonable(v) for c, v in zip(result.columns, r, strict=True)} for r in result.rows]
+        )
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows(["" if v is None else _jsonable(v) for v in r] for r in result.rows)
+        return out.getvalue().rstrip("\n")
+    cells = [[_text(v) for v in r] for r in result.rows]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(result.columns)]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(result.columns, widths, strict=True))]
+    lines.append("-+-".join("-" * w for w in widths))
+    lines += [" | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    more = " (more rows exist: raise --limit)" if result.truncated else ""
+    lines.append(f"({len(result.rows)} row{'s' if len(result.rows) != 1 else ''}{more})")
+    return "\n".join(lines)

@@ -1,0 +1,360 @@
+"""Gold end to end: every sandbox source through bronze and silver into the star schema, by sensors.
+
+The generators' gold oracle (sandbox/generator/gold_oracle.py) gives the exact figures. The steps of
+one world (module scope, each test continues the previous one's state):
+1. FX through 2026-11-03 (JPY of 11-02 not yet published; 11-03 held at the silver gate), customer
+   batches 1-3 (customer 56 not yet sent), every order: gold keys 56 to an inferred member and
+   converts 11-02 JPY and all of 11-03 at the latest earlier rate, flagged.
+2. Customer batch 4 and the rest of FX: the sensor rebuilds 11-02 (its JPY rate) and 11-03 (the
+   late customer re-keyed) and leaves 11-01's files untouched.
+3. One new order event for 11-01: only 11-01's fact and aggregate partitions are rewritten.
+4. A wrong EUR rate let into silver: the reconciliation fails and holds the day's aggregate back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+
+import dagster as dg
+import pytest
+from deltalake import DeltaTable
+
+from platform_assets import cli
+from platform_assets.domains.gold import GOLD_JOB
+from platform_assets.lake.delta_tables import read_table
+from platform_assets.operations.sensor_driver import QUIET
+from platform_assets_tests.gold_platform import GoldWorld, gold_world, with_messages
+from sandbox.generator import gold_oracle
+from sandbox.generator.orders import FX_RATE_MISSING, LATE_CUSTOMER, UNCATALOGUED_PRODUCT, OrderMessage
+
+FACT_COLUMNS = [
+    "order_id", "line_no", "order_date", "customer_key", "product_key", "customer_id", "product_id",
+    "customer_is_inferred", "status", "quantity", "amount", "currency", "fx_rate_to_usd", "fx_rate_date",
+    "is_rate_fallback", "amount_usd",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GoldWorld]:
+    with gold_world(tmp_path_factory.mktemp("gold")) as built:
+        yield built
+
+
+def expected(world: GoldWorld) -> list[gold_oracle.ExpectedLine]:
+    rounds = list(range(world.products.round_count + 1))
+    return gold_oracle.expected_lines(
+        world.orders, world.customers, world.customer_batches_applied, world.products, rounds,
+        world.fx, world.fx_through,
+    )  # fmt: skip
+
+
+def facts(world: GoldWorld) -> dict[tuple[str, int], dict]:
+    rows = read_table(world.lake.uri("gold/fact_order_lines"), columns=FACT_COLUMNS).to_pylist()
+    return {(r["order_id"], r["line_no"]): r for r in rows}
+
+
+def dimension(world: GoldWorld, name: str, key: str) -> dict[int, dict]:
+    return {r[key]: r for r in read_table(world.lake.uri(name)).to_pylist()}
+
+
+def daily_revenue(world: GoldWorld) -> dict[tuple[str, str, str], dict]:
+    rows = read_table(world.lake.uri("gold/agg_daily_revenue")).to_pylist()
+    return {
+        (r["order_date"].isoformat(), r["region"], r["category"]): {
+            "revenue_usd": round(r["revenue_usd"], 6),
+            "orders": r["orders"],
+            "units": r["units"],
+            "customers": r["customers"],
+        }
+        for r in rows
+    }
+
+
+def assert_gold_matches_oracle(world: GoldWorld) -> list[gold_oracle.ExpectedLine]:
+    want = expected(world)
+    got = facts(world)
+    customers = dimension(world, "gold/dim_customer", "customer_key")
+    products = dimension(world, "gold/dim_product", "product_key")
+    assert sorted(got) == sorted((x.order_id, x.line_no) for x in want)
+    for x in want:
+        row = got[(x.order_id, x.line_no)]
+        assert (row["status"], row["quantity"], row["currency"], row["order_date"]) == (
+            x.status, x.quantity, x.currency, x.order_date
+        ), x  # fmt: skip
+        assert row["amount"] == pytest.approx(x.amount)
+        assert (row["fx_rate_to_usd"], row["fx_rate_date"], row["is_rate_fallback"]) == (
+            x.rate, x.rate_date, x.is_rate_fallback
+        ), x  # fmt: skip
+        assert row["customer_is_inferred"] is x.customer_inferred
+        assert customers[row["customer_key"]]["region"] == x.region, x
+        assert products[row["product_key"]]["category"] == x.category, x
+        assert (row["product_key"] == -1) is x.product_unknown
+    assert daily_revenue(world) == gold_oracle.expected_daily_revenue(want)
+    return want
+
+
+def test_first_build_keys_late_members_and_falls_back_on_missing_rates(world: GoldWorld) -> None:
+    world.publish_fx_through(date(2026, 11, 3))
+    world.apply_customer_batches(3)
+    world.produce(world.orders)
+    runs = world.gold()
+    assert len(runs) == 1 and runs[0].success
+    want = assert_gold_matches_oracle(world)
+    assert len(want) == 311
+    assert sum(x.customer_inferred for x in want) == 1 and sum(x.product_unknown for x in want) == 1
+    assert sum(x.is_rate_fallback for x in want) == 106
+
+    late = world.orders.exception(LATE_CUSTOMER).order_id
+    late_row = facts(world)[(late, 1)]
+    inferred = dimension(world, "gold/dim_customer", "customer_key")[late_row["customer_key"]]
+    assert (inferred["customer_id"], inferred["is_inferred"], inferred["region"]) == (56, True, "Unknown")
+
+    uncatalogued = world.orders.exception(UNCATALOGUED_PRODUCT).order_id
+    assert facts(world)[(uncatalogued, 1)]["product_key"] == -1
+
+    jpy = world.orders.exception(FX_RATE_MISSING).order_id
+    jpy_lines = [r for (order_id, _), r in facts(world).items() if order_id == jpy]
+    assert {(r["fx_rate_date"], r["is_rate_fallback"]) for r in jpy_lines} == {(date(2026, 11, 1), True)}
+
+
+def test_facts_join_the_customer_version_valid_when_the_order_was_placed(world: GoldWorld) -> None:
+    changed = {c.customer_id for batch in world.customers.batches[:3] for c in batch.changes if c.op == "U"}
+    customers = dimension(world, "gold/dim_customer", "customer_key")
+    current = {r["customer_id"]: key for key, r in customers.items() if r["is_current"]}
+    as_was = [r for r in facts(world).values() if r["customer_id"] in changed and r["customer_id"] in current]
+    assert as_was, "the sandbox orders name customers changed by the batches"
+    for row in as_was:
+        version = customers[row["customer_key"]]
+        assert version["effective_from"].year == 1900 and not version["is_current"]  # the first version
+        assert row["customer_key"] != current[row["customer_id"]]
+
+
+def _files(world: GoldWorld, dataset: str) -> tuple[int, dict[str, set[str]]]:
+    table = DeltaTable(world.lake.uri(dataset))
+    by_day: dict[str, set[str]] = {}
+    for uri in table.file_uris():
+        day = uri.split("order_date=")[1].split("/")[0]
+        by_day.setdefault(day, set()).add(uri)
+    return table.version(), by_day
+
+
+def _assert_rewrote_only(world: GoldWorld, before: dict, days: set[str]) -> None:
+    for dataset, (version, files) in before.items():
+        now_version, now_files = _files(world, dataset)
+        assert now_version == version + 1, dataset  # one commit
+        for day in set(files) | set(now_files):
+            if day in days:
+                assert not files.get(day, set()) & now_files.get(day, set()), (dataset, day)
+            else:
+                assert files.get(day) == now_files.get(day), (dataset, day)
+        operation = DeltaTable(world.lake.uri(dataset)).history(1)[0]
+        predicate = operation["operationParameters"]["predicate"]
+        assert all(d in predicate for d in days) and "2026-11-0" in predicate, predicate
+
+
+GOLD_PARTITIONED = ("gold/fact_order_lines", "gold/agg_daily_revenue")
+
+
+def test_late_customer_and_late_rate_rebuild_only_their_dates(world: GoldWorld) -> None:
+    before = {d: _files(world, d) for d in GOLD_PARTITIONED}
+    late = world.orders.exception(LATE_CUSTOMER).order_id
+    inferred_key = facts(world)[(late, 1)]["customer_key"]
+    world.apply_customer_batches(4)
+    world.publish_fx_through(date(2026, 11, 7))
+    runs = world.gold()
+    assert [r.success for r in runs] == [True]
+    tags = runs[0].dagster_run.tags
+    assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (
+        "2026-11-02", "2026-11-03"
+    )  # fmt: skip
+    want = assert_gold_matches_oracle(world)
+    assert sum(x.customer_inferred for x in want) == 0
+    assert {x.order_date for x in want if x.is_rate_fallback} == {date(2026, 11, 3)}  # held at the gate
+    assert sum(x.is_rate_fallback for x in want) == 102
+
+    rekeyed = facts(world)[(late, 1)]
+    customers = dimension(world, "gold/dim_customer", "customer_key")
+    assert rekeyed["customer_key"] != inferred_key and inferred_key not in customers
+    version = customers[rekeyed["customer_key"]]
+    assert (version["customer_id"], version["is_inferred"], version["is_current"]) == (56, False, True)
+    assert not rekeyed["customer_is_inferred"]
+    jpy = world.orders.exception(FX_RATE_MISSING).order_id
+    jpy_lines = [r for (order_id, _), r in facts(world).items() if order_id == jpy]
+    assert {(r["fx_rate_date"], r["is_rate_fallback"]) for r in jpy_lines} == {(date(2026, 11, 2), False)}
+    _assert_rewrote_only(world, before, {"2026-11-02", "2026-11-03"})
+
+
+def _new_event_for(world: GoldWorld, order_id: str) -> OrderMessage:
+    """An `updated` event one minute after the order's latest one, with line 1's quantity changed."""
+    state = world.orders.expected_orders()[order_id]
+    lines = [dict(line) for line in state["lines"]]
+    lines[0]["quantity"] = lines[0]["quantity"] % 10 + 1
+    at = datetime.fromisoformat(state["last_event_time"].replace("Z", "+00:00")) + timedelta(minutes=1)
+    event = {
+        "event_id": f"evt-{order_id.removeprefix('ord-')}-77",
+        "event_type": "updated",
+        "order_id": order_id,
+        "customer_id": state["customer_id"],
+        "currency": state["currency"],
+        "lines": lines,
+        "order_total": round(sum(x["quantity"] * x["unit_price"] for x in lines), 2),
+        "event_time": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created_time": state["created_time"],
+        "schema_version": 2,
+        "channel": state["channel"] or "web",
+    }
+    value = json.dumps(event, separators=(",", ":")).encode()
+    return OrderMessage(len(world.orders.messages), order_id.encode(), value, event, None)
+
+
+def test_one_new_order_event_rewrites_only_its_order_date(world: GoldWorld) -> None:
+    before = {d: _files(world, d) for d in GOLD_PARTITIONED}
+    order_id = next(
+        o for o, s in world.orders.expected_orders().items()
+        if o.startswith("ord-20261101") and s["status"] == "open"
+        and o not in {e.order_id for e in world.orders.exceptions}
+    )  # fmt: skip
+    message = _new_event_for(world, order_id)
+    world.produce(with_messages(world.orders, (message,)))
+    world.orders = with_messages(world.orders, (*world.orders.messages, message))
+    runs = world.gold()
+    assert [r.success for r in runs] == [True]
+    assert runs[0].dagster_run.tags["dagster/asset_partition_range_start"] == "2026-11-01"
+    assert runs[0].dagster_run.tags["dagster/asset_partition_range_end"] == "2026-11-01"
+    assert_gold_matches_oracle(world)
+    assert facts(world)[(order_id, 1)]["quantity"] == message.event["lines"][0]["quantity"]
+    _assert_rewrote_only(world, before, {"2026-11-01"})
+
+
+def test_reconciliation_holds_back_revenue_that_disagrees_with_silver(world: GoldWorld) -> None:
+    """A wrong EUR rate for 11-01 let into silver after the facts were built: the aggregate rebuilt
+    alone no longer equals silver's lines at silver's rate, so the critical rule blocks the day."""
+    rates = DeltaTable(world.lake.uri("silver/fx_rates"))
+    rates.update(
+        predicate="as_of_date = '2026-11-01' AND ccy = 'EUR'", updates={"rate_to_base": "rate_to_base * 1.5"}
+    )
+    agg_version = DeltaTable(world.lake.uri("gold/agg_daily_revenue")).version()
+    revenue = daily_revenue(world)
+    result = world.defs.resolve_job_def(GOLD_JOB).execute_in_process(
+        instance=world.instance,
+        partition_key="2026-11-01",
+        asset_selection=[dg.AssetKey(["gold", "agg_daily_revenue"])],
+        run_config=QUIET,
+        raise_on_error=False,
+    )
+    evaluations = {
+        e.check_name: e for e in (ev.event_specific_data for ev in result.all_events
+                                  if ev.event_type_value == "ASSET_CHECK_EVALUATION")
+    }  # fmt: skip
+    check = evaluations["revenue_reconciles_with_silver"]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert check.metadata["failed_partitions"].value == ["2026-11-01"]
+    sample = check.metadata["failing_rows_sample"].value[0]
+    eur = sum(
+        x.amount * x.rate * 0.5 for x in expected(world) if x.order_date == date(2026, 11, 1)
+        and x.currency == "EUR" and x.status == "open"
+    )  # fmt: skip
+    assert sample["reference_total"] - sample["gold_total"] == pytest.approx(eur, abs=1e-6)
+    assert DeltaTable(world.lake.uri("gold/agg_daily_revenue")).version() == agg_version  # not published
+    assert daily_revenue(world) == revenue
+    materialized = world.instance.get_materialized_partitions(dg.AssetKey(["gold", "agg_daily_revenue"]))
+    assert "2026-11-01" in materialized  # from the earlier runs; this run recorded none:
+    assert not [ev for ev in result.all_events if ev.event_type_value == "ASSET_MATERIALIZATION"]
+
+
+REVENUE_SQL = (
+    "SELECT f.order_date, c.region, p.category, ROUND(SUM(f.amount_usd), 6) AS revenue_usd "
+    "FROM gold.fact_order_lines f JOIN gold.dim_customer c ON f.customer_key = c.customer_key "
+    "JOIN gold.dim_product p ON f.product_key = p.product_key WHERE f.status = 'open' "
+    "GROUP BY f.order_date, c.region, p.category ORDER BY revenue_usd DESC"
+)
+
+
+def test_platform_sql_answers_revenue_by_day_region_and_category(
+    world: GoldWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    want = gold_oracle.expected_daily_revenue(expected(world))
+    assert cli.main(["sql", REVENUE_SQL, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    got = {(r["order_date"], r["region"], r["category"]): r["revenue_usd"] for r in rows}
+    assert got == pytest.approx({k: v["revenue_usd"] for k, v in want.items()})
+    assert cli.main(["sql", "SELECT region, SUM(orders) AS orders FROM gold.agg_daily_revenue "
+                            "GROUP BY region ORDER BY region", "--format", "csv"]) == 0  # fmt: skip
+    orders_by_region: dict[str, int] = {}
+    for (_, region, _), v in want.items():
+        orders_by_region[region] = orders_by_region.get(region, 0) + v["orders"]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["region,orders", *(f"{r},{n}" for r, n in sorted(orders_by_region.items()))]
+    assert cli.main(["sql", "SELECT COUNT(*) AS n FROM silver.customers WHERE NOT _is_deleted"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split() == ["n"] and table[2].strip() == str(len(world.customers.final_state()))
+    assert table[-1] == "(1 row)"
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("SELECT * FROM gold.no_such_table", "sql: no lake table gold.no_such_table under "),
+        ("SELECT nope FROM gold.dim_date", "sql: "),
+        ("SELEC 1", "sql: "),
+    ],
+)
+def test_platform_sql_errors_are_one_line(
+    world: GoldWorld, capsys: pytest.CaptureFixture[str], query: str, message: str
+) -> None:
+    assert cli.main(["sql", query]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith(message)
+    assert len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
+
+
+CLIENT = """
+import json, sys
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
+rows = spark.sql("SELECT order_date, SUM(revenue_usd) AS revenue FROM global_temp.gold__agg_daily_revenue "
+                 "GROUP BY order_date ORDER BY order_date").collect()
+print(json.dumps({str(r["order_date"]): r["revenue"] for r in rows}))
+"""
+
+
+def test_platform_serve_answers_a_plain_pyspark_client_in_another_process(world: GoldWorld) -> None:
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "platform_assets.cli", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "error"},
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        banner = server.stdout.readline()
+        assert banner.startswith(f"Spark Connect endpoint sc://127.0.0.1:{port} over "), banner
+        client = subprocess.run(
+            [sys.executable, "-c", CLIENT, f"sc://127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "RUST_LOG": "error"},
+        )  # fmt: skip
+        assert client.returncode == 0, client.stderr[-2000:]
+        by_day: dict[str, float] = {}
+        for (day, _, _), v in gold_oracle.expected_daily_revenue(expected(world)).items():
+            by_day[day] = by_day.get(day, 0.0) + v["revenue_usd"]
+        assert json.loads(client.stdout.strip().splitlines()[-1]) == pytest.approx(by_day)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            code = server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise
+    assert code == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
