@@ -54,6 +54,11 @@ def resolve(spark: SparkSession, lake: Lake, query: str) -> str:
     if missing:
         names = ", ".join(m.replace("/", ".") for m in missing)
         raise TableNotFound(f"no lake table {names} under {lake.root} (has the pipeline built it?)")
+    return to_view_names(query)
+
+
+def to_view_names(query: str) -> str:
+    """``query`` with each ``layer.table`` replaced by its view name ``layer__table``."""
     return _TABLE_NAME.sub(lambda m: f"{m.group(1).lower()}__{m.group(2).lower()}", query)
 
 

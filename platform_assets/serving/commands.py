@@ -19,6 +19,7 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     sql.add_argument(
         "--limit", type=int, default=DEFAULT_LIMIT, help=f"rows at most (default {DEFAULT_LIMIT})"
     )
+    _add_caller_arguments(sql)
     serve = commands.add_parser(
         "serve", help="keep a Spark Connect endpoint (Sail) up over the lake's tables, until Ctrl-C"
     )
@@ -27,6 +28,34 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "--port", type=int, default=15002, help="port (default 15002, Spark Connect's; 0: any)"
     )
     serve.add_argument("--refresh", type=float, default=30.0, help="seconds between re-binding new tables")
+    _add_caller_arguments(serve)
+
+
+def _add_caller_arguments(parser: argparse.ArgumentParser) -> None:
+    """--role and --attr: who the governed read path serves (governance/policies.yaml)."""
+    parser.add_argument("--role", help="policy role to read as (default: the policies' default_role)")
+    parser.add_argument(
+        "--attr",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a caller attribute the role's row filters use, e.g. region=EMEA (repeatable)",
+    )
+
+
+def caller_from(args: argparse.Namespace):  # -> governance.decision.Caller (imported lazily)
+    from platform_assets.governance.audit import current_user
+    from platform_assets.governance.decision import Caller
+    from platform_assets.governance.read_path import Governance
+
+    attributes = {}
+    for item in args.attr:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--attr {item!r} is not KEY=VALUE")
+        attributes[key.strip()] = value.strip()
+    role = args.role or Governance.load().policies.default_role
+    return Caller(current_user(), role, attributes)
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
@@ -43,7 +72,12 @@ def _sql(args: argparse.Namespace) -> int:
     from platform_assets.settings import PlatformSettings
 
     try:
-        result = run_query(args.query, PlatformSettings.from_env(), limit=args.limit)
+        caller = caller_from(args)
+    except ValueError as exc:
+        print(f"sql: {exc}", file=sys.stderr)
+        return 2
+    try:
+        result = run_query(args.query, PlatformSettings.from_env(), limit=args.limit, caller=caller)
     except QueryError as exc:
         print(f"sql: {exc}", file=sys.stderr)
         return 1
@@ -59,11 +93,20 @@ def _serve(args: argparse.Namespace) -> int:
     settings = PlatformSettings.from_env()
     stop = threading.Event()
     lake = Lake(settings.lake_root, settings.storage_options)
-    with LakeEndpoint(lake, args.host, args.port, args.refresh) as endpoint:
+    try:
+        caller = caller_from(args)
+    except ValueError as exc:
+        print(f"serve: {exc}", file=sys.stderr)
+        return 2
+    with LakeEndpoint(lake, args.host, args.port, args.refresh, caller=caller) as endpoint:
         for signum in (signal.SIGINT, signal.SIGTERM):  # after the server starts: it installs its own
             signal.signal(signum, lambda *_: stop.set())
         print(f"Spark Connect endpoint {endpoint.url} over {lake.root}", flush=True)
-        print(f"{len(endpoint.views)} tables, as global_temp.<layer>__<table>, e.g.:", flush=True)
+        print(
+            f"{len(endpoint.views)} tables role {caller.role} may read (masked, filtered), "
+            "as global_temp.<layer>__<table>, e.g.:",
+            flush=True,
+        )
         for name in endpoint.views[:5]:
             print(f"  {name}", flush=True)
         print("Connect with SparkSession.builder.remote(URL).getOrCreate(); Ctrl-C stops it.", flush=True)

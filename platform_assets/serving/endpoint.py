@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 
@@ -19,6 +20,9 @@ from platform_assets.engine.delta_io import read_delta
 from platform_assets.engine.lake_catalog import LAYERS, view_name
 from platform_assets.lake.delta_tables import open_table
 from platform_assets.lake.location import Lake
+
+if TYPE_CHECKING:
+    from platform_assets.governance.decision import Caller
 
 
 def lake_datasets(lake: Lake) -> list[str]:
@@ -56,6 +60,7 @@ class LakeEndpoint:
     port: int = 0
     refresh_seconds: float = 30.0
     views: list[str] = field(default_factory=list)
+    caller: Caller | None = None  # governed: only what this caller's role may read, masked
 
     def __post_init__(self) -> None:
         self._server = None
@@ -75,15 +80,22 @@ class LakeEndpoint:
         self._server.start(background=True)
         self._session = SparkSession.builder.remote(self.url).create()
         self._session.conf.set("spark.sql.session.timeZone", "UTC")
-        self.views = bind_global_views(self._session, self.lake)
+        self.views = self._bind()
         self._refresher = threading.Thread(target=self._refresh, name="lake-endpoint-refresh", daemon=True)
         self._refresher.start()
         return self
 
     def _refresh(self) -> None:
         while not self._stop.wait(self.refresh_seconds):
-            assert self._session is not None
-            self.views = bind_global_views(self._session, self.lake)
+            self.views = self._bind()
+
+    def _bind(self) -> list[str]:
+        assert self._session is not None
+        if self.caller is None:
+            return bind_global_views(self._session, self.lake)
+        from platform_assets.governance.serving_catalog import bind_governed_views
+
+        return bind_governed_views(self._session, self.lake, self.caller, self.views)
 
     def stop(self) -> None:
         self._stop.set()

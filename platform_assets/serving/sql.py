@@ -13,12 +13,15 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from platform_assets.engine.lake_catalog import LakeTables, TableNotFound
 from platform_assets.engine.spark_resource import SparkEngine
 from platform_assets.lake.location import Lake
 from platform_assets.settings import PlatformSettings
+
+if TYPE_CHECKING:
+    from platform_assets.governance.decision import Caller
 
 DEFAULT_LIMIT = 1000
 FORMATS = ("table", "csv", "json")
@@ -45,11 +48,19 @@ def one_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def run_query(query: str, settings: PlatformSettings, limit: int = DEFAULT_LIMIT) -> QueryResult:
+def run_query(
+    query: str, settings: PlatformSettings, limit: int = DEFAULT_LIMIT, caller: Caller | None = None
+) -> QueryResult:
+    """With a caller, through the governed read path (policies, masks, filters, audit)."""
     if not query.strip():
         raise QueryError("the query is empty")
     spark = SparkEngine(engine=settings.engine, connect_url=settings.spark_connect_url).get_session()
-    tables = LakeTables(spark, Lake(settings.lake_root, settings.storage_options))
+    lake = Lake(settings.lake_root, settings.storage_options)
+    if caller is not None:
+        from platform_assets.governance.governed_sql import run_governed
+
+        return run_governed(query, spark, lake, caller, limit)
+    tables = LakeTables(spark, lake)
     try:
         frame = tables.sql(query)
         rows = frame.limit(limit + 1).collect()
