@@ -54,7 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     from platform_assets.serving import commands as serving_commands
 
     serving_commands.add_parsers(commands)  # sql, serve (platform_assets/serving/commands.py)
+    from platform_assets.governance import commands as governance_commands
+
+    governance_commands.add_parsers(commands)  # erase, clone, pii-scan (platform_assets/governance/)
     args = parser.parse_args(argv)
+    governed = governance_commands.dispatch(args)
+    if governed is not None:
+        return governed
     if args.command == "ui":
         from platform_assets.operations.ui_services import run_ui
 

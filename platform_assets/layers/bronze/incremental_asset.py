@@ -36,6 +36,7 @@ from platform_assets.engine.delta_io import read_delta
 from platform_assets.lake.delta_tables import in_predicate, read_table
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import PositionConflict, append_with_positions, read_positions
+from platform_assets.lake.suppression import drop_suppressed
 from platform_assets.layers.bronze.business_dates import BUSINESS_DATES, business_dates
 from platform_assets.layers.bronze.conform import (
     Conformed,
@@ -149,6 +150,7 @@ def _ingest_once(
     conformed = conform_records(
         contract, source_batch.records, source_columns(contract), field_checks_for(contract.dataset)
     )
+    conformed.rows = drop_suppressed(lake, conformed.rows)  # erased people a source sends again
     dead = write_dead_letters(lake, contract, conformed, batch_meta)
     if source_batch.records or source_batch.positions or source_batch.offsets:
         append_with_positions(

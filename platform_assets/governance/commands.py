@@ -1,0 +1,78 @@
+"""The `platform erase` subcommand (wired into platform_assets/cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parsers(commands: argparse._SubParsersAction) -> None:
+    erase = commands.add_parser(
+        "erase", help="remove a person from every layer and old version, verify, audit, suppress at bronze"
+    )
+    erase.add_argument("--subject", required=True, help="customer_id=123 or email=jane@example.com")
+    erase.add_argument("--reason", default="", help="why (the request reference), kept in the audit log")
+
+
+def dispatch(args: argparse.Namespace) -> int | None:
+    if args.command == "erase":
+        return _erase(args)
+    return None
+
+
+def _erase(args: argparse.Namespace) -> int:
+    from platform_assets.contracts import load_contracts
+    from platform_assets.governance.audit import AuditEvent, current_user, record
+    from platform_assets.governance.erasure import ErasureError, Subject, SubjectConfig, erase
+    from platform_assets.lake import suppression
+    from platform_assets.lake.location import Lake
+    from platform_assets.settings import PlatformSettings
+
+    settings = PlatformSettings.from_env()
+    lake = Lake(settings.lake_root, settings.storage_options)
+    config = SubjectConfig.load()
+    try:
+        subject = Subject.parse(args.subject, config)
+    except ErasureError as exc:
+        print(f"erase: {exc}", file=sys.stderr)
+        return 2
+    outcome = erase(lake, load_contracts(), subject, config)
+    shown = f"customer_id={subject.value}" if subject.kind == "customer_id" else f"{subject.kind}=(given)"
+    if outcome.rows:
+        suppression.add(lake, outcome.identity.ids, outcome.identity.emails)
+    counts = ", ".join(f"{label}={n}" for label, n in sorted(outcome.rows.items()))
+    record(
+        lake,
+        [
+            AuditEvent(
+                user=current_user(),
+                role="erasure",
+                action="erase",
+                allowed=True,
+                datasets=sorted(outcome.rows),
+                statement=f"erase customer_id(s) {', '.join(map(str, outcome.identity.ids))} (asked as {shown})",
+                row_count=sum(outcome.rows.values()),
+                reason=(args.reason + "; " if args.reason else "")
+                + f"rows: {counts}; files vacuumed: {outcome.files_removed}; "
+                + (
+                    "verified: no reachable version holds the subject"
+                    if not outcome.findings
+                    else "NOT verified"
+                ),
+            )
+        ],
+    )
+    if not outcome.rows:
+        print(f"erase: no stored data identifies {shown}; nothing changed", file=sys.stderr)
+        return 1
+    print(f"erased customer_id(s) {', '.join(map(str, outcome.identity.ids))} ({shown})")
+    for label, count in sorted(outcome.rows.items()):
+        print(f"  {label:<40} {count:>6} row(s)")
+    print(f"  {outcome.files_removed} old data file(s) vacuumed; added to the suppression list")
+    if outcome.findings:
+        print("verification FAILED, the subject is still in:", file=sys.stderr)
+        for finding in outcome.findings:
+            print(f"  {finding}", file=sys.stderr)
+        return 1
+    print("verified: no version reachable by time travel, data file or log entry holds the subject")
+    return 0
