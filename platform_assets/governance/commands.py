@@ -12,11 +12,18 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     )
     erase.add_argument("--subject", required=True, help="customer_id=123 or email=jane@example.com")
     erase.add_argument("--reason", default="", help="why (the request reference), kept in the audit log")
+    scan = commands.add_parser(
+        "pii-scan",
+        help="sample text columns for emails, phones, cards, IBANs not classified pii (exit 1 if any)",
+    )
+    scan.add_argument("--sample", type=int, default=1000, help="rows sampled per table (default 1000)")
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
     if args.command == "erase":
         return _erase(args)
+    if args.command == "pii-scan":
+        return _pii_scan(args)
     return None
 
 
@@ -76,3 +83,20 @@ def _erase(args: argparse.Namespace) -> int:
         return 1
     print("verified: no version reachable by time travel, data file or log entry holds the subject")
     return 0
+
+
+def _pii_scan(args: argparse.Namespace) -> int:
+    from platform_assets.contracts import load_contracts
+    from platform_assets.governance.pii_scan import scan_lake
+    from platform_assets.lake.location import Lake
+    from platform_assets.settings import PlatformSettings
+
+    settings = PlatformSettings.from_env()
+    contracts = load_contracts()
+    findings = scan_lake(Lake(settings.lake_root, settings.storage_options), contracts, args.sample)
+    for finding in findings:
+        print(f"warning: {finding}")
+    print(
+        f"{len(findings)} column(s) hold PII their contract does not classify ({len(contracts)} datasets scanned)"
+    )
+    return 1 if findings else 0
