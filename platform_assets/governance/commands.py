@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -16,12 +17,19 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "pii-scan",
         help="sample text columns for emails, phones, cards, IBANs not classified pii (exit 1 if any)",
     )
+    clone = commands.add_parser(
+        "clone", help="copy the lake into a non-production lake with every PII column tokenized at rest"
+    )
+    clone.add_argument("--env", required=True, choices=("dev", "staging"), help="the target environment")
+    clone.add_argument("--target", required=True, help="root of the target lake (a folder or s3://...)")
     scan.add_argument("--sample", type=int, default=1000, help="rows sampled per table (default 1000)")
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
     if args.command == "erase":
         return _erase(args)
+    if args.command == "clone":
+        return _clone(args)
     if args.command == "pii-scan":
         return _pii_scan(args)
     return None
@@ -100,3 +108,30 @@ def _pii_scan(args: argparse.Namespace) -> int:
         f"{len(findings)} column(s) hold PII their contract does not classify ({len(contracts)} datasets scanned)"
     )
     return 1 if findings else 0
+
+
+def _clone(args: argparse.Namespace) -> int:
+    from platform_assets.engine.spark_resource import SparkEngine
+    from platform_assets.governance.clone import CloneError, clone_masked
+    from platform_assets.governance.read_path import Governance
+    from platform_assets.lake.location import Lake
+    from platform_assets.settings import PlatformSettings
+
+    settings = PlatformSettings.from_env()
+    source = Lake(settings.lake_root, settings.storage_options)
+    target = PlatformSettings.from_env({**os.environ, "PLATFORM_LAKE_ROOT": args.target})
+    if target.lake_root.rstrip("/") == source.root.rstrip("/"):
+        print("clone: --target is the source lake", file=sys.stderr)
+        return 2
+    spark = SparkEngine(engine=settings.engine, connect_url=settings.spark_connect_url).get_session()
+    try:
+        copied = clone_masked(
+            spark, source, Lake(target.lake_root, target.storage_options), args.env, Governance.load()
+        )
+    except CloneError as exc:
+        print(f"clone: {exc}", file=sys.stderr)
+        return 2
+    for relative, rows in sorted(copied.items()):
+        print(f"  {relative:<40} {rows:>8} rows")
+    print(f"{len(copied)} tables cloned into {target.lake_root} ({args.env}), PII tokenized at rest")
+    return 0
