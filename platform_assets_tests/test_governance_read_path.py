@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -262,3 +263,23 @@ def test_production_refuses_hash_masks_without_a_salt(monkeypatch: pytest.Monkey
         mask_salt()
     monkeypatch.setenv("PLATFORM_ENV", "dev")
     assert mask_salt() != mask_salt({"PLATFORM_ENV": "staging"})  # per environment
+
+
+def test_no_rows_without_an_audit_row(
+    tmp_path_factory: pytest.TempPathFactory, governance: Governance
+) -> None:
+    """The audit row is written before the result is returned: if it cannot be, no rows come back."""
+    broken = Lake(str(tmp_path_factory.mktemp("unauditable") / "lake"))
+    build_governance_lake(broken)
+    (Path(broken.root) / "ops").write_text("not a folder")  # the audit table cannot be created
+    spark = SparkEngine(engine="sail").get_session()
+    with pytest.raises(Exception) as raised:
+        run_governed(
+            "SELECT region FROM gold.agg_daily_revenue",
+            spark,
+            broken,
+            Caller("eve", "analyst"),
+            10,
+            governance,
+        )
+    assert not isinstance(raised.value, QueryError)
