@@ -52,10 +52,6 @@ def classification_of(
     return policies.defaults.unclassified
 
 
-def _contract_for(dataset: str, contracts: dict[str, Contract]) -> Contract | None:
-    return contracts.get(dataset)
-
-
 def _domain(dataset: str, contracts: dict[str, Contract]) -> str | None:
     contract = contracts.get(dataset) or contracts.get(dataset.removesuffix("_dlq"))
     return contract.domain if contract else None
@@ -78,7 +74,7 @@ def decide(
     domain = _domain(dataset, contracts)
     if not any(grant.matches(dataset, domain) for grant in role.grants):
         return Decision(dataset, False, f"role {caller.role} has no grant on {dataset}")
-    contract = _contract_for(dataset, contracts)
+    contract = contracts.get(dataset)
     masks: dict[str, MaskMethod] = {}
     for column in columns:
         method = _mask_for(
