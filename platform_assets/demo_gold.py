@@ -6,12 +6,14 @@ Kept apart from demo.py (which plays the sources) so each has one job; run_demo 
 from __future__ import annotations
 
 import dagster as dg
+from dagster._core.definitions.repository_definition import SINGLETON_REPOSITORY_NAME
 
 from platform_assets.contracts import load_contracts
 from platform_assets.definitions import build_definitions, build_resources
 from platform_assets.domains.gold import GOLD_SENSOR
 from platform_assets.lake.delta_tables import row_count
 from platform_assets.lake.location import Lake
+from platform_assets.operations.instance_sensor import workspace_repository_origin
 from platform_assets.operations.sensor_driver import SensorDriver
 from platform_assets.settings import PlatformSettings
 
@@ -24,7 +26,9 @@ TOP_REVENUE_SQL = (
 def gold_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> list[dg.ExecuteInProcessResult]:
     """One tick of `gold_inputs_sensor` and its runs (the dates whose silver inputs were published)."""
     defs = build_definitions(settings)
-    driver = SensorDriver(defs, instance, build_resources(settings), GOLD_SENSOR)
+    # ticks, cursor and runs recorded in the instance under the code location's origin, like the others
+    origin = workspace_repository_origin(SINGLETON_REPOSITORY_NAME)
+    driver = SensorDriver(defs, instance, build_resources(settings), GOLD_SENSOR, origin)
     print("\nGold (star schema)")
     tick = driver.evaluate()
     results = []

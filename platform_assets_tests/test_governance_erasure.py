@@ -4,7 +4,7 @@ and log file on storage finds nothing, and the suppression list filters the pers
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pyarrow as pa
@@ -190,7 +190,7 @@ def test_bronze_ingestion_filters_suppressed_people(tmp_path: Path) -> None:
         change(2, 5, "Hans@Example.de"),
         change(3, 1, "jane@example.com"),
     ]
-    batch = Batch(date(2026, 11, 3), datetime(2026, 11, 3, 11, tzinfo=None), "rds_dms", "run:2026-11-03")
+    batch = Batch(date(2026, 11, 3), datetime(2026, 11, 3, 11, tzinfo=UTC), "rds_dms", "run:2026-11-03")
     ingest_increment(lake, contract, batch, lambda _: SourceBatch(records, positions={"files": ["f9.csv"]}))
     landed = read_table(lake.uri(contract.ref), columns=["customer_id", "_position"]).to_pylist()
     assert landed == [{"customer_id": 1, "_position": "f9.csv:3"}]

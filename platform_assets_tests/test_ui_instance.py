@@ -98,7 +98,8 @@ def test_every_job_shows_the_demos_runs(demo_ui: DemoUi) -> None:
     with demo_ui.instance() as instance:
         stored = Counter(r.job_name for r in instance.get_runs())
         assert all(r.remote_job_origin is not None for r in instance.get_runs())
-    assert sum(stored.values()) == printed == 24
+    # the 24 source runs the summary counts, plus the gold run and the ops reports' refresh
+    assert sum(stored.values()) == printed + 2 == 26
     shown = _runs_by_job(demo_ui)
     assert +shown == stored  # the Jobs pages show every run of the demo, under its job
     assert set(stored) == {
@@ -108,6 +109,8 @@ def test_every_job_shows_the_demos_runs(demo_ui: DemoUi) -> None:
         "products_cdc_job",
         "orders_ingest_job",
         "orders_apply_job",
+        "gold_job",
+        "ops_reports_job",
     }
 
 
@@ -154,7 +157,7 @@ def test_no_run_is_launched_in_the_first_minute(demo_ui: DemoUi) -> None:
                 ticked.add(name)
         time.sleep(5)
     with demo_ui.instance() as instance:
-        assert instance.get_runs_count(RunsFilter()) == before == 24
+        assert instance.get_runs_count(RunsFilter()) == before == 26
     for name in DEMO_SENSORS:
         daemon_ticks = [t for t in _sensor(demo_ui, name)["ticks"] if t["timestamp"] >= demo_ui.started_at]
         assert all(not t["runIds"] for t in daemon_ticks), name
@@ -173,7 +176,7 @@ def _latest_observation(ui: DemoUi, key: str) -> dict[str, object]:
 
 def test_alerts_quarantine_and_dead_letters_are_assets_with_their_counts(demo_ui: DemoUi) -> None:
     """The demo's figures: 2 FX rows held at the gate (a null currency on 11-03), 4 order events
-    dead-lettered, one alert per failed check evaluation (16, no freshness alert: all fresh)."""
+    dead-lettered, one alert per failed check evaluation (15, no freshness alert: all fresh)."""
     printed = re.search(r"^platform_alerts_sensor: (\d+) alert\(s\) raised", demo_ui.output, re.M)
     assert printed, demo_ui.output[-2000:]
     quarantine = _latest_observation(demo_ui, "quarantine/silver_fx_rates")
@@ -186,16 +189,17 @@ def test_alerts_quarantine_and_dead_letters_are_assets_with_their_counts(demo_ui
     failed_checks = int(
         re.search(r"^Check evaluations: \d+ passed, (\d+) failed", demo_ui.output, re.M).group(1)
     )
-    assert int(printed.group(1)) >= failed_checks == 16
+    assert int(printed.group(1)) >= failed_checks == 15
     assert "silver/fx_rates" in alerts["latest"] or "bronze/" in alerts["latest"]
 
 
 def test_check_alerts_carry_their_partition(demo_ui: DemoUi) -> None:
     alerts = read_table(str(demo_ui.home.parent / "lake" / "ops" / "alerts"), where="kind = 'check'")
     rows = alerts.to_pylist()
-    assert len(rows) == 16 and all(r["partition"] for r in rows)
+    assert len(rows) == 15 and all(r["partition"] for r in rows)
     null_ccy = sorted(r["partition"] for r in rows if r["state"] == "ccy_not_null")
-    assert null_ccy == ["2026-11-02..2026-11-04", "2026-11-03"]  # the day, and the late re-run over it
+    # the day, and the late range re-run over 11-02..11-04: each check result names its own partition
+    assert null_ccy == ["2026-11-03", "2026-11-03"]
     assert all(f"in partition {r['partition']}" in r["message"] for r in rows)
 
 

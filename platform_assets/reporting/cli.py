@@ -72,19 +72,30 @@ def contracts_check() -> int:
 def demo_reports(settings: PlatformSettings) -> None:
     """Materialize the ops reports in the demo's instance (as the refresh sensor would) and say where."""
     import dagster as dg
+    from dagster._core.definitions.repository_definition import SINGLETON_REPOSITORY_NAME
 
-    from platform_assets.definitions import build_definitions
-    from platform_assets.reporting.definitions import REPORT, REPORTS_JOB
+    from platform_assets.definitions import build_definitions, build_resources
+    from platform_assets.operations.instance_sensor import workspace_repository_origin
+    from platform_assets.operations.sensor_driver import SensorDriver
+    from platform_assets.reporting.definitions import REFRESH_SENSOR, REPORT
 
     with dg.DagsterInstance.get() as instance:
-        job = build_definitions(settings).resolve_job_def(REPORTS_JOB)
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}},
+        # one tick of the refresh sensor and its run, recorded in the instance like the demo's others
+        driver = SensorDriver(
+            build_definitions(settings),
+            instance,
+            build_resources(settings),
+            REFRESH_SENSOR,
+            workspace_repository_origin(SINGLETON_REPOSITORY_NAME),
         )
+        results = [driver.execute(request) for request in driver.evaluate().run_requests or []]
         event = instance.get_latest_materialization_event(REPORT)
-    if not result.success or event is None or event.asset_materialization is None:
+    if (
+        not results
+        or not all(r.success for r in results)
+        or event is None
+        or event.asset_materialization is None
+    ):
         print("\nThe ops reports failed; see the ops_reports_job run in the UI")
         return
     metadata = event.asset_materialization.metadata
