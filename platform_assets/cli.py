@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if served is not None:
         return served
     if args.command == "bench":
-        from platform_assets.operations.benchmark import run_benchmark
+        from platform_assets.benchmark import run_benchmark
 
         scales = [float(s) for s in args.scales.split(",") if s.strip()]
         run_benchmark(scales, args.days, args.seed, args.output, args.reference)

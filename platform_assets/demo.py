@@ -287,7 +287,7 @@ def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
         _operations_demo(settings, instance)
     _print_summary(lake, outcomes, dagster_home)
     print_gold_summary(settings)
-    from platform_assets.reporting.cli import demo_reports  # the ops reports, on the same instance
+    from platform_assets.demo_reports import demo_reports  # the ops reports, on the same instance
 
     demo_reports(settings)
     return 0

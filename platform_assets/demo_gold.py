@@ -46,7 +46,8 @@ def gold_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> list[
 
 def print_gold_summary(settings: PlatformSettings) -> None:
     """Gold row counts and the top revenue rows, through the same SQL path as `platform sql`."""
-    from platform_assets.serving.sql import QueryError, render, run_query
+    from platform_assets.engine.query import QueryError
+    from platform_assets.serving.sql import render, run_query
 
     lake = Lake(settings.lake_root, settings.storage_options)
     print("\nGold tables")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from platform_assets import cli
-from platform_assets.operations.benchmark import INCREMENT_FRACTION
+from platform_assets.benchmark import INCREMENT_FRACTION
 from sandbox.generator.orders import generate_order_events
 
 

@@ -19,8 +19,9 @@ from platform_assets.contracts import load_contracts
 from platform_assets.lake.delta_tables import read_table, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import committed_offset
-from platform_assets.layers.bronze.incremental_asset import Committed, SourceBatch, ingest_increment
+from platform_assets.layers.bronze.incremental_asset import ingest_increment
 from platform_assets.layers.bronze.records import Batch
+from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets_tests.dms_files import cdc_name, commit_ts, customer, write_file
 
 DATASET = "bronze/rds_customers_cdc"

@@ -171,8 +171,9 @@ def test_bronze_ingestion_filters_suppressed_people(tmp_path: Path) -> None:
     """Through the real incremental bronze ingestion: a re-sent erased customer never lands."""
     from platform_assets.contracts import load_contracts
     from platform_assets.lake import suppression
-    from platform_assets.layers.bronze.incremental_asset import SourceBatch, ingest_increment
+    from platform_assets.layers.bronze.incremental_asset import ingest_increment
     from platform_assets.layers.bronze.records import Batch
+    from platform_assets.sources.batch import SourceBatch
 
     lake = Lake(str(tmp_path / "lake"))
     suppression.add(lake, [2], ["hans@example.de"])

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from platform_assets import cli
+from platform_assets.engine.query import QueryError
 from platform_assets.engine.spark_resource import SparkEngine
 from platform_assets.governance.audit import audit_uri
 from platform_assets.governance.decision import Caller
@@ -21,7 +22,6 @@ from platform_assets.governance.masks import REDACTED, mask_salt
 from platform_assets.governance.read_path import Governance
 from platform_assets.lake.delta_tables import read_table, row_count
 from platform_assets.lake.location import Lake
-from platform_assets.serving.sql import QueryError
 from platform_assets_tests.governance_lake import DEAD_LETTER_RAW, build_governance_lake, token
 
 SALT = "test-salt-not-a-secret"

@@ -14,12 +14,12 @@ from platform_assets.contracts.model import Maintenance
 from platform_assets.engine import SparkEngine
 from platform_assets.lake.delta_tables import merge_latest, read_table
 from platform_assets.lake.positions import append_with_positions, committed_offset
+from platform_assets.lake.storage import list_files
 from platform_assets.operations import dr
 from platform_assets.operations.checksum import table_checksum
 from platform_assets.operations.dr import committed_version, replicate_lake, replicate_table, replication_rpo
 from platform_assets.operations.dr_drill import run_drill, spark_row_count
 from platform_assets.operations.maintenance import maintain_table
-from platform_assets.operations.storage import list_files
 from platform_assets_tests.test_lake_s3 import BUCKET, s3_endpoint  # noqa: F401 (the moto_server fixture)
 
 

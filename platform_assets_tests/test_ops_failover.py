@@ -16,9 +16,10 @@ from pathlib import Path
 from platform_assets.contracts import load_contracts
 from platform_assets.lake.delta_tables import read_table
 from platform_assets.lake.location import Lake
-from platform_assets.layers.bronze.incremental_asset import Committed, SourceBatch, ingest_increment
+from platform_assets.layers.bronze.incremental_asset import ingest_increment
 from platform_assets.layers.bronze.records import Batch
 from platform_assets.operations.dr import replicate_lake
+from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets.sources.kafka.reader import app_id, parse_message, position_label
 from sandbox.generator.orders import generate_order_events
 

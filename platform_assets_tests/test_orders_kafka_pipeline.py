@@ -29,13 +29,14 @@ from platform_assets.lake.delta_tables import read_table, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.layers.bronze import incremental_asset as incremental
 from platform_assets.layers.bronze.dlq_replay import record_replay, replay_dead_letters
-from platform_assets.layers.bronze.incremental_asset import SourceBatch, ingest_increment
+from platform_assets.layers.bronze.incremental_asset import ingest_increment
 from platform_assets.layers.bronze.records import Batch
 from platform_assets.layers.silver import orders as silver_orders
 from platform_assets.layers.specs import RANGE_END, RANGE_START
 from platform_assets.operations.sensor_driver import QUIET, SensorDriver
 from platform_assets.quality.evaluate import evaluate
 from platform_assets.settings import PlatformSettings
+from platform_assets.sources.batch import SourceBatch
 from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
 from platform_assets_tests.orders_oracle import assert_silver_orders_match, order_date_of, orders_platform
 from sandbox.generator.orders import (

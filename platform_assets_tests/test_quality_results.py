@@ -16,8 +16,8 @@ import pytest
 from platform_assets.contracts import load_contracts
 from platform_assets.lake.delta_tables import read_table
 from platform_assets.quality.evaluate import QualityReport, RuleOutcome
+from platform_assets.quality.results import quality_results_uri, record_quality_results
 from platform_assets.reporting.config import DIMENSION_WEIGHTS
-from platform_assets.reporting.quality_results import quality_results_uri, record_quality_results
 from platform_assets.reporting.score import coverage_of, latest_counts, scores
 from platform_assets_tests.fx_platform import QUIET, FxPlatform, fx_platform
 

@@ -19,9 +19,9 @@ from deltalake import write_deltalake
 from platform_assets.cli import main
 from platform_assets.contracts import load_contracts
 from platform_assets.lake.delta_tables import read_table
+from platform_assets.quality.results import quality_results_uri
 from platform_assets.reporting.definitions import refresh_request
 from platform_assets.reporting.publish import write_data_docs, write_report
-from platform_assets.reporting.quality_results import quality_results_uri
 from platform_assets_tests.browser import dump_dom, screenshot
 from platform_assets_tests.fx_platform import QUIET, FxPlatform, fx_platform
 
@@ -159,7 +159,7 @@ def test_05_report_assets_record_scores_and_are_refreshed_by_the_sensor(
     assert values["cost_per_gb_usd"].value > 0
     bronze = platform.instance.get_latest_materialization_event(dg.AssetKey(["bronze", "fx_rates"]))
     assert bronze.asset_materialization.metadata["bytes_written"].value > 0
-    lake = defs.resources["lake"]
+    lake = defs.resources["lake"].lake
     first = refresh_request(lake, None)
     assert isinstance(first, dg.SensorResult) and first.run_requests[0].run_key.startswith("quality_results@")
     assert isinstance(refresh_request(lake, first.cursor), dg.SkipReason)

@@ -19,12 +19,13 @@ from platform_assets.definitions import build_definitions
 from platform_assets.domains.orders import ORDERS_APPLY_JOB
 from platform_assets.lake.delta_tables import read_table
 from platform_assets.lake.location import Lake
-from platform_assets.layers.bronze.incremental_asset import SourceBatch, ingest_increment
+from platform_assets.layers.bronze.incremental_asset import ingest_increment
 from platform_assets.layers.bronze.records import Batch
 from platform_assets.layers.specs import RANGE_END, RANGE_START
 from platform_assets.operations.scans import count_scans
 from platform_assets.quality.staging import STAGING_ZONE
 from platform_assets.settings import PlatformSettings
+from platform_assets.sources.batch import SourceBatch
 from platform_assets.sources.kafka.reader import app_id, parse_message, position_label
 from platform_assets_tests.orders_oracle import assert_silver_orders_match
 from sandbox.generator.orders import generate_order_events

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from platform_assets.contracts.load_checks import condition_columns
 from platform_assets.contracts.model import Contract
 from platform_assets.contracts.rules import RuleError
+from platform_assets.contracts.validation_errors import first_problem
 from platform_assets.contracts.yaml_strict import DuplicateKeyError, load_yaml
 
 CONTRACTS_DIR = Path(__file__).parent / "datasets"
@@ -24,16 +25,6 @@ class ContractError(ValueError):
     def __init__(self, path: Path | str, field: str, reason: str) -> None:
         self.path, self.field, self.reason = str(path), field, reason
         super().__init__(f"contract {path}: field '{field}': {reason}")
-
-
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "(contract)"
 
 
 def load_contract(path: Path) -> Contract:
@@ -48,15 +39,7 @@ def load_contract(path: Path) -> Contract:
     try:
         contract = Contract.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        reason = str(first["msg"]).removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            reason = "unknown field (check the spelling against docs/contracts.md)"
-        elif first["type"] == "missing":
-            reason = "required field is missing"
-        field = _field_path(first["loc"])
-        if not first["loc"] and ": " in reason:  # a cross-field rule names its field first
-            field, reason = reason.split(": ", 1)
+        field, reason = first_problem(exc, "docs/contracts.md", "(contract)")
         raise ContractError(path, field, reason) from exc
     except RuleError as exc:
         raise ContractError(path, "quality.rules", str(exc)) from exc

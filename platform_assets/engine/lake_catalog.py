@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -24,6 +25,23 @@ _TABLE_NAME = re.compile(r"\b(bronze|silver|gold)\.([a-z][a-z0-9_]*)\b", re.IGNO
 def names_in(query: str) -> list[str]:
     """The ``layer.table`` names a SQL text mentions, as dataset references (``layer/table``)."""
     return sorted({f"{layer.lower()}/{table.lower()}" for layer, table in _TABLE_NAME.findall(query)})
+
+
+def lake_datasets(lake: Lake) -> list[str]:
+    """Every ``layer/table`` with a Delta table under the lake root (a local lake is listed on disk)."""
+    if lake.is_remote:
+        from platform_assets.contracts import load_contracts
+
+        candidates = sorted(load_contracts())
+    else:
+        root = Path(lake.root)
+        candidates = sorted(
+            f"{layer}/{p.name}"
+            for layer in LAYERS
+            if (root / layer).is_dir()
+            for p in (root / layer).iterdir()
+        )
+    return [d for d in candidates if open_table(lake.uri(d), lake.storage_options) is not None]
 
 
 def view_name(dataset: str) -> str:

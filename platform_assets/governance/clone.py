@@ -35,7 +35,7 @@ def clone_salt(env: str) -> str:
 
 def _tables(lake: Lake) -> list[tuple[str, str, str]]:
     """(dataset the columns are classified by, source uri, relative path) of every table to copy."""
-    from platform_assets.serving.endpoint import lake_datasets
+    from platform_assets.engine.lake_catalog import lake_datasets
 
     found = [(d, lake.uri(d), d) for d in lake_datasets(lake)]
     quarantine = Path(lake.root) / QUARANTINE_ZONE

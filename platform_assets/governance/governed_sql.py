@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 
 from platform_assets.engine.lake_catalog import names_in
+from platform_assets.engine.query import QueryError, QueryResult, one_line
 from platform_assets.governance.decision import Caller
 from platform_assets.governance.read_path import (
     AccessDenied,
@@ -14,7 +15,6 @@ from platform_assets.governance.read_path import (
     audit_read,
 )
 from platform_assets.lake.location import Lake
-from platform_assets.serving.sql import QueryError, QueryResult, one_line
 
 
 def run_governed(

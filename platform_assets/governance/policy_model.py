@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from platform_assets.contracts.model import LAYERS, Classification, Contract, DatasetRef
+from platform_assets.contracts.validation_errors import first_problem
 
 POLICIES_FILE = Path(__file__).parent / "policies.yaml"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -152,13 +153,6 @@ class Policies(_Strict):
         return self
 
 
-def _field_path(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        parts.append(f"[{item}]" if isinstance(item, int) else ("." if parts else "") + str(item))
-    return "".join(parts) or "(policies)"
-
-
 def _known_dataset(dataset: str, contracts: dict[str, Contract]) -> bool:
     return dataset in contracts or dataset.removesuffix("_dlq") in contracts
 
@@ -194,16 +188,7 @@ def load_policies(contracts: dict[str, Contract], path: Path = POLICIES_FILE) ->
     try:
         policies = Policies.model_validate(raw)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        reason = str(first["msg"]).removeprefix("Value error, ")
-        if first["type"] == "extra_forbidden":
-            reason = "unknown field (check the spelling against docs/governance.md)"
-        elif first["type"] == "missing":
-            reason = "required field is missing"
-        field = _field_path(first["loc"])
-        if ": " in reason and re.match(r"^[a-z_\[\]0-9.]+: ", reason):  # a cross-field rule names its field
-            inner, reason = reason.split(": ", 1)
-            field = f"{field}.{inner}" if first["loc"] else inner
+        field, reason = first_problem(exc, "docs/governance.md", "(policies)")
         raise PolicyError(path, field, reason) from exc
     _check_references(path, policies, contracts)
     return policies

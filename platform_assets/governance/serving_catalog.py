@@ -27,7 +27,7 @@ from platform_assets.lake.location import Lake
 def bind_governed_views(
     spark: SparkSession, lake: Lake, caller: Caller, previous: list[str] | None = None
 ) -> list[str]:
-    from platform_assets.serving.endpoint import lake_datasets
+    from platform_assets.engine.lake_catalog import lake_datasets
 
     governance = Governance.load()
     decisions = decisions_for(lake, governance, caller, lake_datasets(lake))

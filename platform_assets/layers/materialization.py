@@ -8,8 +8,8 @@ from platform_assets.contracts.model import Contract
 from platform_assets.lake.delta_tables import open_table, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.lake.table_stats import bytes_added_by_latest_commit
+from platform_assets.layers.cost_telemetry import cost_metadata
 from platform_assets.layers.specs import column_lineage, column_schema, table_name
-from platform_assets.operations.cost_telemetry import cost_metadata
 
 
 def materialization_metadata(
@@ -27,6 +27,6 @@ def materialization_metadata(
         "delta_version": table.version() if table is not None else -1,
         "bytes_written": bytes_added_by_latest_commit(uri, lake.storage_options),  # cost per GB
     }
-    metadata.update(cost_metadata(contract, lake, table, rows_written))  # operations/cost_telemetry.py
+    metadata.update(cost_metadata(contract, lake, table, rows_written))  # layers/cost_telemetry.py
     metadata.update(extra or {})
     return metadata

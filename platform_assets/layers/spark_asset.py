@@ -25,7 +25,7 @@ from platform_assets.layers.materialization import materialization_metadata
 from platform_assets.layers.specs import asset_kwargs, partition_dates
 from platform_assets.quality.check_events import check_events
 from platform_assets.quality.gate import publish_with_gate
-from platform_assets.reporting.quality_results import record_quality_results
+from platform_assets.quality.results import record_quality_results
 
 
 @dataclass

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from platform_assets.lake.delta_tables import open_table, read_table
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import committed_positions
-from platform_assets.lake.resource import LakeResource
 from platform_assets.operations.cost import cost_uri
 from platform_assets.sensors.alerts import Alert, alerts_uri, record_alerts
+from platform_assets.sensors.lake_sensor import lake_sensor
 
 BUDGETS_FILE = Path(__file__).resolve().parents[1] / "contracts" / "budgets.yaml"
 BUDGET_SENSOR = "platform_budget_sensor"
@@ -83,17 +83,14 @@ def evaluate_budgets(
 
 
 def build_budget_sensor(budgets: dict[str, Budget]) -> dg.SensorDefinition:
-    @dg.sensor(
+    @lake_sensor(
         name=BUDGET_SENSOR,
         minimum_interval_seconds=3600,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        required_resource_keys={"lake"},
         description="Alerts (ops/alerts) once a month per domain when projected spend passes its budget.",
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-        lake_resource: LakeResource = context.resources.lake
+    def _sensor(context: dg.SensorEvaluationContext, lake: Lake) -> dg.SkipReason:
         webhook = os.environ.get("PLATFORM_ALERTS_WEBHOOK") or None
-        alerts = evaluate_budgets(lake_resource.lake, budgets, webhook=webhook)
+        alerts = evaluate_budgets(lake, budgets, webhook=webhook)
         for alert in alerts:
             context.log.warning(alert.message)
         return dg.SkipReason(f"{len(alerts)} budget alert(s)" if alerts else "within budget")

@@ -18,8 +18,8 @@ from pydantic import Field
 
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.location import Lake
+from platform_assets.layers.cost_telemetry import COST_PREFIX, live_bytes
 from platform_assets.layers.specs import PLATFORM_OWNER, asset_key
-from platform_assets.operations.cost_telemetry import COST_PREFIX, live_bytes
 
 COST_KEY = dg.AssetKey(["ops", "cost"])
 COST_TABLE = "ops/cost"

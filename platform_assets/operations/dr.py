@@ -20,7 +20,7 @@ from urllib.parse import unquote
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from platform_assets.operations.storage import copy_file, list_files, read_bytes, table_uris
+from platform_assets.lake.storage import copy_file, list_files, read_bytes, table_uris
 
 LOG_DIR = "_delta_log"
 _VERSION_FILE = re.compile(r"^(\d{20})\.(json|checkpoint\.parquet|checkpoint\.\d+\.\d+\.parquet|crc)$")

@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from platform_assets.lake.positions import append_with_positions
+from platform_assets.lake.storage import delete_tree, table_uris
 from platform_assets.operations.checksum import table_checksum
 from platform_assets.operations.dr import committed_version, replicate_table, replication_rpo
-from platform_assets.operations.storage import delete_tree, table_uris
 
 RTO_TARGET_SECONDS = 4 * 3600  # the seed's targets
 RPO_TARGET_SECONDS = 3600

@@ -17,7 +17,7 @@ import pyarrow as pa
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.delta_tables import latest_rows, open_table, row_count
 from platform_assets.lake.location import Lake
-from platform_assets.lake.resource import LakeResource
+from platform_assets.sensors.lake_sensor import lake_sensor
 
 TABLES_SENSOR = "platform_tables_sensor"
 GROUP = "operations"
@@ -122,19 +122,14 @@ def observe(table: ObservedTable, lake: Lake) -> tuple[int | None, dg.AssetObser
 def build_tables_sensor(contracts: dict[str, Contract]) -> dg.SensorDefinition:
     tables = observed_tables(contracts)
 
-    @dg.sensor(
+    @lake_sensor(
         name=TABLES_SENSOR,
-        minimum_interval_seconds=60,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        required_resource_keys={"lake"},
         description=(
             "Observes ops/alerts, the quarantine tables and the dead-letter tables (row count, latest "
             "entries) whenever one changed; no run."
         ),
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        lake_resource: LakeResource = context.resources.lake
-        lake = lake_resource.lake
+    def _sensor(context: dg.SensorEvaluationContext, lake: Lake) -> dg.SensorResult:
         seen: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
         events, changed = [], []
         for table in tables:

@@ -35,7 +35,7 @@ from openlineage.client.transport.http import HttpConfig, HttpTransport
 
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.location import Lake
-from platform_assets.lake.resource import LakeResource
+from platform_assets.sensors.lake_sensor import lake_sensor
 
 PRODUCER = "https://github.com/platform-assets/platform_assets"
 JOB_NAMESPACE = "platform_assets"
@@ -266,23 +266,20 @@ def export(
 
 
 def build_lineage_sensor(contracts: dict[str, Contract]) -> dg.SensorDefinition:
-    @dg.sensor(
+    @lake_sensor(
         name=LINEAGE_SENSOR,
         minimum_interval_seconds=30,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        required_resource_keys={"lake"},
         description=(
             "Exports OpenLineage START/COMPLETE/FAIL events for every dataset step, with inputs, outputs, "
             "schema, column lineage and data-quality facets, to PLATFORM_OPENLINEAGE_URL or _FILE."
         ),
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    def _sensor(context: dg.SensorEvaluationContext, lake: Lake) -> dg.SkipReason:
         transport = TransportSettings.from_env()
         if not transport.configured:
             return dg.SkipReason("no OpenLineage transport configured")
-        lake_resource: LakeResource = context.resources.lake
         after = json.loads(context.cursor) if context.cursor else None
-        sent, cursor = export(context.instance, contracts, lake_resource.lake, transport, after)
+        sent, cursor = export(context.instance, contracts, lake, transport, after)
         context.update_cursor(json.dumps(cursor))
         return dg.SkipReason(f"{sent} OpenLineage event(s) sent")
 

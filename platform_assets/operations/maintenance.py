@@ -25,7 +25,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
 from platform_assets.contracts.model import Maintenance, parse_duration
-from platform_assets.operations.storage import filesystem, list_files, read_bytes
+from platform_assets.lake.storage import filesystem, list_files, read_bytes
 
 COMPACT_ATTEMPTS = 3
 LOG_DIR = "_delta_log"

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction
 
 from platform_assets.lake.positions import POSITIONS_APP, POSITIONS_KEY
-from platform_assets.operations.storage import filesystem, list_files, read_bytes, table_uris
+from platform_assets.lake.storage import filesystem, list_files, read_bytes, table_uris
 
 LOG_DIR = "_delta_log"
 NO_POSITION = -1

@@ -24,7 +24,7 @@ from platform_assets.contracts.model import Contract
 from platform_assets.contracts.rules import EXPECTATIONS, Rule
 from platform_assets.lake.delta_tables import open_table
 from platform_assets.lake.location import Lake
-from platform_assets.reporting.quality_results import quality_results_uri
+from platform_assets.quality.results import quality_results_uri
 
 RUNS = 50
 SITE = Path("gx/uncommitted/data_docs/local_site")

@@ -7,9 +7,11 @@ import dagster as dg
 
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.delta_tables import open_table
+from platform_assets.lake.location import Lake
 from platform_assets.lake.resource import LakeResource
 from platform_assets.layers.specs import PLATFORM_OWNER
-from platform_assets.reporting.quality_results import DATASET, SCHEMA
+from platform_assets.quality.results import DATASET, SCHEMA
+from platform_assets.sensors.lake_sensor import lake_sensor
 
 QUALITY_RESULTS = dg.AssetKey(["ops", "quality_results"])
 REPORT = dg.AssetKey(["ops", "data_quality_report"])
@@ -162,25 +164,21 @@ def definitions(contracts: dict[str, Contract], settings) -> dg.Definitions:
         REPORTS_JOB, selection=dg.AssetSelection.assets(*assets), description="Refresh the ops reports."
     )
 
-    @dg.sensor(
+    @lake_sensor(
         name=REFRESH_SENSOR,
         job=job,
-        minimum_interval_seconds=60,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        required_resource_keys={"lake"},
         description=f"Refreshes the ops reports when {DATASET} has a new Delta version.",
     )
-    def refresh(context: dg.SensorEvaluationContext):
-        return refresh_request(context.resources.lake, context.cursor)
+    def refresh(context: dg.SensorEvaluationContext, lake: Lake):
+        return refresh_request(lake, context.cursor)
 
     return dg.Definitions(assets=[QUALITY_RESULTS_SPEC, *assets], jobs=[job], sensors=[refresh])
 
 
-def refresh_request(lake_resource: LakeResource, cursor: str | None) -> dg.SensorResult | dg.SkipReason:
+def refresh_request(lake: Lake, cursor: str | None) -> dg.SensorResult | dg.SkipReason:
     """One run per new version of ops/quality_results (the run key makes a version run once)."""
-    from platform_assets.reporting.quality_results import quality_results_uri
+    from platform_assets.quality.results import quality_results_uri
 
-    lake = lake_resource.lake
     table = open_table(quality_results_uri(lake), lake.storage_options)
     if table is None:
         return dg.SkipReason(f"{DATASET} does not exist yet")

@@ -14,7 +14,7 @@ from deltalake import QueryBuilder
 
 from platform_assets.lake.delta_tables import open_table
 from platform_assets.lake.location import Lake
-from platform_assets.reporting.quality_results import quality_results_uri
+from platform_assets.quality.results import quality_results_uri
 
 _SERIES = """
 WITH failing AS (

@@ -22,8 +22,8 @@ from deltalake import QueryBuilder
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.delta_tables import open_table
 from platform_assets.lake.location import Lake
+from platform_assets.quality.results import quality_results_uri
 from platform_assets.reporting.config import DIMENSION_WEIGHTS, MONEY_COLUMN
-from platform_assets.reporting.quality_results import quality_results_uri
 
 
 @dataclass(frozen=True)

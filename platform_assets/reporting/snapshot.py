@@ -13,9 +13,9 @@ from deltalake import QueryBuilder
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.delta_tables import open_table
 from platform_assets.lake.location import Lake
+from platform_assets.quality.results import quality_results_uri
 from platform_assets.reporting.held_records import HeldRecords, held_records
 from platform_assets.reporting.incidents import Incident, incidents
-from platform_assets.reporting.quality_results import quality_results_uri
 from platform_assets.reporting.score import Coverage, Score, coverage, latest_counts, score_of, scores
 
 TREND_POINTS = 30  # the platform score after each of the last N runs that evaluated rules

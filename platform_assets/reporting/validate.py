@@ -52,7 +52,7 @@ def validate_table(
     spark: Any, lake: Lake, contract: Contract, partition: str | None = None, record: bool = False
 ) -> Validation:
     from platform_assets.engine.delta_io import read_delta
-    from platform_assets.reporting.quality_results import evaluations, write_evaluations
+    from platform_assets.quality.results import evaluations, write_evaluations
 
     uri = lake.uri(contract.ref)
     if open_table(uri, lake.storage_options) is None:

@@ -27,8 +27,8 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from platform_assets.contracts.model import Contract, parse_duration
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import append_with_positions, read_positions
-from platform_assets.lake.resource import LakeResource
 from platform_assets.layers.specs import RANGE_END, RANGE_START, asset_key
+from platform_assets.sensors.lake_sensor import lake_sensor
 
 ALERTS_SENSOR = "platform_alerts_sensor"
 POSITION = "alerts"  # structured position in the alerts table: {"checks_after": id, "freshness": {...}}
@@ -224,20 +224,16 @@ def _summary(alerts: list[Alert], shown: int = 10) -> str:
 
 
 def build_alerts_sensor(contracts: dict[str, Contract], webhook: str | None) -> dg.SensorDefinition:
-    @dg.sensor(
+    @lake_sensor(
         name=ALERTS_SENSOR,
-        minimum_interval_seconds=60,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        required_resource_keys={"lake"},
         description=(
             "Raises alerts (table ops/alerts, and PLATFORM_ALERTS_WEBHOOK) when a dataset's freshness "
             "SLA state changes and when a check fails."
         ),
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
-        lake_resource: LakeResource = context.resources.lake
+    def _sensor(context: dg.SensorEvaluationContext, lake: Lake) -> dg.SkipReason:
         try:
-            alerts = evaluate_alerts(context.instance, lake_resource.lake, contracts, webhook=webhook)
+            alerts = evaluate_alerts(context.instance, lake, contracts, webhook=webhook)
         except httpx.HTTPError as exc:  # committed already: the table keeps them
             context.log.error(f"alerts recorded in ops/alerts but not posted to the webhook: {exc}")
             return dg.SkipReason("alerts recorded; the webhook post failed")

@@ -26,9 +26,10 @@ import dagster as dg
 
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.delta_tables import dates_ingested_after
-from platform_assets.lake.resource import LakeResource
+from platform_assets.lake.location import Lake
 from platform_assets.layers.silver.business_date_range import FUTURE_TOLERANCE
 from platform_assets.layers.specs import RANGE_END, RANGE_START
+from platform_assets.sensors.lake_sensor import lake_sensor
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -81,20 +82,16 @@ def build_business_dates_sensor(
     if column is None:
         raise ValueError(f"{bronze.dataset}: the contract declares no partitioning.business_date")
 
-    @dg.sensor(
+    @lake_sensor(
         name=name,
         job=job,
         minimum_interval_seconds=30,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        required_resource_keys={"lake"},
         description=(
             f"Requests the business-date partitions of the rows newly ingested into {bronze.dataset} "
             f"(dates of {column}, late ones included), one range run per run of consecutive dates."
         ),
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        lake_resource: LakeResource = context.resources.lake
-        lake = lake_resource.lake
+    def _sensor(context: dg.SensorEvaluationContext, lake: Lake) -> dg.SensorResult | dg.SkipReason:
         state = json.loads(context.cursor) if context.cursor else {}
         after = datetime.fromisoformat(state["after"]) if state.get("after") else None
         waiting = {date.fromisoformat(d) for d in state.get("waiting", [])}

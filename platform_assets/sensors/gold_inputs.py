@@ -21,8 +21,8 @@ import dagster as dg
 
 from platform_assets.lake.delta_tables import count_by
 from platform_assets.lake.location import Lake
-from platform_assets.lake.resource import LakeResource
 from platform_assets.sensors.business_dates import plan_business_date_runs
+from platform_assets.sensors.lake_sensor import lake_sensor
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -68,20 +68,16 @@ def build_gold_inputs_sensor(
 ) -> dg.SensorDefinition:
     watched = (*PARTITIONED_INPUTS, *DIMENSION_INPUTS)
 
-    @dg.sensor(
+    @lake_sensor(
         name=name,
         job=job,
         minimum_interval_seconds=30,
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        required_resource_keys={"lake"},
         description=(
             "Requests the gold order-date partitions whose silver inputs were published since the last "
             "tick (orders, FX rates, late customers, uncatalogued products), never a held partition."
         ),
     )
-    def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        lake_resource: LakeResource = context.resources.lake
-        lake: Lake = lake_resource.lake
+    def _sensor(context: dg.SensorEvaluationContext, lake: Lake) -> dg.SensorResult | dg.SkipReason:
         state = json.loads(context.cursor) if context.cursor else {}
         changed: dict[str, set[str]] = {}
         newest = dict(state)

@@ -68,7 +68,8 @@ def dispatch(args: argparse.Namespace) -> int | None:
 
 
 def _sql(args: argparse.Namespace) -> int:
-    from platform_assets.serving.sql import QueryError, render, run_query
+    from platform_assets.engine.query import QueryError
+    from platform_assets.serving.sql import render, run_query
     from platform_assets.settings import PlatformSettings
 
     try:

@@ -11,35 +11,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyspark.sql import SparkSession
 
 from platform_assets.engine.delta_io import read_delta
-from platform_assets.engine.lake_catalog import LAYERS, view_name
-from platform_assets.lake.delta_tables import open_table
+from platform_assets.engine.lake_catalog import lake_datasets, view_name
 from platform_assets.lake.location import Lake
 
 if TYPE_CHECKING:
     from platform_assets.governance.decision import Caller
-
-
-def lake_datasets(lake: Lake) -> list[str]:
-    """Every ``layer/table`` with a Delta table under the lake root (a local lake is listed on disk)."""
-    if lake.is_remote:
-        from platform_assets.contracts import load_contracts
-
-        candidates = sorted(load_contracts())
-    else:
-        root = Path(lake.root)
-        candidates = sorted(
-            f"{layer}/{p.name}"
-            for layer in LAYERS
-            if (root / layer).is_dir()
-            for p in (root / layer).iterdir()
-        )
-    return [d for d in candidates if open_table(lake.uri(d), lake.storage_options) is not None]
 
 
 def bind_global_views(spark: SparkSession, lake: Lake) -> list[str]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from platform_assets.engine.lake_catalog import LakeTables, TableNotFound
+from platform_assets.engine.query import QueryError, QueryResult, one_line
 from platform_assets.engine.spark_resource import SparkEngine
 from platform_assets.lake.location import Lake
 from platform_assets.settings import PlatformSettings
@@ -25,27 +25,6 @@ if TYPE_CHECKING:
 
 DEFAULT_LIMIT = 1000
 FORMATS = ("table", "csv", "json")
-
-
-class QueryError(RuntimeError):
-    """A query that cannot run; the message is one line."""
-
-
-@dataclass
-class QueryResult:
-    columns: list[str]
-    rows: list[tuple[Any, ...]]
-    truncated: bool  # more rows than the limit exist
-
-
-def one_line(exc: BaseException) -> str:
-    """The first meaningful line of an engine error (Spark's carry plans and JVM stacks below it)."""
-    text = str(exc).strip()
-    for line in text.splitlines():
-        line = line.strip()
-        if line:
-            return line[:500]
-    return type(exc).__name__
 
 
 def run_query(

@@ -20,21 +20,10 @@ from typing import Any
 import pyarrow as pa
 
 from platform_assets.contracts.model import Contract
+from platform_assets.sources.batch import RawRecord
 
 MISSING = object()
 BREAKING_EVIDENCE = 3  # a column failing in every record is a type change only over this many records
-
-
-@dataclass(frozen=True)
-class RawRecord:
-    """A payload that is not a record (malformed JSON, binary garbage) and where it came from.
-
-    It goes to the dead-letter table with its exact bytes and its context (a Kafka key, say), so a
-    replay or an investigation has everything the source sent.
-    """
-
-    payload: bytes | str | None
-    context: dict[str, Any] = field(default_factory=dict)
 
 
 class SchemaDriftError(ValueError):

@@ -23,7 +23,7 @@ everything after the position stored in the bronze table itself, into the run's 
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,27 +53,8 @@ from platform_assets.layers.retries import retry_transient_errors
 from platform_assets.layers.specs import bronze_asset_kwargs, partition_dates
 from platform_assets.quality.check_events import check_events
 from platform_assets.quality.evaluate import evaluate
-from platform_assets.reporting.quality_results import record_quality_results
-
-
-@dataclass
-class SourceBatch:
-    """What a source returned after the committed position, and the position after it."""
-
-    records: list[tuple[str, Any]]  # (position label, raw record)
-    # only the positions that moved: structured ({"Account": watermark json}) and integer offsets
-    positions: dict[str, Any] = field(default_factory=dict)
-    offsets: dict[str, int] = field(default_factory=dict)  # e.g. {"orders.events-0": 41}
-    acknowledge: Callable[[], None] | None = None  # tell the source, after the commit
-
-
-@dataclass(frozen=True)
-class Committed:
-    """The positions stored in the bronze table, for the reader to resume from."""
-
-    positions: dict[str, Any]
-    offset_of: Callable[[str], int | None]
-
+from platform_assets.quality.results import record_quality_results
+from platform_assets.sources.batch import Committed, SourceBatch
 
 ReadSource = Callable[[AssetExecutionContext, Committed], SourceBatch]
 

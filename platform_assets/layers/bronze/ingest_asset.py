@@ -22,7 +22,7 @@ from platform_assets.layers.retries import retry_transient_errors
 from platform_assets.layers.specs import bronze_asset_kwargs, partition_dates
 from platform_assets.quality.check_events import check_events
 from platform_assets.quality.evaluate import evaluate
-from platform_assets.reporting.quality_results import record_quality_results
+from platform_assets.quality.results import record_quality_results
 
 # given the run's context, open the source once per run (one HTTP client, one circuit breaker) and
 # hand back: day -> pages of the raw records received that day

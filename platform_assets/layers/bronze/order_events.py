@@ -14,11 +14,8 @@ import dagster as dg
 from pydantic import Field
 
 from platform_assets.contracts.model import Contract
-from platform_assets.layers.bronze.incremental_asset import (
-    Committed,
-    SourceBatch,
-    build_incremental_bronze_asset,
-)
+from platform_assets.layers.bronze.incremental_asset import build_incremental_bronze_asset
+from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
 
 DATASET = "bronze/order_events"

@@ -14,12 +14,9 @@ from pathlib import Path
 import dagster as dg
 
 from platform_assets.contracts.model import Contract
-from platform_assets.layers.bronze.incremental_asset import (
-    Committed,
-    SourceBatch,
-    build_incremental_bronze_asset,
-)
+from platform_assets.layers.bronze.incremental_asset import build_incremental_bronze_asset
 from platform_assets.layers.bronze.records import source_columns
+from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets.sources.dms.discovery import ProcessedFiles, position_key
 from platform_assets.sources.dms.reader import DmsFileError, list_files, read_changes
 

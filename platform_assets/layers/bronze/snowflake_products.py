@@ -10,12 +10,8 @@ from __future__ import annotations
 import dagster as dg
 
 from platform_assets.contracts.model import Contract
-from platform_assets.layers.bronze.incremental_asset import (
-    Committed,
-    ReadSource,
-    SourceBatch,
-    build_incremental_bronze_asset,
-)
+from platform_assets.layers.bronze.incremental_asset import ReadSource, build_incremental_bronze_asset
+from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets.sources.watermark import Watermark
 
 DATASET = "bronze/snowflake_products"

@@ -47,8 +47,8 @@ from platform_assets.quality.evaluate import (
     flag_column,
     with_rule_flags,
 )
+from platform_assets.quality.results import record_quality_results
 from platform_assets.quality.staging import staged
-from platform_assets.reporting.quality_results import record_quality_results
 
 APPLIED_THROUGH = "applied_through"  # newest bronze _ingested_at applied, on the materialization
 

@@ -17,8 +17,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from platform_assets.layers.bronze.conform import RawRecord
-from platform_assets.layers.bronze.incremental_asset import Committed, SourceBatch
+from platform_assets.sources.batch import Committed, RawRecord, SourceBatch
 
 POLL_SECONDS = 1.0
 METADATA_TIMEOUT_SECONDS = 10.0

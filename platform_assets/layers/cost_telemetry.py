@@ -26,6 +26,7 @@ from deltalake import DeltaTable
 
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.location import Lake
+from platform_assets.lake.storage import read_bytes
 
 COST_PREFIX = "cost/"
 HISTORY_LIMIT = 200  # commits looked at for a step's own (a step makes a handful)
@@ -62,8 +63,6 @@ def live_bytes(uri: str, storage_options: dict[str, str]) -> int:
 
 
 def _commit_actions(uri: str, version: int, storage_options: dict[str, str]) -> list[dict]:
-    from platform_assets.operations.storage import read_bytes
-
     raw = read_bytes(uri, f"_delta_log/{version:020d}.json", storage_options)
     return [json.loads(line) for line in raw.splitlines() if line.strip()]
 

@@ -103,12 +103,13 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
     from platform_assets.definitions import build_definitions, build_resources
     from platform_assets.domains.orders import ORDERS_APPLY_SENSOR
     from platform_assets.lake.location import Lake
-    from platform_assets.layers.bronze.incremental_asset import SourceBatch, ingest_increment
+    from platform_assets.layers.bronze.incremental_asset import ingest_increment
     from platform_assets.layers.bronze.records import Batch
     from platform_assets.layers.specs import RANGE_END, RANGE_START
     from platform_assets.operations.scans import count_scans
     from platform_assets.operations.sensor_driver import SensorDriver
     from platform_assets.settings import PlatformSettings
+    from platform_assets.sources.batch import SourceBatch
     from platform_assets.sources.kafka.reader import app_id, parse_message, position_label
     from sandbox.generator.orders import generate_order_events
 
