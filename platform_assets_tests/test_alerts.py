@@ -134,3 +134,42 @@ def test_the_sensor_runs_in_the_definitions_and_says_when_there_is_nothing_new(t
         tick = defs.resolve_sensor_def(ALERTS_SENSOR).evaluate_tick(context)
     assert tick.run_requests == [] and tick.skip_message == "no new alert"
     assert read_table(alerts_uri(Lake(settings.lake_root))).num_rows == 0  # the position was committed
+
+
+def test_the_sensors_log_lines_go_to_the_tick_in_the_instance_not_the_console(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The demo drives the sensor like the daemon: its lines are the tick's captured log, not stdout."""
+    from dagster._core.definitions.instigation_logger import get_instigation_log_records
+    from dagster._core.definitions.repository_definition import SINGLETON_REPOSITORY_NAME
+
+    from platform_assets.operations.instance_sensor import workspace_repository_origin
+    from platform_assets.operations.sensor_driver import SensorDriver
+
+    settings = PlatformSettings.from_env({"PLATFORM_LAKE_ROOT": str(tmp_path / "lake")})
+    defs = build_definitions(settings)
+    message = "silver/orders: check order_total_equals_lines failed (1 failing row(s))"
+    with dg.instance_for_test() as instance:
+        _materialize(instance)
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=ORDERS,
+                check_name="order_total_equals_lines",
+                passed=False,
+                metadata={"failed_rows": 1},
+                severity=dg.AssetCheckSeverity.ERROR,
+            )
+        )
+        origin = workspace_repository_origin(SINGLETON_REPOSITORY_NAME)
+        driver = SensorDriver(defs, instance, build_resources(settings), ALERTS_SENSOR, origin)
+        capfd.readouterr()
+        tick_data = driver.evaluate()
+        out, err = capfd.readouterr()
+        recorder = driver.recorder
+        assert recorder is not None
+        ticks = instance.get_ticks(recorder.origin_id, recorder.selector_id)
+        assert len(ticks) == 1 and ticks[0].log_key == recorder.log_key()
+        records = get_instigation_log_records(instance, ticks[0].log_key)
+    assert tick_data.skip_message == "1 alert(s) raised: ERROR silver/orders order_total_equals_lines"
+    assert message not in out and message not in err
+    assert [(r["levelname"], r["msg"].rsplit(" - ", 1)[-1]) for r in records] == [("ERROR", message)]

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
+from platform_assets.contracts.documents import load_document
 from platform_assets.contracts.load_checks import condition_columns
 from platform_assets.contracts.model import Contract
 from platform_assets.contracts.rules import RuleError
-from platform_assets.contracts.validation_errors import first_problem
-from platform_assets.contracts.yaml_strict import DuplicateKeyError, load_yaml
 
 CONTRACTS_DIR = Path(__file__).parent / "datasets"
 
@@ -29,18 +25,9 @@ class ContractError(ValueError):
 
 def load_contract(path: Path) -> Contract:
     try:
-        raw = load_yaml(path.read_text())
-    except DuplicateKeyError as exc:
-        raise ContractError(path, exc.field, exc.reason) from exc
-    except yaml.YAMLError as exc:
-        raise ContractError(path, "(yaml)", f"not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ContractError(path, "(contract)", "a contract must be a YAML mapping")
-    try:
-        contract = Contract.model_validate(raw)
-    except ValidationError as exc:
-        field, reason = first_problem(exc, "docs/contracts.md", "(contract)")
-        raise ContractError(path, field, reason) from exc
+        contract = load_document(
+            path, Contract, ContractError, "(contract)", "a contract", "docs/contracts.md"
+        )
     except RuleError as exc:
         raise ContractError(path, "quality.rules", str(exc)) from exc
     expected = f"{path.parent.name}/{path.stem}"

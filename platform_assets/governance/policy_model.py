@@ -11,11 +11,10 @@ import re
 from enum import StrEnum
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from platform_assets.contracts.documents import load_document
 from platform_assets.contracts.model import LAYERS, Classification, Contract, DatasetRef
-from platform_assets.contracts.validation_errors import first_problem
 
 POLICIES_FILE = Path(__file__).parent / "policies.yaml"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -179,16 +178,6 @@ def _check_references(path: Path, policies: Policies, contracts: dict[str, Contr
 
 
 def load_policies(contracts: dict[str, Contract], path: Path = POLICIES_FILE) -> Policies:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise PolicyError(path, "(yaml)", f"not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise PolicyError(path, "(policies)", "the policies must be a YAML mapping")
-    try:
-        policies = Policies.model_validate(raw)
-    except ValidationError as exc:
-        field, reason = first_problem(exc, "docs/governance.md", "(policies)")
-        raise PolicyError(path, field, reason) from exc
+    policies = load_document(path, Policies, PolicyError, "(policies)", "the policies", "docs/governance.md")
     _check_references(path, policies, contracts)
     return policies

@@ -24,6 +24,22 @@ def asset_key(dataset: DatasetRef | str) -> dg.AssetKey:
     return dg.AssetKey([ref.layer, ref.table])
 
 
+def ops_asset_kwargs(
+    key: dg.AssetKey, description: str, kinds: set[str], resource_keys: set[str], **extra
+) -> dict:
+    """Keyword arguments for ``@dg.asset`` of a platform (``ops``) asset: owner, group, layer tag."""
+    return {
+        "key": key,
+        "description": description,
+        "owners": [PLATFORM_OWNER],
+        "group_name": "ops",
+        "kinds": kinds,
+        "tags": {"layer": "ops"},
+        "required_resource_keys": resource_keys,
+        **extra,
+    }
+
+
 def table_name(contract: Contract) -> str:
     return f"{contract.ref.layer}.{contract.ref.table}"
 

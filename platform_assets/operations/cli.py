@@ -86,8 +86,7 @@ def _restore(args: argparse.Namespace, settings: PlatformSettings) -> int:
 
 def _dr(action: str, settings: PlatformSettings) -> int:
     from platform_assets.operations.dr import replicate_lake
-    from platform_assets.operations.dr_assets import DrResource, drill_alerts
-    from platform_assets.operations.dr_drill import run_drill
+    from platform_assets.operations.dr_assets import DrResource
 
     dr = DrResource.from_env()
     if action == "replicate":
@@ -100,18 +99,10 @@ def _dr(action: str, settings: PlatformSettings) -> int:
         return 0
     from platform_assets.engine import SparkEngine
     from platform_assets.lake.location import Lake
-    from platform_assets.operations.dr_drill import spark_row_count
-    from platform_assets.sensors.alerts import record_alerts
 
     engine = SparkEngine(engine=settings.engine, connect_url=settings.spark_connect_url)
-    report = run_drill(
-        settings.lake_root,
-        dr.replica_root,
-        dr.scratch_root,
-        source_options=settings.storage_options,
-        replica_options=dr.storage_options,
-        engine_count=spark_row_count(engine.get_session()),
-    )
+    lake = Lake(settings.lake_root, settings.storage_options)
+    report, _ = dr.drill(lake, engine, settings.alerts_webhook)
     for d in report.details:
         state = "valid" if d.valid else f"INVALID {d.error or ''}"
         print(f"{d.table}: version {d.version}, {d.rows} rows, checksum {d.checksum}: {state}")
@@ -120,8 +111,6 @@ def _dr(action: str, settings: PlatformSettings) -> int:
         f"(target {report.rto_target_seconds:.0f}), RPO {report.rpo_seconds:.1f} s (target "
         f"{report.rpo_target_seconds:.0f}): {'PASSED' if report.passed else 'FAILED'}"
     )
-    alerts = drill_alerts(report, datetime.now(UTC))
-    record_alerts(Lake(settings.lake_root, settings.storage_options), alerts, settings.alerts_webhook)
     return 0 if report.passed else 1
 
 

@@ -19,7 +19,7 @@ from pydantic import Field
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.location import Lake
 from platform_assets.layers.cost_telemetry import COST_PREFIX, live_bytes
-from platform_assets.layers.specs import PLATFORM_OWNER, asset_key
+from platform_assets.layers.specs import asset_key, ops_asset_kwargs
 
 COST_KEY = dg.AssetKey(["ops", "cost"])
 COST_TABLE = "ops/cost"
@@ -112,17 +112,14 @@ def cost_rows(
 
 def build_cost_asset(contracts: dict[str, Contract]) -> dg.AssetsDefinition:
     @dg.asset(
-        key=COST_KEY,
-        description=(
+        **ops_asset_kwargs(
+            COST_KEY,
             "Cost per dataset, domain and day: bytes read and written, files, rows and compute seconds "
-            "summed from every materialization's cost/* metadata, priced by the configurable price model."
-        ),
-        owners=[PLATFORM_OWNER],
-        group_name="ops",
-        kinds={"delta", "python"},
-        tags={"layer": "ops"},
-        metadata={"dagster/table_name": "ops.cost"},
-        required_resource_keys={"lake"},
+            "summed from every materialization's cost/* metadata, priced by the configurable price model.",
+            kinds={"delta", "python"},
+            resource_keys={"lake"},
+            metadata={"dagster/table_name": "ops.cost"},
+        )
     )
     def ops_cost(context: AssetExecutionContext, config: PriceModel) -> dg.MaterializeResult:
         lake = context.resources.lake.lake

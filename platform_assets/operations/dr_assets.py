@@ -16,7 +16,8 @@ from dagster import AssetExecutionContext
 from pydantic import Field
 
 from platform_assets.engine import SparkEngine
-from platform_assets.layers.specs import PLATFORM_OWNER
+from platform_assets.lake.location import Lake
+from platform_assets.layers.specs import ops_asset_kwargs
 from platform_assets.operations.dr import replicate_lake
 from platform_assets.operations.dr_drill import DrillReport, run_drill, spark_row_count
 from platform_assets.sensors.alerts import Alert, record_alerts
@@ -48,6 +49,20 @@ class DrResource(dg.ConfigurableResource):
         raw = os.environ.get(self.storage_options_env, "") or "{}"
         return {str(k): str(v) for k, v in json.loads(raw).items()}
 
+    def drill(self, lake: Lake, engine: SparkEngine, webhook: str | None) -> tuple[DrillReport, list[Alert]]:
+        """Restore the replica into the scratch root, validate and measure it; alerts go to ops/alerts."""
+        report = run_drill(
+            lake.root,
+            self.replica_root,
+            self.scratch_root,
+            source_options=lake.storage_options,
+            replica_options=self.storage_options,
+            engine_count=spark_row_count(engine.get_session()),
+        )
+        alerts = drill_alerts(report, datetime.now(UTC))
+        record_alerts(lake, alerts, webhook)
+        return report, alerts
+
 
 def drill_alerts(report: DrillReport, now: datetime) -> list[Alert]:
     problems = []
@@ -68,17 +83,14 @@ def drill_alerts(report: DrillReport, now: datetime) -> list[Alert]:
 
 
 @dg.asset(
-    key=REPLICATION_KEY,
-    description=(
+    **ops_asset_kwargs(
+        REPLICATION_KEY,
         "Incremental replication of every Delta table of the lake to the DR root: per table the new "
-        "versions' data files, then their log entries. Records replicated version, lag and RPO per table."
-    ),
-    owners=[PLATFORM_OWNER],
-    group_name="ops",
-    kinds={"delta", "python"},
-    tags={"layer": "ops"},
-    metadata={"rpo_target_seconds": 3600},
-    required_resource_keys={"lake", "dr"},
+        "versions' data files, then their log entries. Records replicated version, lag and RPO per table.",
+        kinds={"delta", "python"},
+        resource_keys={"lake", "dr"},
+        metadata={"rpo_target_seconds": 3600},
+    )
 )
 def dr_replication(context: AssetExecutionContext) -> dg.MaterializeResult:
     lake = context.resources.lake.lake
@@ -97,34 +109,22 @@ def dr_replication(context: AssetExecutionContext) -> dg.MaterializeResult:
 
 
 @dg.asset(
-    key=DRILLS_KEY,
-    description=(
+    **ops_asset_kwargs(
+        DRILLS_KEY,
         "Weekly DR drill: restores the replica into a scratch root, validates row counts and content "
         "checksums against the source at the same version and reads every table with the engine, "
-        "measures RTO and RPO, appends a report row to ops/dr_drills, alerts above 4 h / 1 h."
-    ),
-    owners=[PLATFORM_OWNER],
-    group_name="ops",
-    kinds={"delta", "python"},
-    tags={"layer": "ops"},
-    metadata={"rto_target_seconds": 4 * 3600, "rpo_target_seconds": 3600},
-    deps=[REPLICATION_KEY],
-    required_resource_keys={"lake", "dr", "spark"},
+        "measures RTO and RPO, appends a report row to ops/dr_drills, alerts above 4 h / 1 h.",
+        kinds={"delta", "python"},
+        resource_keys={"lake", "dr", "spark"},
+        metadata={"rto_target_seconds": 4 * 3600, "rpo_target_seconds": 3600},
+        deps=[REPLICATION_KEY],
+    )
 )
 def dr_drills(context: AssetExecutionContext) -> dg.MaterializeResult:
     lake = context.resources.lake.lake
     dr: DrResource = context.resources.dr
     engine: SparkEngine = context.resources.spark
-    report = run_drill(
-        lake.root,
-        dr.replica_root,
-        dr.scratch_root,
-        source_options=lake.storage_options,
-        replica_options=dr.storage_options,
-        engine_count=spark_row_count(engine.get_session()),
-    )
-    alerts = drill_alerts(report, datetime.now(UTC))
-    record_alerts(lake, alerts, os.environ.get("PLATFORM_ALERTS_WEBHOOK") or None)
+    report, alerts = dr.drill(lake, engine, os.environ.get("PLATFORM_ALERTS_WEBHOOK") or None)
     for alert in alerts:
         context.log.error(alert.message)
     return dg.MaterializeResult(

@@ -78,13 +78,24 @@ class SensorRecorder:
             )
         )
 
+    def log_key(self) -> list[str]:
+        """Where the tick's log lines are captured: the key the daemon uses (repository, sensor, tick)."""
+        return [self.repository_origin.repository_name, self.sensor.name, str(self._tick().tick_id)]
+
     def fail_tick(self) -> None:
         error = serializable_error_info_from_exc_info(sys.exc_info())
         self._update(self._tick().with_status(TickStatus.FAILURE, error=error))
 
-    def finish_tick(self, data: dg.SensorExecutionData, cursor: str | None) -> None:
-        """Close the tick (SKIPPED, or SUCCESS with runs to follow) and store the cursor."""
+    def finish_tick(
+        self, data: dg.SensorExecutionData, cursor: str | None, log_key: list[str] | None = None
+    ) -> None:
+        """Close the tick (SKIPPED, or SUCCESS with runs to follow) and store the cursor.
+
+        ``log_key``: where the tick's log lines were captured, if it logged (the UI shows them on it).
+        """
         tick = self._tick().with_cursor(cursor)
+        if log_key:
+            tick = tick.with_log_key(log_key)
         if data.run_requests:
             tick = tick.with_status(TickStatus.SUCCESS)
         else:

@@ -35,6 +35,24 @@ def region_of(country: F.Column) -> F.Column:
     return mapped
 
 
+def _member_without_attributes(key: F.Column, is_current: bool, is_inferred: bool) -> list[F.Column | str]:
+    """The columns of a member whose attributes are unknown (an inferred customer, or the -1 member)."""
+    return [
+        key.alias("customer_key"),
+        "customer_id",
+        *[F.lit(None).cast("string").alias(c) for c in ("name", "country")],
+        F.lit(UNKNOWN).alias("region"),
+        *[F.lit(None).cast("string").alias(c) for c in ACCOUNT_COLUMNS],
+        F.lit(None).cast("timestamp").alias("valid_from"),
+        F.lit(None).cast("timestamp").alias("valid_to"),
+        F.lit(EARLIEST).alias("effective_from"),
+        F.lit(LATEST).alias("effective_to"),
+        F.lit(is_current).alias("is_current"),
+        F.lit(False).alias("is_deleted"),
+        F.lit(is_inferred).alias("is_inferred"),
+    ]
+
+
 def build_dim_customer(history: DataFrame, accounts: DataFrame, ordered_customer_ids: DataFrame) -> DataFrame:
     """Versions of ``history`` + account attributes, inferred members for ids only orders know, -1."""
     live_accounts = accounts.where(~F.col("_is_deleted")).select(
@@ -71,35 +89,15 @@ def build_dim_customer(history: DataFrame, accounts: DataFrame, ordered_customer
         .join(history.select("customer_id").distinct(), "customer_id", "left_anti")
     )
     inferred = missing.select(
-        surrogate_key("customer_id", F.lit(EARLIEST)).alias("customer_key"),
-        "customer_id",
-        *[F.lit(None).cast("string").alias(c) for c in ("name", "country")],
-        F.lit(UNKNOWN).alias("region"),
-        *[F.lit(None).cast("string").alias(c) for c in ACCOUNT_COLUMNS],
-        F.lit(None).cast("timestamp").alias("valid_from"),
-        F.lit(None).cast("timestamp").alias("valid_to"),
-        F.lit(EARLIEST).alias("effective_from"),
-        F.lit(LATEST).alias("effective_to"),
-        F.lit(True).alias("is_current"),
-        F.lit(False).alias("is_deleted"),
-        F.lit(True).alias("is_inferred"),
+        *_member_without_attributes(
+            surrogate_key("customer_id", F.lit(EARLIEST)), is_current=True, is_inferred=True
+        )
     )
     unknown = (
         known.sparkSession.range(1)
         .select(F.lit(UNKNOWN_KEY).cast("long").alias("customer_id"))
         .select(
-            F.lit(UNKNOWN_KEY).cast("long").alias("customer_key"),
-            "customer_id",
-            *[F.lit(None).cast("string").alias(c) for c in ("name", "country")],
-            F.lit(UNKNOWN).alias("region"),
-            *[F.lit(None).cast("string").alias(c) for c in ACCOUNT_COLUMNS],
-            F.lit(None).cast("timestamp").alias("valid_from"),
-            F.lit(None).cast("timestamp").alias("valid_to"),
-            F.lit(EARLIEST).alias("effective_from"),
-            F.lit(LATEST).alias("effective_to"),
-            F.lit(False).alias("is_current"),
-            F.lit(False).alias("is_deleted"),
-            F.lit(False).alias("is_inferred"),
+            *_member_without_attributes(F.lit(UNKNOWN_KEY).cast("long"), is_current=False, is_inferred=False)
         )
     )
     return known.unionByName(inferred).unionByName(unknown)
