@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -112,3 +112,59 @@ def _contracts() -> dict:
 
     contracts = load_contracts()
     return {c: contracts[c] for c in FX}
+
+
+def test_platform_health_reads_cost_per_gb_from_ops_cost(tmp_path: Path) -> None:
+    """Known cost reports -> ops/cost -> the health report's figure, exactly, against the $0.10 target."""
+    from platform_assets.lake.location import Lake
+    from platform_assets.reporting.health import platform_health
+    from platform_assets.reporting.snapshot import snapshot
+
+    contracts = _contracts()
+    reports = {  # dataset -> (bytes_read, bytes_written, compute_seconds) of each report
+        "silver/fx_rates": [(3e9, 1e9, 1000.0), (1e9, 1e9, 600.0)],
+        "gold/dim_currency": [(2e9, 0, 400.0)],
+    }
+    # GB processed: 3 + 1 + 1 + 1 + 2 = 8; compute: 2000 s x $0.0005 = $1.00; scan: 6 GB x $0.01 = $0.06
+    prices = PriceModel(
+        compute_second_usd={"sail": 0.0005},
+        gb_scanned_usd=0.01,
+        gb_month_stored_usd={"standard": 0.0},
+    )
+    lake = Lake(str(tmp_path / "lake"))
+    with dg.instance_for_test() as instance:
+        for dataset, measures in reports.items():
+            for n, (read, written, seconds) in enumerate(measures):
+                metadata = {f"cost/{m}": 0 for m in MEASURES} | {
+                    "cost/bytes_read": int(read),
+                    "cost/bytes_written": int(written),
+                    "cost/compute_seconds": seconds,
+                    "cost/report_id": f"{dataset}-{n}",
+                }
+                instance.report_runless_asset_event(
+                    dg.AssetMaterialization(asset_key=dg.AssetKey(dataset.split("/")), metadata=metadata)
+                )
+        result = dg.materialize(
+            [build_cost_asset(contracts)],
+            resources={"lake": LakeResource(root=lake.root)},
+            instance=instance,
+            run_config={"ops": {"ops__cost": {"config": prices.model_dump()}}},
+        )
+        assert result.success
+        now = datetime.now(UTC)
+        metrics = {
+            m.key: m
+            for m in platform_health(snapshot(lake, contracts, instance), contracts, instance, lake, now)
+        }
+        later = platform_health(
+            snapshot(lake, contracts, instance), contracts, instance, lake, now + timedelta(days=8)
+        )
+    rows = read_table(cost_uri(lake)).to_pylist()
+    assert sum(r["cost_usd"] for r in rows) == pytest.approx(1.06)
+    cost = metrics["cost_per_gb_usd"]
+    assert cost.value == pytest.approx(1.06 / 8) and cost.target == 0.10 and cost.met is False
+    assert "$1.060000 over 8.000000 GB, 1 day(s)" in cost.how
+    asset_figure = result.asset_materializations_for_node("ops__cost")[0].metadata["usd_per_gb_processed"]
+    assert asset_figure.value == pytest.approx(0.1325)  # the asset and the report say the same
+    stale = next(m for m in later if m.key == "cost_per_gb_usd")
+    assert stale.value is None and "0 day(s)" in stale.how  # outside the 7-day window

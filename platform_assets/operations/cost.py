@@ -8,6 +8,8 @@ it always equals the sum of the runs' metadata.
 """
 
 from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import dagster as dg
@@ -17,6 +19,7 @@ from deltalake import write_deltalake
 from pydantic import Field
 
 from platform_assets.contracts.model import Contract
+from platform_assets.lake.delta_tables import open_table, read_table
 from platform_assets.lake.location import Lake
 from platform_assets.layers.cost_telemetry import COST_PREFIX, live_bytes
 from platform_assets.layers.specs import asset_key, ops_asset_kwargs
@@ -26,6 +29,7 @@ COST_TABLE = "ops/cost"
 GB = 1e9
 PAGE = 1000
 MEASURES = ("bytes_read", "bytes_written", "files_written", "rows", "compute_seconds")
+TARGET_USD_PER_GB_PROCESSED = 0.10  # the seed's target
 
 
 class PriceModel(dg.Config):
@@ -58,6 +62,41 @@ _SCHEMA = pa.schema(
 
 def cost_uri(lake: Lake) -> str:
     return f"{lake.root.rstrip('/')}/{COST_TABLE}"
+
+
+@dataclass(frozen=True)
+class CostPerGb:
+    """Cost over GB processed (bytes read + bytes written) of some ``ops/cost`` rows."""
+
+    total_usd: float
+    gb_processed: float
+    days: int
+
+    @property
+    def usd_per_gb(self) -> float | None:
+        return self.total_usd / self.gb_processed if self.gb_processed else None
+
+
+def cost_per_gb(rows: Iterable[dict]) -> CostPerGb:
+    rows = list(rows)
+    return CostPerGb(
+        total_usd=sum(r["cost_usd"] for r in rows),
+        gb_processed=sum(r["bytes_read"] + r["bytes_written"] for r in rows) / GB,
+        days=len({r["day"] for r in rows}),
+    )
+
+
+def read_cost_per_gb(lake: Lake, since: date) -> CostPerGb | None:
+    """From the ``ops/cost`` table, the days from ``since`` on; None before the table is first built."""
+    if open_table(cost_uri(lake), lake.storage_options) is None:
+        return None
+    table = read_table(
+        cost_uri(lake),
+        where=f"day >= DATE '{since.isoformat()}'",
+        columns=["day", "bytes_read", "bytes_written", "cost_usd"],
+        storage_options=lake.storage_options,
+    )
+    return cost_per_gb(table.to_pylist())
 
 
 def materialization_costs(instance: dg.DagsterInstance, dataset: str) -> list[tuple[date, dict[str, float]]]:
@@ -126,15 +165,14 @@ def build_cost_asset(contracts: dict[str, Contract]) -> dg.AssetsDefinition:
         rows = cost_rows(context.instance, contracts, lake, config)
         table = pa.Table.from_pylist(rows, schema=_SCHEMA)
         write_deltalake(cost_uri(lake), table, mode="overwrite", storage_options=lake.storage_options or None)
-        processed = sum(r["bytes_read"] + r["bytes_written"] for r in rows) / GB
-        total = sum(r["cost_usd"] for r in rows)
+        summary = cost_per_gb(rows)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": len(rows),
-                "total_usd": round(total, 6),
-                "gb_processed": round(processed, 6),
-                "usd_per_gb_processed": round(total / processed, 6) if processed else 0.0,
-                "target_usd_per_gb_processed": 0.10,
+                "total_usd": round(summary.total_usd, 6),
+                "gb_processed": round(summary.gb_processed, 6),
+                "usd_per_gb_processed": round(summary.usd_per_gb or 0.0, 6),
+                "target_usd_per_gb_processed": TARGET_USD_PER_GB_PROCESSED,
             }
         )
 

@@ -10,6 +10,7 @@ from platform_assets.lake.delta_tables import open_table
 from platform_assets.lake.location import Lake
 from platform_assets.lake.resource import LakeResource
 from platform_assets.layers.specs import PLATFORM_OWNER
+from platform_assets.operations.cost import COST_KEY
 from platform_assets.quality.results import DATASET, SCHEMA
 from platform_assets.sensors.lake_sensor import lake_sensor
 
@@ -136,7 +137,7 @@ def definitions(contracts: dict[str, Contract], settings) -> dg.Definitions:
 
     @dg.asset(
         key=HEALTH,
-        deps=[QUALITY_RESULTS],
+        deps=[QUALITY_RESULTS, COST_KEY],  # cost per GB processed reads ops/cost
         kinds={"python"},
         description=(
             "The seed's success metrics (DQ score, coverage, freshness vs SLA, reliability, issue "
@@ -149,9 +150,8 @@ def definitions(contracts: dict[str, Contract], settings) -> dg.Definitions:
         from platform_assets.reporting.snapshot import snapshot
 
         lake_resource: LakeResource = context.resources.lake
-        metrics = compute(
-            snapshot(lake_resource.lake, contracts, context.instance), contracts, context.instance
-        )
+        lake = lake_resource.lake
+        metrics = compute(snapshot(lake, contracts, context.instance), contracts, context.instance, lake)
         table = "\n".join(
             ["| metric | value | target | met | how |", "|---|---|---|---|---|"]
             + [f"| {m.name} | {m.display} | {m.target_text} | {m.met} | {m.how} |" for m in metrics]
@@ -160,8 +160,10 @@ def definitions(contracts: dict[str, Contract], settings) -> dg.Definitions:
         return dg.MaterializeResult(metadata={**numeric, "summary": dg.MetadataValue.md(table)})
 
     assets = [data_quality_report, data_docs, platform_health]
-    job = dg.define_asset_job(
-        REPORTS_JOB, selection=dg.AssetSelection.assets(*assets), description="Refresh the ops reports."
+    job = dg.define_asset_job(  # ops/cost first: platform health reads it
+        REPORTS_JOB,
+        selection=dg.AssetSelection.assets(*assets, COST_KEY),
+        description="Refresh ops/cost and the ops reports.",
     )
 
     @lake_sensor(

@@ -9,7 +9,7 @@
 | reliability: runs | succeeded runs over finished runs (success, failure), last 7 days |
 | reliability: all assets within SLA | the share of the last 7 days during which no dataset was past its SLA |
 | issue resolution | incident open to resolved (``reporting/incidents.py``): median and worst hours |
-| cost per GB processed | (compute seconds of the runs x price per second + GB written x price per GB) / GB written, last 7 days; GB written from ``bytes_written`` on every materialization |
+| cost per GB processed | from ``ops/cost`` (operations/cost.py), last 7 days: the priced cost (compute, scan, storage) over GB processed (bytes read + written); target $0.10 |
 """
 
 from __future__ import annotations
@@ -21,12 +21,9 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from platform_assets.contracts.model import Contract, parse_duration
-from platform_assets.reporting.config import (
-    PRICE_PER_COMPUTE_SECOND,
-    PRICE_PER_GB_MOVED,
-    REALTIME_DATASETS,
-    TARGETS,
-)
+from platform_assets.lake.location import Lake
+from platform_assets.operations.cost import COST_TABLE, TARGET_USD_PER_GB_PROCESSED, read_cost_per_gb
+from platform_assets.reporting.config import REALTIME_DATASETS, TARGETS
 from platform_assets.reporting.snapshot import Snapshot
 
 WINDOW = timedelta(days=7)
@@ -122,8 +119,8 @@ def _freshness(instance: dg.DagsterInstance, contracts: dict[str, Contract], now
     return within, all_within, (max(realtime) if realtime else None)
 
 
-def _runs(instance: dg.DagsterInstance, now: datetime) -> tuple[float | None, float, float]:
-    """Share of succeeded runs, compute seconds, and GB written, over the window."""
+def _run_share(instance: dg.DagsterInstance, now: datetime) -> float | None:
+    """Share of succeeded runs over finished runs (success, failure), over the window."""
     records = instance.get_run_records(
         dg.RunsFilter(
             statuses=[dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE],
@@ -132,36 +129,41 @@ def _runs(instance: dg.DagsterInstance, now: datetime) -> tuple[float | None, fl
         limit=_EVENTS,
     )
     succeeded = sum(1 for r in records if r.dagster_run.status is dg.DagsterRunStatus.SUCCESS)
-    seconds = sum((r.end_time - r.start_time) for r in records if r.start_time and r.end_time)
-    share = 100.0 * succeeded / len(records) if records else None
-    return share, float(seconds), 0.0
+    return 100.0 * succeeded / len(records) if records else None
 
 
-def _gb_written(instance: dg.DagsterInstance, contracts: dict[str, Contract], now: datetime) -> float:
-    from platform_assets.layers.specs import asset_key
-
-    total = 0
-    for dataset in contracts:
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=asset_key(dataset), after_timestamp=(now - WINDOW).timestamp()),
-            limit=_EVENTS,
-        ).records
-        for record in records:
-            value = (
-                record.asset_materialization.metadata.get("bytes_written")
-                if record.asset_materialization
-                else None
-            )
-            total += int(value.value) if value is not None else 0
-    return total / 1e9
+def _cost_metric(lake: Lake | None, now: datetime) -> Metric:
+    summary = read_cost_per_gb(lake, (now - WINDOW).date()) if lake is not None else None
+    value = summary.usd_per_gb if summary is not None else None
+    how = (
+        f"{COST_TABLE} of the last 7 days: cost (compute, scan, storage, priced by its price model) over GB "
+        "processed (read + written); "
+        + (
+            f"${summary.total_usd:.6f} over {summary.gb_processed:.6f} GB, {summary.days} day(s)"
+            if summary is not None
+            else f"{COST_TABLE} not built yet"
+        )
+    )
+    return Metric(
+        "cost_per_gb_usd",
+        "Cost per GB processed",
+        value,
+        "USD",
+        TARGET_USD_PER_GB_PROCESSED,
+        f"< ${TARGET_USD_PER_GB_PROCESSED:.2f} per GB",
+        _at_most(value, TARGET_USD_PER_GB_PROCESSED),
+        how,
+    )
 
 
 def platform_health(
     snap: Snapshot,
     contracts: dict[str, Contract],
     instance: dg.DagsterInstance | None,
+    lake: Lake | None = None,
     now: datetime | None = None,
 ) -> list[Metric]:
+    """The metrics; without an instance only those the lake alone gives, without a lake no cost."""
     now = now or datetime.now(UTC)
     t = TARGETS
     resolved = [i.hours_to_resolve for i in snap.incidents if i.hours_to_resolve is not None]
@@ -213,9 +215,7 @@ def platform_health(
     if instance is None:
         return metrics
     within, all_within, realtime = _freshness(instance, contracts, now)
-    share, seconds, _ = _runs(instance, now)
-    gb = _gb_written(instance, contracts, now)
-    cost = (seconds * PRICE_PER_COMPUTE_SECOND + gb * PRICE_PER_GB_MOVED) / gb if gb else None
+    share = _run_share(instance, now)
     metrics += [
         Metric(
             "freshness_realtime_minutes",
@@ -257,16 +257,6 @@ def platform_health(
             _at_least(all_within, t["reliability_percent"]),
             "share of the last 7 days no dataset was past its SLA",
         ),
-        Metric(
-            "cost_per_gb_usd",
-            "Cost per GB processed",
-            cost,
-            "USD",
-            None,
-            "tracked (no seed figure)",
-            None,
-            f"(run seconds x {PRICE_PER_COMPUTE_SECOND} + GB written x {PRICE_PER_GB_MOVED}) / GB written; "
-            f"{seconds:.0f} s, {gb:.6f} GB in 7 days",
-        ),
+        _cost_metric(lake, now),
     ]
     return metrics

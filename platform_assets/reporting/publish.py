@@ -32,7 +32,7 @@ def write_report(
 ) -> ReportFiles:
     out_dir.mkdir(parents=True, exist_ok=True)
     snap = snapshot(lake, contracts, instance)
-    health = platform_health(snap, contracts, instance)
+    health = platform_health(snap, contracts, instance, lake)
     path = out_dir / REPORT_FILE
     tmp = path.with_suffix(".tmp")
     tmp.write_text(render_report(snap, health), encoding="utf-8")
