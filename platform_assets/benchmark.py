@@ -18,8 +18,9 @@ day, with its planted defects), and a fresh process on an empty lake measures fo
   incremental run costs in proportion to the change; ``gold_increment_fraction`` is its time over
   the full gold build's;
 - ``maintenance``: the table maintenance of ``bronze/order_events`` and ``silver/orders`` (their
-  contracts' policies), with each table's file count before and after and the files a selective query
-  (one customer's rows) must read, from the file statistics, before and after.
+  contracts' policies), with each table's file count before and after and, for a selective query
+  (one customer's rows), the files its statistics admit and the files and bytes the query really
+  opened and scanned (delta-rs ``EXPLAIN ANALYZE``), before and after.
 
 Each silver stage records ``scans``: the executed engine plans that read bronze and silver/orders
 (one each per run: candidates are staged once, see ``quality/staging.py``). With ``--reference``,
@@ -197,6 +198,21 @@ def _candidate_files(uri: str, column: str, value: int) -> int:
     return sum(1 for low, high in zip(lows, highs, strict=True) if low is None or low <= value <= high)
 
 
+def _measured_read(uri: str, column: str, value: int) -> tuple[int, int]:
+    """(files opened, bytes scanned) by ``SELECT * WHERE column = value``, from the query's own metrics."""
+    import re
+
+    import pyarrow as pa
+    from deltalake import DeltaTable, QueryBuilder
+
+    builder = QueryBuilder().register("t", DeltaTable(uri))
+    plan = pa.table(builder.execute(f"EXPLAIN ANALYZE SELECT * FROM t WHERE {column} = {value}").read_all())
+    text = "\n".join(str(v) for v in plan.column("plan").to_pylist())
+    opened = sum(int(n) for n in re.findall(r"\bfiles_opened=(\d+)", text))
+    scanned = sum(int(n) for n in re.findall(r"\bbytes_scanned=(\d+)", text))
+    return opened, scanned
+
+
 def _maintenance(lake: Any, dataset: Any) -> dict[str, Any]:
     from platform_assets.contracts import load_contracts
     from platform_assets.operations.maintenance import maintain_table
@@ -207,12 +223,18 @@ def _maintenance(lake: Any, dataset: Any) -> dict[str, Any]:
     for name in ("bronze/order_events", "silver/orders"):
         uri = lake.uri(name)
         before = _candidate_files(uri, "customer_id", customer)
+        opened_before, scanned_before = _measured_read(uri, "customer_id", customer)
         report = maintain_table(uri, contracts[name].maintenance_policy, name=name)
+        opened_after, scanned_after = _measured_read(uri, "customer_id", customer)
         tables[name] = {
             "files_before": report.files_before,
             "files_after": report.files_after,
             "query_files_before": before,
             "query_files_after": _candidate_files(uri, "customer_id", customer),
+            "query_files_opened_before": opened_before,
+            "query_files_opened_after": opened_after,
+            "query_bytes_scanned_before": scanned_before,
+            "query_bytes_scanned_after": scanned_after,
             "seconds": report.seconds,
         }
     return {"seconds": round(time.perf_counter() - started, 3), "tables": tables}
@@ -301,7 +323,8 @@ def run_benchmark(
             + "; maintenance "
             + ", ".join(
                 f"{name} {t['files_before']} -> {t['files_after']} files "
-                f"(a one-customer query reads {t['query_files_before']} -> {t['query_files_after']})"
+                f"(a one-customer query opens {t['query_files_opened_before']} -> "
+                f"{t['query_files_opened_after']} files)"
                 for name, t in figures["maintenance"]["tables"].items()
             )
             + f"; peak {figures['peak_rss_mib']} MiB",

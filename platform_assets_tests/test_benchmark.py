@@ -66,6 +66,12 @@ def test_the_benchmark_writes_per_stage_figures_that_match_the_stream(
     for table in maintenance.values():
         assert table["files_after"] <= table["files_before"]
         assert table["query_files_after"] <= min(table["query_files_before"], table["files_after"])
+        # measured by the query itself: it opens what the statistics admit, and no more after compaction
+        assert table["query_files_opened_before"] == table["query_files_before"]
+        assert table["query_files_opened_after"] == table["query_files_after"]
+        assert table["query_bytes_scanned_after"] > 0
+    silver = maintenance["silver/orders"]  # several small files per order date before compaction
+    assert silver["query_files_opened_after"] < silver["query_files_opened_before"]
 
 
 def test_the_reference_mode_runs_duckdb_and_polars_on_the_same_bronze_and_finds_identical_results(

@@ -168,3 +168,48 @@ def test_platform_health_reads_cost_per_gb_from_ops_cost(tmp_path: Path) -> None
     assert asset_figure.value == pytest.approx(0.1325)  # the asset and the report say the same
     stale = next(m for m in later if m.key == "cost_per_gb_usd")
     assert stale.value is None and "0 day(s)" in stale.how  # outside the 7-day window
+
+
+def test_storage_is_priced_by_the_class_the_lifecycle_rules_put_each_file_in(tmp_path: Path) -> None:
+    """bronze tiers files to infrequent access after 30 days and to archive after 180 (its contract)."""
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from platform_assets.lake.location import Lake
+    from platform_assets.operations.cost import GB, cost_rows, stored_gb_by_class
+
+    contracts = _contracts()
+    lake = Lake(str(tmp_path / "lake"))
+    uri = lake.uri("bronze/fx_rates")
+    for day in range(3):  # three files
+        write_deltalake(
+            uri, pa.table({"n": list(range(day * 100, day * 100 + 50 * (day + 1)))}), mode="append"
+        )
+    now = datetime.now(UTC)
+    ages = [200, 40, 0]  # days: archive, infrequent, standard
+    log = Path(uri) / "_delta_log"
+    for version, age in enumerate(ages):  # each commit added one file: backdate it as S3 would see it
+        entry = log / f"{version:020d}.json"
+        actions = [json.loads(line) for line in entry.read_text().splitlines()]
+        for action in actions:
+            if "add" in action:
+                action["add"]["modificationTime"] = int((now.timestamp() - age * 86_400) * 1000)
+        entry.write_text("\n".join(json.dumps(a) for a in actions) + "\n")
+    sizes = pa.table(DeltaTable(uri).get_add_actions(flatten=True)).sort_by("modification_time")
+    archive, infrequent, standard = (s / GB for s in sizes.column("size_bytes").to_pylist())
+
+    stored = stored_gb_by_class(lake, contracts["bronze/fx_rates"], now)
+
+    assert stored == pytest.approx({"archive": archive, "infrequent": infrequent, "standard": standard})
+    prices = PriceModel()
+    with dg.instance_for_test() as instance:
+        metadata = {f"cost/{m}": 0 for m in MEASURES} | {"cost/report_id": "one"}
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=dg.AssetKey(["bronze", "fx_rates"]), metadata=metadata)
+        )
+        (row,) = cost_rows(instance, contracts, lake, prices, now)
+    month = prices.gb_month_stored_usd
+    expected = (
+        archive * month["archive"] + infrequent * month["infrequent"] + standard * month["standard"]
+    ) / 30
+    assert row["storage_usd"] == pytest.approx(expected) and row["cost_usd"] == pytest.approx(expected)

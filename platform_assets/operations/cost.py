@@ -2,8 +2,8 @@
 
 The price model is run configuration of the asset (``PriceModel``): a price per compute second for each
 engine (bronze runs in the Dagster process, "python"; silver and gold on the configured Spark engine),
-per GB scanned, and per GB-month stored for each storage class (the tables' current size, in the
-standard class, charged per day). The table is rebuilt from the instance's event log on each run, so
+per GB scanned, and per GB-month stored for each storage class (the tables' current files, each in the
+class the S3 lifecycle rules have moved it to by its age, ``operations/lifecycle.py``; charged per day). The table is rebuilt from the instance's event log on each run, so
 it always equals the sum of the runs' metadata.
 """
 
@@ -21,8 +21,9 @@ from pydantic import Field
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.delta_tables import open_table, read_table
 from platform_assets.lake.location import Lake
-from platform_assets.layers.cost_telemetry import COST_PREFIX, live_bytes
+from platform_assets.layers.cost_telemetry import COST_PREFIX
 from platform_assets.layers.specs import asset_key, ops_asset_kwargs
+from platform_assets.operations.lifecycle import storage_class
 
 COST_KEY = dg.AssetKey(["ops", "cost"])
 COST_TABLE = "ops/cost"
@@ -99,6 +100,21 @@ def read_cost_per_gb(lake: Lake, since: date) -> CostPerGb | None:
     return cost_per_gb(table.to_pylist())
 
 
+def stored_gb_by_class(lake: Lake, contract: Contract, now: datetime) -> dict[str, float]:
+    """GB of the table's live files per storage class, a file's class following its age (as S3 ages it)."""
+    table = open_table(lake.uri(contract.dataset), lake.storage_options)
+    if table is None:
+        return {}
+    files = pa.table(table.get_add_actions(flatten=True))
+    stored: dict[str, float] = defaultdict(float)
+    for size, written_ms in zip(
+        files.column("size_bytes").to_pylist(), files.column("modification_time").to_pylist(), strict=True
+    ):
+        age_days = (now.timestamp() * 1000 - written_ms) / 86_400_000
+        stored[storage_class(contract, age_days)] += size / GB
+    return dict(stored)
+
+
 def materialization_costs(instance: dg.DagsterInstance, dataset: str) -> list[tuple[date, dict[str, float]]]:
     """(UTC day, cost/* measures) of every cost report of ``dataset`` (once each, see cost_telemetry)."""
     found, cursor, seen = [], None, set()
@@ -118,8 +134,14 @@ def materialization_costs(instance: dg.DagsterInstance, dataset: str) -> list[tu
 
 
 def cost_rows(
-    instance: dg.DagsterInstance, contracts: dict[str, Contract], lake: Lake, prices: PriceModel
+    instance: dg.DagsterInstance,
+    contracts: dict[str, Contract],
+    lake: Lake,
+    prices: PriceModel,
+    now: datetime | None = None,
 ) -> list[dict]:
+    """One row per dataset and day with cost reports; storage is today's files at their classes' prices."""
+    now = now or datetime.now(UTC)
     rows = []
     for dataset, contract in sorted(contracts.items()):
         engine = "python" if contract.ref.layer == "bronze" else prices.engine
@@ -128,11 +150,11 @@ def cost_rows(
             per_day[day]["reports"] += 1
             for m, v in measures.items():
                 per_day[day][m] += v
-        stored_gb = live_bytes(lake.uri(dataset), lake.storage_options) / GB
+        stored = stored_gb_by_class(lake, contract, now)
+        storage = sum(gb * prices.gb_month_stored_usd.get(c, 0.0) for c, gb in stored.items()) / 30
         for day, sums in sorted(per_day.items()):
             compute = sums["compute_seconds"] * prices.compute_second_usd.get(engine, 0.0)
             scan = sums["bytes_read"] / GB * prices.gb_scanned_usd
-            storage = stored_gb * prices.gb_month_stored_usd.get("standard", 0.0) / 30
             rows.append(
                 {
                     "day": day,

@@ -21,6 +21,24 @@ from platform_assets.contracts.model import Contract
 RULE_PREFIX = "platform-"
 
 
+def tiered(contract: Contract) -> bool:
+    """Whether the lifecycle rules move this table's partition files to cheaper classes."""
+    return (
+        contract.partitioning is not None
+        and contract.maintenance_policy.infrequent_access_after_days is not None
+    )
+
+
+def storage_class(contract: Contract, age_days: float) -> str:
+    """The class the rules have put an object of this age in: standard, infrequent or archive."""
+    policy = contract.maintenance_policy
+    if not tiered(contract) or policy.infrequent_access_after_days is None:
+        return "standard"
+    if policy.archive_after_days is not None and age_days >= policy.archive_after_days:
+        return "archive"
+    return "infrequent" if age_days >= policy.infrequent_access_after_days else "standard"
+
+
 def _bucket_and_prefix(root: str) -> tuple[str, str]:
     parsed = urlparse(root)
     if parsed.scheme not in ("s3", "s3a"):
@@ -35,7 +53,7 @@ def lifecycle_rules(contracts: dict[str, Contract], root: str) -> list[dict]:
     rules = []
     for dataset, contract in sorted(contracts.items()):
         policy = contract.maintenance_policy
-        if contract.partitioning is None or policy.infrequent_access_after_days is None:
+        if not tiered(contract) or contract.partitioning is None:
             continue
         transitions = [{"Days": policy.infrequent_access_after_days, "StorageClass": "STANDARD_IA"}]
         if policy.archive_after_days is not None:
