@@ -81,3 +81,12 @@ def test_a_wrong_policy_names_file_field_and_reason(
         load_policies(contracts, path)
     assert (raised.value.path, raised.value.field) == (str(path), field)
     assert reason in raised.value.reason
+
+
+def test_a_key_given_twice_in_the_policies_is_an_error(tmp_path: Path, contracts: dict) -> None:
+    text = POLICIES_FILE.read_text()
+    path = tmp_path / "policies.yaml"
+    path.write_text(text + "\ndefault_role: analyst\n")  # the file sets default_role already
+    with pytest.raises(PolicyError) as raised:
+        load_policies(contracts, path)
+    assert raised.value.field == "default_role" and "is given twice" in raised.value.reason
