@@ -56,6 +56,19 @@ def _materialize(instance: dg.DagsterInstance) -> datetime:
     return datetime.fromtimestamp(event.timestamp, UTC)
 
 
+def _fail_check(instance: dg.DagsterInstance) -> None:
+    """A failed critical check on silver/orders with one failing row."""
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=ORDERS,
+            check_name="order_total_equals_lines",
+            passed=False,
+            metadata={"failed_rows": 1},
+            severity=dg.AssetCheckSeverity.ERROR,
+        )
+    )
+
+
 def test_freshness_alerts_once_per_change_and_failed_checks_once_each(
     tmp_path: Path, webhook: tuple[str, list[dict]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -83,15 +96,7 @@ def test_freshness_alerts_once_per_change_and_failed_checks_once_each(
         assert evaluate(16) == [("freshness", "silver/orders", "ERROR")]
         assert evaluate(30) == []
 
-        instance.report_runless_asset_event(
-            dg.AssetCheckEvaluation(
-                asset_key=ORDERS,
-                check_name="order_total_equals_lines",
-                passed=False,
-                metadata={"failed_rows": 1},
-                severity=dg.AssetCheckSeverity.ERROR,
-            )
-        )
+        _fail_check(instance)
         instance.report_runless_asset_event(
             dg.AssetCheckEvaluation(asset_key=ORDERS, check_name="currency_in_set", passed=True)
         )
@@ -151,15 +156,7 @@ def test_the_sensors_log_lines_go_to_the_tick_in_the_instance_not_the_console(
     message = "silver/orders: check order_total_equals_lines failed (1 failing row(s))"
     with dg.instance_for_test() as instance:
         _materialize(instance)
-        instance.report_runless_asset_event(
-            dg.AssetCheckEvaluation(
-                asset_key=ORDERS,
-                check_name="order_total_equals_lines",
-                passed=False,
-                metadata={"failed_rows": 1},
-                severity=dg.AssetCheckSeverity.ERROR,
-            )
-        )
+        _fail_check(instance)
         origin = workspace_repository_origin(SINGLETON_REPOSITORY_NAME)
         driver = SensorDriver(defs, instance, build_resources(settings), ALERTS_SENSOR, origin)
         capfd.readouterr()
