@@ -245,7 +245,7 @@ def gold_inputs(settings: Any, lake: Any, scale: float, start: Any, days: int) -
     from platform_assets.engine import SparkEngine
     from platform_assets.operations.gold_bench_inputs import write_gold_inputs
 
-    spark = SparkEngine(engine=settings.engine, connect_url=settings.spark_connect_url).get_session()
+    spark = SparkEngine.from_settings(settings).get_session()
     write_gold_inputs(spark, lake, load_contracts(), scale, start, days)
 
 

@@ -33,7 +33,7 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 def shared_resources(settings: PlatformSettings) -> dict[str, dg.ConfigurableResource]:
     return {
         "lake": LakeResource(root=settings.lake_root, storage_options=settings.storage_options),
-        "spark": SparkEngine(engine=settings.engine, connect_url=settings.spark_connect_url),
+        "spark": SparkEngine.from_settings(settings),
     }
 
 

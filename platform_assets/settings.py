@@ -6,6 +6,7 @@
 | PLATFORM_STORAGE_OPTIONS | {} | JSON object of delta-rs storage options (AWS_ENDPOINT_URL, ...) |
 | PLATFORM_ENGINE | sail | sail (in-process), connect (a Spark Connect URL) or local (Apache Spark) |
 | PLATFORM_SPARK_CONNECT_URL | | sc://host:port, for PLATFORM_ENGINE=connect |
+| PLATFORM_SPARK_MASTER | local[2] | Spark master for PLATFORM_ENGINE=local: local[N] or spark://host:port |
 | FX_API_URL | http://127.0.0.1:8765 | FX REST API base URL (the sandbox's by default) |
 | FX_API_TOKEN | sandbox-token | bearer token for the FX API |
 | DMS_LANDING_ROOT | ./.landing/dms | where AWS DMS lands its files (`<schema>/<table>/*.csv`) |
@@ -34,6 +35,7 @@ class PlatformSettings:
     storage_options: dict[str, str] = field(default_factory=dict)
     engine: str = "sail"
     spark_connect_url: str | None = None
+    spark_master: str = "local[2]"  # PLATFORM_ENGINE=local: local[N], or a standalone cluster's spark://
     fx_api_url: str = "http://127.0.0.1:8765"
     fx_api_token: str = "sandbox-token"
     dms_landing_root: str = ".landing/dms"
@@ -64,6 +66,7 @@ class PlatformSettings:
             storage_options={str(k): str(v) for k, v in options.items()},
             engine=engine,
             spark_connect_url=url,
+            spark_master=env.get("PLATFORM_SPARK_MASTER", "").strip() or cls.spark_master,
             fx_api_url=env.get("FX_API_URL", cls.fx_api_url),
             fx_api_token=env.get("FX_API_TOKEN", cls.fx_api_token),
             dms_landing_root=str(Path(env.get("DMS_LANDING_ROOT", "") or cls.dms_landing_root).resolve()),

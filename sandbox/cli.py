@@ -74,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve_fx)
 
     _add_kafka_commands(sub)
+    _add_cluster_commands(sub)
     return parser
 
 
@@ -310,3 +311,87 @@ KAFKA = DetachedService(
     extra_state=(KAFKA_JAVA_PID,),
     kill_orphans=_kafka_kill_orphan,
 )
+
+
+# ------------------------------------------------------------------------------------------ Spark cluster
+# `cluster-up` starts a Spark standalone master, workers and a Spark Connect server (each JVM in its own
+# process group, so they outlive this command) and prints the settings that point the platform at it;
+# `cluster-down` stops them. State in $SANDBOX_HOME/cluster/ (cluster.json, logs/).
+
+
+def _add_cluster_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--home", type=Path, default=Path(os.environ.get("SANDBOX_HOME", DEFAULT_HOME)))
+
+    up = sub.add_parser("cluster-up", help="start a Spark standalone cluster with a Spark Connect server")
+    common(up)
+    up.add_argument("--workers", type=int, default=2, help="number of workers (default 2)")
+    up.add_argument("--worker-cores", type=int, default=1, help="cores per worker (default 1)")
+    up.add_argument("--worker-memory", default="2g", help="memory per worker (default 2g)")
+    up.set_defaults(func=_cluster_up)
+    down = sub.add_parser("cluster-down", help="stop the Spark cluster")
+    common(down)
+    down.set_defaults(func=_cluster_down)
+    status = sub.add_parser("cluster-status", help="is the Spark cluster running? workers and URLs")
+    common(status)
+    status.set_defaults(func=_cluster_status)
+
+
+def _cluster_up(args: argparse.Namespace) -> int:
+    from sandbox.services.spark_cluster import (
+        ClusterConfig,
+        ClusterError,
+        ClusterState,
+        SparkCluster,
+        s3a_conf,
+    )
+
+    home = args.home / "cluster"
+    if ClusterState.read(home) is not None and _cluster_status(args) == 0:
+        return 0
+    storage = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}  # the lake's S3, if any
+    config = ClusterConfig(
+        workers=args.workers,
+        worker_cores=args.worker_cores,
+        worker_memory=args.worker_memory,
+        spark_conf=s3a_conf(storage) if "AWS_ENDPOINT_URL" in storage else {},
+    )
+    try:
+        cluster = SparkCluster(home, config).start()
+    except ClusterError as exc:
+        print(f"error: {exc}")
+        return 1
+    state = cluster.state
+    print(f"spark cluster up: master {state.master_url} (UI {state.master_ui_url}), {args.workers} workers")
+    print(f"spark connect server: {state.connect_url} (UI {state.connect_ui_url})")
+    print(f"  export PLATFORM_ENGINE=connect PLATFORM_SPARK_CONNECT_URL={state.connect_url}")
+    return 0
+
+
+def _cluster_down(args: argparse.Namespace) -> int:
+    from sandbox.services.spark_cluster import STATE_FILE, ClusterState, stop_processes
+
+    home = args.home / "cluster"
+    state = ClusterState.read(home)
+    if state is None:
+        print("spark cluster is not running")
+        return 0
+    stop_processes(state.pids)
+    (home / STATE_FILE).unlink(missing_ok=True)
+    print(f"spark cluster stopped ({len(state.pids)} processes)")
+    return 0
+
+
+def _cluster_status(args: argparse.Namespace) -> int:
+    from sandbox.services.spark_cluster import ClusterState, master_status
+
+    state = ClusterState.read(args.home / "cluster")
+    status = master_status(state.master_ui_url) if state else None
+    if state is None or status is None:
+        print("spark cluster is not running")
+        return EXIT_NOT_RUNNING
+    alive = [w for w in status.get("workers", []) if w.get("state") == "ALIVE"]
+    apps = [a.get("name") for a in status.get("activeapps", [])]
+    print(f"spark cluster at {state.master_url}: {len(alive)} workers alive, applications {apps}")
+    print(f"spark connect server: {state.connect_url}")
+    return 0

@@ -14,6 +14,8 @@ from platform_assets.engine.sail_server import sail_endpoint
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from platform_assets.settings import PlatformSettings
+
 _sessions: dict[tuple[str, str | None], SparkSession] = {}
 DELTA_JARS_DIR_ENV = "PLATFORM_DELTA_JARS_DIR"
 _REPO_ROOT = Path(__file__).resolve().parents[2]  # platform_assets/engine/ -> repo
@@ -29,8 +31,11 @@ def delta_jars_dir() -> Path:
     return Path(configured) if configured else _REPO_ROOT / ".cache" / "jars"
 
 
-def _local_spark_session(app_name: str) -> SparkSession:
-    """Apache Spark in local mode with Delta; the delta-spark jars come from `make spark-jars`.
+def _local_spark_session(app_name: str, master: str = "local[2]") -> SparkSession:
+    """Apache Spark with Delta as a classic (JVM-in-process) session; jars from `make spark-jars`.
+
+    ``master`` is ``local[N]`` (one JVM) or a standalone cluster's ``spark://host:port``
+    (``PLATFORM_SPARK_MASTER``): the driver is this process, the executors run on the cluster's workers.
 
     The jars are loaded from the folder (spark.jars), never resolved from Maven at run time. Classic
     Spark cannot start in a process that already opened a Spark Connect session (Sail): PySpark then
@@ -52,7 +57,7 @@ def _local_spark_session(app_name: str) -> SparkSession:
             f"or set {DELTA_JARS_DIR_ENV}"
         )
     return (
-        SparkSession.builder.master("local[2]")
+        SparkSession.builder.master(master)
         .appName(app_name)
         .config("spark.jars", ",".join(jars))  # on the driver classpath from the start, no download
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
@@ -88,9 +93,19 @@ class SparkEngine(dg.ConfigurableResource):
     engine: str = Field("sail", description="sail (in-process), connect (Spark Connect URL) or local (Spark)")
     connect_url: str | None = Field(None, description="sc://host:port when engine is 'connect'")
     app_name: str = Field("platform_assets", description="Spark application name")
+    master: str = Field(
+        "local[2]", description="Spark master for engine 'local': local[N] or spark://host:port (a cluster)"
+    )
+
+    @classmethod
+    def from_settings(cls, settings: PlatformSettings) -> SparkEngine:
+        """The engine the environment configures (PLATFORM_ENGINE, _SPARK_CONNECT_URL, _SPARK_MASTER)."""
+        return cls(
+            engine=settings.engine, connect_url=settings.spark_connect_url, master=settings.spark_master
+        )
 
     def get_session(self) -> SparkSession:
-        key = (self.engine, self.connect_url)
+        key = (self.engine, self.connect_url or self.master)
         session = _sessions.get(key)
         if session is None or getattr(session, "is_stopped", False):
             session = self._create()
@@ -101,7 +116,7 @@ class SparkEngine(dg.ConfigurableResource):
 
     def stop_session(self) -> None:
         """Stop and forget this configuration's session (before its server goes away)."""
-        session = _sessions.pop((self.engine, self.connect_url), None)
+        session = _sessions.pop((self.engine, self.connect_url or self.master), None)
         if session is not None:
             session.stop()
 
@@ -115,5 +130,5 @@ class SparkEngine(dg.ConfigurableResource):
                 raise EngineError("engine 'connect' needs connect_url (sc://host:port)")
             return SparkSession.builder.remote(self.connect_url).create()
         if self.engine == "local":
-            return _local_spark_session(self.app_name)
+            return _local_spark_session(self.app_name, self.master)
         raise EngineError(f"unknown engine {self.engine!r}: use sail, connect or local")

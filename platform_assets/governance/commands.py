@@ -123,7 +123,7 @@ def _clone(args: argparse.Namespace) -> int:
     if target.lake_root.rstrip("/") == source.root.rstrip("/"):
         print("clone: --target is the source lake", file=sys.stderr)
         return 2
-    spark = SparkEngine(engine=settings.engine, connect_url=settings.spark_connect_url).get_session()
+    spark = SparkEngine.from_settings(settings).get_session()
     try:
         copied = clone_masked(
             spark, source, Lake(target.lake_root, target.storage_options), args.env, Governance.load()

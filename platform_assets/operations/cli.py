@@ -100,7 +100,7 @@ def _dr(action: str, settings: PlatformSettings) -> int:
     from platform_assets.engine import SparkEngine
     from platform_assets.lake.location import Lake
 
-    engine = SparkEngine(engine=settings.engine, connect_url=settings.spark_connect_url)
+    engine = SparkEngine.from_settings(settings)
     lake = Lake(settings.lake_root, settings.storage_options)
     report, _ = dr.drill(lake, engine, settings.alerts_webhook)
     for d in report.details:

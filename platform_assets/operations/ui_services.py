@@ -26,6 +26,8 @@ import httpx
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PROJECT_DAGSTER_YAML = REPO_ROOT / "dagster.yaml"
+POSTGRES_DAGSTER_YAML = REPO_ROOT / "dagster.postgres.yaml"  # storage in PostgreSQL (dagster-postgres)
+INSTANCE_STORAGE_ENV = "PLATFORM_DAGSTER_STORAGE"  # sqlite (default) or postgres
 LOCATION_NAME = "platform_assets"  # as in workspace.yaml
 MODULE = "platform_assets.definitions"
 HOST = "127.0.0.1"
@@ -39,12 +41,21 @@ HOME_MARKER = ".platform-home"  # a Dagster home the platform created (so it may
 DEMO_HOME = REPO_ROOT / ".dagster_home"
 
 
-def prepare_home(dagster_home: Path) -> Path:
+def instance_settings_file(storage: str | None = None) -> Path:
+    """The project's instance settings for ``storage`` (default: $PLATFORM_DAGSTER_STORAGE, else sqlite)."""
+    storage = (storage or os.environ.get(INSTANCE_STORAGE_ENV) or "sqlite").strip().lower()
+    files = {"sqlite": PROJECT_DAGSTER_YAML, "postgres": POSTGRES_DAGSTER_YAML}
+    if storage not in files:
+        raise UiServicesError(f"{INSTANCE_STORAGE_ENV}={storage!r} is not one of sqlite, postgres")
+    return files[storage]
+
+
+def prepare_home(dagster_home: Path, storage: str | None = None) -> Path:
     """``dagster_home`` with the project's instance settings (refreshed: the project's file is the truth)."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     (dagster_home / HOME_MARKER).touch()
     target = dagster_home / "dagster.yaml"
-    shutil.copyfile(PROJECT_DAGSTER_YAML, target)
+    shutil.copyfile(instance_settings_file(storage), target)
     return target
 
 

@@ -49,7 +49,7 @@ def validate(dataset: str, partition: str | None, fmt: str, record: bool) -> int
         print(f"validate: {dataset!r} has no contract", file=sys.stderr)
         return 2
     settings = PlatformSettings.from_env()
-    spark = SparkEngine(engine=settings.engine, connect_url=settings.spark_connect_url).get_session()
+    spark = SparkEngine.from_settings(settings).get_session()
     try:
         result = validate_table(spark, _lake(settings), contracts[dataset], partition, record)
     except ValidateError as exc:

@@ -33,7 +33,7 @@ def run_query(
     """With a caller, through the governed read path (policies, masks, filters, audit)."""
     if not query.strip():
         raise QueryError("the query is empty")
-    spark = SparkEngine(engine=settings.engine, connect_url=settings.spark_connect_url).get_session()
+    spark = SparkEngine.from_settings(settings).get_session()
     lake = Lake(settings.lake_root, settings.storage_options)
     if caller is not None:
         from platform_assets.governance.governed_sql import run_governed
