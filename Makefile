@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint spark-jars kafka-jars chromium ui clean
+.PHONY: install demo test bench lint spark-jars kafka-jars chromium ui cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,13 @@ lint: $(STAMP)
 ## ui: the Dagster UI and daemon on the demo's home (with the project's dagster.yaml) and lake; Ctrl-C stops
 ui: $(STAMP)
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/platform ui
+
+## cluster-up / cluster-down: a Spark standalone cluster + Spark Connect server on loopback (docs/deployment.md)
+cluster-up: $(STAMP) spark-jars
+	$(BIN)/sandbox cluster-up
+
+cluster-down: $(STAMP)
+	$(BIN)/sandbox cluster-down
 
 clean:
 	rm -rf .lake .dagster_home .sandbox .reports

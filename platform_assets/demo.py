@@ -278,6 +278,10 @@ def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
     prepare_home(dagster_home)
     print(f"Engine: {settings.engine}; lake: {settings.lake_root}; Dagster home: {dagster_home}\n")
     with dg.DagsterInstance.get() as instance:
+        if fresh and type(instance.run_storage).__name__ == "PostgresRunStorage":
+            # history in PostgreSQL is not in the home folder reset above: it goes with the lake too
+            instance.wipe()
+            instance.wipe_all_schedules()
         outcomes = _fx_demo(settings, instance, start, days, seed)
         outcomes += _customers_demo(settings, instance, seed)
         outcomes += _salesforce_demo(settings, instance)
