@@ -193,7 +193,8 @@ def test_runs_queue_per_dataset_and_run_side_by_side_on_postgres(postgres_home) 
             cur.execute("SELECT count(*) FROM runs")
             assert cur.fetchone() == (4,)
             cur.execute(
-                "SELECT count(DISTINCT run_id) FROM event_logs WHERE dagster_event_type = 'RUN_SUCCESS'"
+                "SELECT count(DISTINCT run_id) FROM event_logs WHERE dagster_event_type = %s",
+                (dg.DagsterEventType.RUN_SUCCESS.value,),  # stored under its legacy name, PIPELINE_SUCCESS
             )
             assert cur.fetchone() == (4,)
             # the started schedule's state is in schedule storage

@@ -70,3 +70,13 @@ def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
 def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
         PlatformSettings.from_env(env)
+
+
+def test_the_spark_master_is_configuration_not_code() -> None:
+    default = SparkEngine.from_settings(PlatformSettings.from_env({"PLATFORM_ENGINE": "local"}))
+    assert default.master == "local[2]"
+    env = {"PLATFORM_ENGINE": "local", "PLATFORM_SPARK_MASTER": "spark://127.0.0.1:7077"}
+    on_cluster = SparkEngine.from_settings(PlatformSettings.from_env(env))
+    assert (on_cluster.engine, on_cluster.master) == ("local", "spark://127.0.0.1:7077")
+    env = {"PLATFORM_ENGINE": "connect", "PLATFORM_SPARK_CONNECT_URL": "sc://127.0.0.1:15002"}
+    assert SparkEngine.from_settings(PlatformSettings.from_env(env)).connect_url == "sc://127.0.0.1:15002"
