@@ -4,8 +4,8 @@ The cluster (``spark_cluster`` fixture: a master and two workers from PySpark's 
 Spark Connect server submitting to the master with the Delta, s3a and Kafka-source jars) runs on loopback,
 its lake on SeaweedFS S3 (``seaweed_s3``: credentials checked). The same bronze FX table goes through
 silver/fx_rates (transform + publish gate) and then gold/dim_currency and gold/dim_date on Sail
-in-process (lake in a folder) and on the cluster (``PLATFORM_ENGINE=connect``, lake ``s3://lake/...``
-written by delta-rs for bronze, the gate's bookkeeping and quarantine, and by Spark s3a for the tables);
+in-process (lake in a folder) and on the cluster (``PLATFORM_ENGINE=connect``), its lake once in a folder
+and once at ``s3://lake/...`` (bronze written by delta-rs, read and written by the cluster through s3a);
 the tables must have identical content checksums, and both workers' executors must have run tasks.
 """
 
@@ -55,25 +55,33 @@ def _silver_and_gold(engine: SparkEngine, bronze_uri: str, lake: Lake) -> dict[s
     return published
 
 
-def test_silver_and_gold_identical_on_the_cluster_over_s3_and_on_sail(
-    spark_cluster: SparkCluster, seaweed_s3: SeaweedS3, tmp_path: Path
+def _lakes(kind: str, tmp_path: Path, seaweed_s3: SeaweedS3) -> tuple[Lake, dict[str, str]]:
+    """The cluster's lake: a folder (every node shares this disk) or ``s3://lake/...`` on SeaweedFS."""
+    if kind == "folder":
+        return Lake(str(tmp_path / "lake_cluster")), {}
+    settings = PlatformSettings.from_env(
+        {"PLATFORM_LAKE_ROOT": f"s3://lake/{tmp_path.name}", **seaweed_s3.storage_options}
+    )
+    return Lake(settings.lake_root, settings.storage_options), settings.storage_options
+
+
+@pytest.mark.timeout(1200)  # JVM work on 2 shared cores: minutes, not seconds
+@pytest.mark.parametrize("cluster_lake", ["folder", "s3"])
+def test_silver_and_gold_identical_on_the_cluster_and_on_sail(
+    cluster_lake: str, spark_cluster: SparkCluster, seaweed_s3: SeaweedS3, tmp_path: Path
 ) -> None:
-    env = {
-        "PLATFORM_ENGINE": "connect",
-        "PLATFORM_SPARK_CONNECT_URL": spark_cluster.connect_url,
-        "PLATFORM_LAKE_ROOT": f"s3://lake/{tmp_path.name}",
-        **seaweed_s3.storage_options,
-    }
-    settings = PlatformSettings.from_env(env)
-    cluster_engine = SparkEngine.from_settings(settings)
-    lakes = {
-        "sail": Lake(str(tmp_path / "lake_sail")),
-        "cluster": Lake(settings.lake_root, settings.storage_options),
-    }
+    env = {"PLATFORM_ENGINE": "connect", "PLATFORM_SPARK_CONNECT_URL": spark_cluster.connect_url}
+    cluster_engine = SparkEngine.from_settings(PlatformSettings.from_env(env))
+    cluster_side, options = _lakes(cluster_lake, tmp_path, seaweed_s3)
+    lakes = {"sail": Lake(str(tmp_path / "lake_sail")), "cluster": cluster_side}
     for lake in lakes.values():
         bronze_uri = lake.uri("bronze/fx_rates")
-        options = lake.storage_options or None
-        write_deltalake(bronze_uri, _bronze_table(), partition_by=["_proc_date"], storage_options=options)
+        write_deltalake(
+            bronze_uri,
+            _bronze_table(),
+            partition_by=["_proc_date"],
+            storage_options=lake.storage_options or None,
+        )
     try:
         on_cluster = _silver_and_gold(
             cluster_engine, lakes["cluster"].uri("bronze/fx_rates"), lakes["cluster"]
@@ -88,7 +96,7 @@ def test_silver_and_gold_identical_on_the_cluster_over_s3_and_on_sail(
     # + the unknown member, two calendar days
     assert on_cluster == on_sail == {"silver/fx_rates": 5, "gold/dim_currency": 4, "gold/dim_date": 2}
     for name in TABLES:
-        cluster_sum = table_checksum(lakes["cluster"].uri(name), storage_options=settings.storage_options)
+        cluster_sum = table_checksum(lakes["cluster"].uri(name), storage_options=options or None)
         assert cluster_sum == table_checksum(lakes["sail"].uri(name)), name
         assert cluster_sum.rows == on_cluster[name]
     # the work ran on the workers: one executor per worker, each with completed tasks
