@@ -1,0 +1,39 @@
+"""The lake on SeaweedFS (`weed mini`, the cluster topology's S3): delta-rs with the server's credentials.
+
+The server accepts only the identity it was started with: the same request signed with another key is
+refused, and delta-rs with the right keys replaces a partition (twice: no duplicate) and reads it back.
+"""
+
+from datetime import date
+
+import boto3
+import pyarrow as pa
+import pytest
+from botocore.exceptions import ClientError
+
+from platform_assets.lake import delta_tables as lake_io
+from platform_assets.settings import PlatformSettings
+from sandbox.services.seaweedfs import SeaweedS3
+
+
+def test_delta_tables_on_seaweedfs_with_checked_credentials(seaweed_s3: SeaweedS3) -> None:
+    settings = PlatformSettings.from_env(
+        {"PLATFORM_LAKE_ROOT": "s3://lake/platform", **seaweed_s3.storage_options}
+    )
+    uri, options = f"{settings.lake_root}/bronze/fx_rates", settings.storage_options
+    day = date(2026, 11, 1)
+    rows = pa.table({"_proc_date": pa.array([day, day], pa.date32()), "ccy": ["EUR", "GBP"]})
+    for _ in range(2):
+        lake_io.replace_partitions(uri, rows, "_proc_date", [day], storage_options=options)
+    assert lake_io.row_count(uri, options) == 2
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=seaweed_s3.endpoint,
+        aws_access_key_id=seaweed_s3.access_key,
+        aws_secret_access_key="not-the-secret",
+        region_name="us-east-1",
+    )
+    with pytest.raises(ClientError) as refused:
+        client.list_objects_v2(Bucket="lake")
+    assert refused.value.response["Error"]["Code"] in {"SignatureDoesNotMatch", "AccessDenied"}
