@@ -159,6 +159,10 @@ def _assert_rewrote_only(world: GoldWorld, before: dict, days: set[str]) -> None
         assert all(d in predicate for d in days) and "2026-11-0" in predicate, predicate
 
 
+GOLD_TABLES = (
+    "agg_daily_revenue", "agg_sales_pipeline", "dim_currency", "dim_customer", "dim_date", "dim_product",
+    "fact_opportunities", "fact_order_lines",
+)  # fmt: skip
 GOLD_PARTITIONED = ("gold/fact_order_lines", "gold/agg_daily_revenue")
 
 
@@ -319,9 +323,11 @@ CLIENT = """
 import json, sys
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
-rows = spark.sql("SELECT order_date, SUM(revenue_usd) AS revenue FROM global_temp.gold__agg_daily_revenue "
+rows = spark.sql("SELECT order_date, SUM(revenue_usd) AS revenue FROM gold.agg_daily_revenue "
                  "GROUP BY order_date ORDER BY order_date").collect()
 print(json.dumps({str(r["order_date"]): r["revenue"] for r in rows}))
+print(json.dumps(sorted(r["tableName"] for r in spark.sql("SHOW TABLES IN gold").collect())))
+print(json.dumps(spark.table("gold.fact_order_lines").count()))
 """
 
 
@@ -343,7 +349,10 @@ def test_platform_serve_answers_a_plain_pyspark_client_in_another_process(world:
         by_day: dict[str, float] = {}
         for (day, _, _), v in gold_oracle.expected_daily_revenue(expected(world)).items():
             by_day[day] = by_day.get(day, 0.0) + v["revenue_usd"]
-        assert json.loads(client.stdout.strip().splitlines()[-1]) == pytest.approx(by_day)
+        revenue, tables, facts_count = (json.loads(x) for x in client.stdout.strip().splitlines()[-3:])
+        assert revenue == pytest.approx(by_day)
+        assert tables == sorted(GOLD_TABLES)
+        assert facts_count == len(expected(world))
     finally:
         server.send_signal(signal.SIGINT)
         try:
