@@ -163,6 +163,10 @@ GOLD_TABLES = (
     "agg_daily_revenue", "agg_sales_pipeline", "dim_currency", "dim_customer", "dim_date", "dim_product",
     "fact_opportunities", "fact_order_lines",
 )  # fmt: skip
+GOLD_UNPARTITIONED = (
+    "gold/dim_date", "gold/dim_customer", "gold/dim_product", "gold/fact_opportunities", "gold/agg_sales_pipeline",
+)  # fmt: skip
+LINES_ON_NOV_1, GROUPS_ON_NOV_1 = 101, 18  # the oracle's order lines and revenue groups of 2026-11-01
 GOLD_PARTITIONED = ("gold/fact_order_lines", "gold/agg_daily_revenue")
 
 
@@ -226,15 +230,31 @@ def test_one_new_order_event_rewrites_only_its_order_date(world: GoldWorld) -> N
         and o not in {e.order_id for e in world.orders.exceptions}
     )  # fmt: skip
     message = _new_event_for(world, order_id)
+    unpartitioned = {d: DeltaTable(world.lake.uri(d)).version() for d in GOLD_UNPARTITIONED}
     world.produce(with_messages(world.orders, (message,)))
     world.orders = with_messages(world.orders, (*world.orders.messages, message))
     runs = world.gold()
     assert [r.success for r in runs] == [True]
     assert runs[0].dagster_run.tags["dagster/asset_partition_range_start"] == "2026-11-01"
     assert runs[0].dagster_run.tags["dagster/asset_partition_range_end"] == "2026-11-01"
-    assert_gold_matches_oracle(world)
+    want = assert_gold_matches_oracle(world)
     assert facts(world)[(order_id, 1)]["quantity"] == message.event["lines"][0]["quantity"]
     _assert_rewrote_only(world, before, {"2026-11-01"})
+    # the run is the facts and daily revenue of that one date: no dimension, no opportunity rebuilt
+    assert runs[0].dagster_run.asset_selection == {
+        dg.AssetKey(["gold", "fact_order_lines"]), dg.AssetKey(["gold", "agg_daily_revenue"])
+    }  # fmt: skip
+    assert {d: DeltaTable(world.lake.uri(d)).version() for d in GOLD_UNPARTITIONED} == unpartitioned
+    # and it wrote exactly that date's rows: the oracle's lines of 11-01 and its revenue groups
+    day = date(2026, 11, 1)
+    lines_of_day = sum(1 for x in want if x.order_date == day)
+    groups_of_day = sum(1 for k in gold_oracle.expected_daily_revenue(want) if k[0] == day.isoformat())
+    for dataset, rows in (("gold/fact_order_lines", lines_of_day), ("gold/agg_daily_revenue", groups_of_day)):
+        written = runs[0].asset_materializations_for_node(dataset.replace("/", "__"))
+        assert [(m.partition, m.metadata["rows_by_partition"].value) for m in written] == [
+            ("2026-11-01", {"2026-11-01": rows})
+        ], dataset
+    assert (lines_of_day, groups_of_day) == (LINES_ON_NOV_1, GROUPS_ON_NOV_1)
 
 
 def test_reconciliation_holds_back_revenue_that_disagrees_with_silver(world: GoldWorld) -> None:
