@@ -14,9 +14,10 @@ day, with its planted defects), and a fresh process on an empty lake measures fo
   (``gold_bench_inputs.py``: they are not what is measured); rows are the fact rows, and the
   fact's and aggregate's own step times and rows/s are recorded apart;
 - ``bronze_increment``, ``silver_increment`` and ``gold_increment``: the last 1% the same way; the
-  sensor requests only the order dates the increment touched, and gold runs over those dates, so an
-  incremental run costs in proportion to the change; ``gold_increment_fraction`` is its time over
-  the full gold build's;
+  sensor requests only the order dates the increment touched, and gold runs over those dates with
+  the assets the gold sensor would select for them (``assets_to_run``: no dimension when none of its
+  inputs changed); ``gold_increment_fraction`` is its time over the full gold build's, and each gold
+  stage records every step's time (``steps``) and any step failure (``failures``);
 - ``maintenance``: the table maintenance of ``bronze/order_events`` and ``silver/orders`` (their
   contracts' policies), with each table's file count before and after and the files a selective query
   (one customer's rows) must read, from the file statistics, before and after.
