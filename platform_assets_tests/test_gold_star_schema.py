@@ -77,6 +77,12 @@ def daily_revenue(world: GoldWorld) -> dict[tuple[str, str, str], dict]:
     }
 
 
+def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """What failed in a run, for the assertion message (the runs log quietly)."""
+    events = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return {e.step_key: e.event_specific_data.error.message[:800] for e in events}
+
+
 def assert_gold_matches_oracle(world: GoldWorld) -> list[gold_oracle.ExpectedLine]:
     want = expected(world)
     got = facts(world)
@@ -105,7 +111,7 @@ def test_first_build_keys_late_members_and_falls_back_on_missing_rates(world: Go
     world.apply_customer_batches(3)
     world.produce(world.orders)
     runs = world.gold()
-    assert len(runs) == 1 and runs[0].success
+    assert len(runs) == 1 and runs[0].success, step_failures(runs[0])
     want = assert_gold_matches_oracle(world)
     assert len(want) == 311
     assert sum(x.customer_inferred for x in want) == 1 and sum(x.product_unknown for x in want) == 1
