@@ -14,9 +14,10 @@ day, with its planted defects), and a fresh process on an empty lake measures fo
   (``gold_bench_inputs.py``: they are not what is measured); rows are the fact rows, and the
   fact's and aggregate's own step times and rows/s are recorded apart;
 - ``bronze_increment``, ``silver_increment`` and ``gold_increment``: the last 1% the same way; the
-  sensor requests only the order dates the increment touched, and gold runs over those dates, so an
-  incremental run costs in proportion to the change; ``gold_increment_fraction`` is its time over
-  the full gold build's;
+  sensor requests only the order dates the increment touched, and gold runs over those dates with
+  the assets the gold sensor would select for them (``assets_to_run``: no dimension when none of its
+  inputs changed); ``gold_increment_fraction`` is its time over the full gold build's, and each gold
+  stage records every step's time (``steps``) and any step failure (``failures``);
 - ``maintenance``: the table maintenance of ``bronze/order_events`` and ``silver/orders`` (their
   contracts' policies), with each table's file count before and after and, for a selective query
   (one customer's rows), the files its statistics admit and the files and bytes the query really
@@ -109,6 +110,7 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
     from platform_assets.layers.specs import RANGE_END, RANGE_START
     from platform_assets.operations.scans import count_scans
     from platform_assets.operations.sensor_driver import SensorDriver
+    from platform_assets.sensors.gold_inputs import assets_to_run
     from platform_assets.settings import PlatformSettings
     from platform_assets.sources.batch import SourceBatch
     from platform_assets.sources.kafka.reader import app_id, parse_message, position_label
@@ -177,8 +179,11 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
             increment = apply(driver)
             touched = increment.pop("order_dates")
             figures["silver_increment"] = increment
-            figures["gold_increment"] = gold(defs, instance, min(touched), max(touched))
+            # the assets the gold sensor would select for these changed order-line partitions
+            selection = assets_to_run(lake, {"silver/order_lines": set(touched)}, {_day(d) for d in touched})
+            figures["gold_increment"] = gold(defs, instance, min(touched), max(touched), selection)
             figures["gold_increment"]["order_dates"] = touched
+            figures["gold_increment"]["assets"] = selection
             figures["gold_increment_fraction"] = round(
                 figures["gold_increment"]["seconds"] / figures["gold"]["seconds"], 4
             )
@@ -249,8 +254,19 @@ def gold_inputs(settings: Any, lake: Any, scale: float, start: Any, days: int) -
     write_gold_inputs(spark, lake, load_contracts(), scale, start, days)
 
 
-def gold(defs: Any, instance: Any, first: str, last: str) -> dict[str, Any]:
-    """The gold job over order dates first..last; the fact's and aggregate's step times apart."""
+def _day(text: str) -> Any:
+    from datetime import date
+
+    return date.fromisoformat(text)
+
+
+def gold(
+    defs: Any, instance: Any, first: str, last: str, selection: list[str] | None = None
+) -> dict[str, Any]:
+    """The gold job over order dates first..last (``selection``: those gold datasets only); every
+    step's time, and the fact's and aggregate's rows/s apart."""
+    import dagster as dg
+
     from platform_assets.domains.gold import GOLD_JOB
     from platform_assets.layers.specs import RANGE_END, RANGE_START
 
@@ -258,6 +274,7 @@ def gold(defs: Any, instance: Any, first: str, last: str) -> dict[str, Any]:
     result = defs.resolve_job_def(GOLD_JOB).execute_in_process(
         instance=instance,
         tags={RANGE_START: first, RANGE_END: last},
+        asset_selection=[dg.AssetKey(d.split("/")) for d in selection] if selection else None,
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         raise_on_error=False,
     )
@@ -272,17 +289,25 @@ def gold(defs: Any, instance: Any, first: str, last: str) -> dict[str, Any]:
         # a range run records one materialization per partition, each with the run's total
         rows = int(written[0].metadata["dagster/row_count"].value) if written else 0
         span = steps.get(node, {})
-        seconds = span.get("STEP_SUCCESS", 0.0) - span.get("STEP_START", 0.0)
+        seconds = span["STEP_SUCCESS"] - span["STEP_START"] if "STEP_SUCCESS" in span else 0.0
         figures[label] = {
             "rows": rows,
             "seconds": round(seconds, 3),
             "rows_per_second": round(rows / seconds, 1) if seconds > 0 else None,
         }
+    figures["steps"] = {
+        key: round(span["STEP_SUCCESS"] - span["STEP_START"], 3)
+        for key, span in sorted(steps.items())
+        if "STEP_SUCCESS" in span
+    }
     figures["rows"] = figures["facts"]["rows"]
     figures["rows_per_second"] = (
         round(figures["rows"] / figures["seconds"], 1) if figures["seconds"] else None
     )
     figures["succeeded"] = result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    if failures:  # recorded, so a broken stage is not read as a fast one
+        figures["failures"] = {e.step_key: e.event_specific_data.error.message[:500] for e in failures}
     return figures
 
 

@@ -77,6 +77,12 @@ def daily_revenue(world: GoldWorld) -> dict[tuple[str, str, str], dict]:
     }
 
 
+def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """What failed in a run, for the assertion message (the runs log quietly)."""
+    events = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return {e.step_key: e.event_specific_data.error.message[:800] for e in events}
+
+
 def assert_gold_matches_oracle(world: GoldWorld) -> list[gold_oracle.ExpectedLine]:
     want = expected(world)
     got = facts(world)
@@ -105,7 +111,7 @@ def test_first_build_keys_late_members_and_falls_back_on_missing_rates(world: Go
     world.apply_customer_batches(3)
     world.produce(world.orders)
     runs = world.gold()
-    assert len(runs) == 1 and runs[0].success
+    assert len(runs) == 1 and runs[0].success, step_failures(runs[0])
     want = assert_gold_matches_oracle(world)
     assert len(want) == 311
     assert sum(x.customer_inferred for x in want) == 1 and sum(x.product_unknown for x in want) == 1
@@ -159,6 +165,14 @@ def _assert_rewrote_only(world: GoldWorld, before: dict, days: set[str]) -> None
         assert all(d in predicate for d in days) and "2026-11-0" in predicate, predicate
 
 
+GOLD_TABLES = (
+    "agg_daily_revenue", "agg_sales_pipeline", "dim_currency", "dim_customer", "dim_date", "dim_product",
+    "fact_opportunities", "fact_order_lines",
+)  # fmt: skip
+GOLD_UNPARTITIONED = (
+    "gold/dim_date", "gold/dim_customer", "gold/dim_product", "gold/fact_opportunities", "gold/agg_sales_pipeline",
+)  # fmt: skip
+LINES_ON_NOV_1, GROUPS_ON_NOV_1 = 101, 18  # the oracle's order lines and revenue groups of 2026-11-01
 GOLD_PARTITIONED = ("gold/fact_order_lines", "gold/agg_daily_revenue")
 
 
@@ -222,15 +236,57 @@ def test_one_new_order_event_rewrites_only_its_order_date(world: GoldWorld) -> N
         and o not in {e.order_id for e in world.orders.exceptions}
     )  # fmt: skip
     message = _new_event_for(world, order_id)
+    unpartitioned = {d: DeltaTable(world.lake.uri(d)).version() for d in GOLD_UNPARTITIONED}
     world.produce(with_messages(world.orders, (message,)))
     world.orders = with_messages(world.orders, (*world.orders.messages, message))
     runs = world.gold()
     assert [r.success for r in runs] == [True]
     assert runs[0].dagster_run.tags["dagster/asset_partition_range_start"] == "2026-11-01"
     assert runs[0].dagster_run.tags["dagster/asset_partition_range_end"] == "2026-11-01"
-    assert_gold_matches_oracle(world)
+    want = assert_gold_matches_oracle(world)
     assert facts(world)[(order_id, 1)]["quantity"] == message.event["lines"][0]["quantity"]
     _assert_rewrote_only(world, before, {"2026-11-01"})
+    # the run is the facts and daily revenue of that one date: no dimension, no opportunity rebuilt
+    assert runs[0].dagster_run.asset_selection == {
+        dg.AssetKey(["gold", "fact_order_lines"]), dg.AssetKey(["gold", "agg_daily_revenue"])
+    }  # fmt: skip
+    assert {d: DeltaTable(world.lake.uri(d)).version() for d in GOLD_UNPARTITIONED} == unpartitioned
+    # and it wrote exactly that date's rows: the oracle's lines of 11-01 and its revenue groups
+    day = date(2026, 11, 1)
+    lines_of_day = sum(1 for x in want if x.order_date == day)
+    groups_of_day = sum(1 for k in gold_oracle.expected_daily_revenue(want) if k[0] == day.isoformat())
+    for dataset, rows in (("gold/fact_order_lines", lines_of_day), ("gold/agg_daily_revenue", groups_of_day)):
+        written = runs[0].asset_materializations_for_node(dataset.replace("/", "__"))
+        assert [(m.partition, m.metadata["rows_by_partition"].value) for m in written] == [
+            ("2026-11-01", {"2026-11-01": rows})
+        ], dataset
+    assert (lines_of_day, groups_of_day) == (LINES_ON_NOV_1, GROUPS_ON_NOV_1)
+
+
+def test_a_rebuild_of_the_dimensions_keeps_every_surrogate_key(world: GoldWorld) -> None:
+    """Keys hash the natural key and the version's start: rebuilt from the same history, every
+    customer and product version gets the key it had, so the facts written earlier stay joined."""
+
+    def keys(name: str, key: str) -> dict[int, tuple]:
+        rows = read_table(world.lake.uri(name)).to_pylist()
+        return {r[key]: (r[key.replace("_key", "_id")], r["valid_from"]) for r in rows}
+
+    dims = {"gold/dim_customer": "customer_key", "gold/dim_product": "product_key"}
+    before = {name: keys(name, key) for name, key in dims.items()}
+    versions = {name: DeltaTable(world.lake.uri(name)).version() for name in dims}
+    result = world.defs.resolve_job_def(GOLD_JOB).execute_in_process(
+        instance=world.instance,
+        asset_selection=[dg.AssetKey(name.split("/")) for name in dims],
+        run_config=QUIET,
+    )
+    assert result.success
+    for name, key in dims.items():
+        assert DeltaTable(world.lake.uri(name)).version() == versions[name] + 1  # rewritten whole
+        assert keys(name, key) == before[name], name
+    assert len(before["gold/dim_customer"]) > len(world.customers.final_state())  # versions + unknown
+    fact_keys = {(r["customer_key"], r["product_key"]) for r in facts(world).values()}
+    assert {c for c, _ in fact_keys} <= set(before["gold/dim_customer"])
+    assert {p for _, p in fact_keys} <= set(before["gold/dim_product"])
 
 
 def test_reconciliation_holds_back_revenue_that_disagrees_with_silver(world: GoldWorld) -> None:
@@ -319,9 +375,11 @@ CLIENT = """
 import json, sys
 from pyspark.sql import SparkSession
 spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
-rows = spark.sql("SELECT order_date, SUM(revenue_usd) AS revenue FROM global_temp.gold__agg_daily_revenue "
+rows = spark.sql("SELECT order_date, SUM(revenue_usd) AS revenue FROM gold.agg_daily_revenue "
                  "GROUP BY order_date ORDER BY order_date").collect()
 print(json.dumps({str(r["order_date"]): r["revenue"] for r in rows}))
+print(json.dumps(sorted(r["tableName"] for r in spark.sql("SHOW TABLES IN gold").collect())))
+print(json.dumps(spark.table("gold.fact_order_lines").count()))
 """
 
 
@@ -343,7 +401,10 @@ def test_platform_serve_answers_a_plain_pyspark_client_in_another_process(world:
         by_day: dict[str, float] = {}
         for (day, _, _), v in gold_oracle.expected_daily_revenue(expected(world)).items():
             by_day[day] = by_day.get(day, 0.0) + v["revenue_usd"]
-        assert json.loads(client.stdout.strip().splitlines()[-1]) == pytest.approx(by_day)
+        revenue, tables, facts_count = (json.loads(x) for x in client.stdout.strip().splitlines()[-3:])
+        assert revenue == pytest.approx(by_day)
+        assert tables == sorted(GOLD_TABLES)
+        assert facts_count == len(expected(world))
     finally:
         server.send_signal(signal.SIGINT)
         try:

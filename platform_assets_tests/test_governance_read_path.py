@@ -6,6 +6,9 @@ allowed or denied, leaves exactly one row in ops/audit_log."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -254,6 +257,37 @@ def test_the_serving_catalog_binds_only_granted_tables_masked(lake: Lake) -> Non
     last = audit_rows(lake)[-1]
     assert (last["action"], last["role"], last["datasets"]) == ("serve", "support", ["silver/customers"])
     assert "silver/customers.email:partial" in last["columns_masked"]
+
+
+NAMED_CLIENT = """
+import json, sys
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
+rows = spark.sql("SELECT customer_id, email FROM silver.customers ORDER BY 1").collect()
+print(json.dumps([[r[0], r[1]] for r in rows]))
+print(json.dumps(sorted(r[1] for r in spark.sql("SHOW TABLES IN silver").collect())))
+try:
+    spark.sql("SELECT * FROM gold.dim_customer").collect()
+except Exception as exc:
+    print(json.dumps(type(exc).__name__))
+"""
+
+
+def test_the_endpoint_serves_granted_tables_by_layer_and_name_to_a_separate_client(lake: Lake) -> None:
+    """A plain PySpark client in another process names ``silver.customers`` as in `platform sql`: the
+    governed view (masked), and nothing the role has no grant on (gold/dim_customer)."""
+    from platform_assets.serving.endpoint import LakeEndpoint
+
+    with LakeEndpoint(lake, caller=Caller("dave", "support")) as endpoint:
+        client = subprocess.run(
+            [sys.executable, "-c", NAMED_CLIENT, endpoint.url],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "RUST_LOG": "error"},
+        )  # fmt: skip
+    assert client.returncode == 0, client.stderr[-2000:]
+    rows, tables, refused = (json.loads(line) for line in client.stdout.strip().splitlines()[-3:])
+    assert rows == [[1, "j***@example.com"], [2, "h***@example.de"]]
+    assert tables == ["customers"]
+    assert refused == "AnalysisException"
 
 
 def test_production_refuses_hash_masks_without_a_salt(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,11 @@ so a silver partition held at the gate (not materialized) never triggers gold. O
   older rate (``is_rate_fallback``) from before it;
 - silver/customers_history: dates whose facts hold inferred customers (re-keyed once they arrive);
 - silver/products_history: dates whose facts hold the unknown product (-1).
-Each run of consecutive dates is one single-run range of the gold job, which rebuilds the dimensions
-first; when only the dimensions' inputs changed, the latest fact date is rebuilt with them.
+Each run of consecutive dates is one single-run range of the gold job, over the assets those changes
+reach (``assets_to_run``): the order-line facts and daily revenue always; a dimension only when its
+inputs changed (or, for dim_customer, when the dates' orders name a customer it lacks: an inferred
+member; for dim_date, when a date falls outside it); the opportunities when theirs did. When only the
+dimensions' inputs changed, the latest fact date is rebuilt with them.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from platform_assets.lake.delta_tables import count_by
+from platform_assets.lake.delta_tables import count_by, in_predicate
 from platform_assets.lake.location import Lake
 from platform_assets.sensors.business_dates import plan_business_date_runs
 from platform_assets.sensors.lake_sensor import lake_sensor
@@ -63,6 +66,50 @@ def affected_dates(lake: Lake, changed: dict[str, set[str]]) -> set[date]:
     return days
 
 
+def _new_customers(lake: Lake, days: set[date]) -> bool:
+    """Do the dates' live orders name a customer gold/dim_customer has no row for (not even inferred)?"""
+    named = count_by(
+        lake.uri("silver/orders"),
+        "customer_id",
+        f"{in_predicate('order_date', sorted(days))} AND NOT _is_deleted",
+        lake.storage_options,
+    )
+    if not named:
+        return False
+    ids = sorted(int(c) for c in named if c is not None)
+    known = count_by(
+        lake.uri("gold/dim_customer"), "customer_id", in_predicate("customer_id", ids), lake.storage_options
+    )
+    return len(known) < len(ids)
+
+
+def _outside_dim_date(lake: Lake, days: set[date]) -> bool:
+    known = count_by(
+        lake.uri("gold/dim_date"), "date", in_predicate("date", sorted(days)), lake.storage_options
+    )
+    return len(known) < len(days)
+
+
+def assets_to_run(lake: Lake, changed: dict[str, set[str]], days: set[date]) -> list[str]:
+    """The gold datasets a run over ``days`` must rebuild for the inputs ``changed``.
+
+    Dimensions are whole tables and their keys hash the natural key and version start, so leaving a
+    dimension out when nothing it is built from changed keeps every key the facts hold valid.
+    """
+    selected = {FACTS, "gold/agg_daily_revenue"}
+    if "silver/fx_rates" in changed or _outside_dim_date(lake, days):
+        selected.add("gold/dim_date")
+    if {"silver/customers_history", "silver/accounts"} & set(changed) or _new_customers(lake, days):
+        selected.add("gold/dim_customer")
+    if "silver/products_history" in changed:
+        selected.add("gold/dim_product")
+    if {"silver/opportunities", "silver/accounts", "gold/dim_currency"} & set(changed) or (
+        "gold/dim_customer" in selected
+    ):
+        selected |= {"gold/fact_opportunities", "gold/agg_sales_pipeline"}
+    return sorted(selected)
+
+
 def build_gold_inputs_sensor(
     job: UnresolvedAssetJobDefinition, partitions: dg.TimeWindowPartitionsDefinition, name: str
 ) -> dg.SensorDefinition:
@@ -99,6 +146,8 @@ def build_gold_inputs_sensor(
             days = {date.fromisoformat(latest[-1])} if latest else set()
         interval = ",".join(f"{k}@{v}" for k, v in sorted(newest.items()))
         requests, _ = plan_business_date_runs(name, days, partitions, interval)
+        selection = [_key(d) for d in assets_to_run(lake, changed, days)]
+        requests = [r.with_replaced_attrs(asset_selection=selection) for r in requests]
         cursor = json.dumps(newest)
         if not requests:
             return dg.SensorResult(skip_reason="no order date to rebuild yet", cursor=cursor)

@@ -105,11 +105,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"Spark Connect endpoint {endpoint.url} over {lake.root}", flush=True)
         print(
             f"{len(endpoint.views)} tables role {caller.role} may read (masked, filtered), "
-            "as global_temp.<layer>__<table>, e.g.:",
+            "by <layer>.<table> as in `platform sql`, e.g.:",
             flush=True,
         )
         for name in endpoint.views[:5]:
-            print(f"  {name}", flush=True)
+            print(f"  {name.removeprefix('global_temp.').replace('__', '.', 1)}", flush=True)
         print("Connect with SparkSession.builder.remote(URL).getOrCreate(); Ctrl-C stops it.", flush=True)
         stop.wait()
     return 0
