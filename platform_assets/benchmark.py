@@ -108,6 +108,7 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
     from platform_assets.layers.bronze.incremental_asset import ingest_increment
     from platform_assets.layers.bronze.records import Batch
     from platform_assets.layers.specs import RANGE_END, RANGE_START
+    from platform_assets.operations.engine_profile import profile_engine_calls
     from platform_assets.operations.scans import count_scans
     from platform_assets.operations.sensor_driver import SensorDriver
     from platform_assets.sensors.gold_inputs import assets_to_run
@@ -146,10 +147,14 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
         def apply(driver: SensorDriver) -> dict[str, Any]:
             """One tick of the apply sensor and the runs it requests (only the touched order dates)."""
             started = time.perf_counter()
-            applied, succeeded, ranges, dates = 0, True, [], set()
-            with count_scans([lake.uri("bronze/order_events"), lake.uri("silver/orders")]) as scans:
+            applied, succeeded, ranges, dates, runs = 0, True, [], set(), []
+            with (
+                count_scans([lake.uri("bronze/order_events"), lake.uri("silver/orders")]) as scans,
+                profile_engine_calls() as profile,
+            ):
                 for request in driver.evaluate().run_requests or []:
                     result = driver.execute(request)
+                    runs.append(result.run_id)
                     ranges.append(f"{request.tags[RANGE_START]}..{request.tags[RANGE_END]}")
                     succeeded &= result.success
                     orders = result.asset_materializations_for_node("silver__orders")
@@ -158,8 +163,13 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
                     dates |= {m.partition for m in lines if m.partition}
             reads = {"bronze/order_events": scans[lake.uri("bronze/order_events")]}
             reads["silver/orders"] = scans[lake.uri("silver/orders")]
+            stage = _stage(applied, started)
             return {
-                **_stage(applied, started),
+                **stage,
+                "breakdown": {
+                    **profile.breakdown(stage["seconds"]),
+                    "step_seconds": _step_seconds(driver.instance, runs),
+                },
                 "succeeded": succeeded,
                 "scans": reads,
                 "requested": ranges,
@@ -191,6 +201,23 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
         figures["wall_seconds"] = round(time.perf_counter() - started_all, 3)
         figures["peak_rss_mib"] = _peak_rss_mib()
     return figures
+
+
+def _step_seconds(instance: Any, run_ids: list[str]) -> dict[str, float]:
+    """Each asset step's wall time over the runs (from the event log: STEP_START to STEP_SUCCESS or
+    STEP_FAILURE); what a run spends outside its steps is Dagster's planning and launch."""
+    spans: dict[str, dict[str, float]] = {}
+    for run_id in run_ids:
+        for entry in instance.all_logs(run_id):
+            event = entry.dagster_event
+            kind = event.event_type_value if event is not None else None
+            if entry.step_key and kind in ("STEP_START", "STEP_SUCCESS", "STEP_FAILURE"):
+                span = spans.setdefault(entry.step_key, {"seconds": 0.0})
+                if kind == "STEP_START":
+                    span["start"] = entry.timestamp
+                else:
+                    span["seconds"] += entry.timestamp - span.pop("start", entry.timestamp)
+    return {step: round(span["seconds"], 3) for step, span in spans.items()}
 
 
 def _candidate_files(uri: str, column: str, value: int) -> int:

@@ -92,6 +92,20 @@ def test_the_reference_mode_runs_duckdb_and_polars_on_the_same_bronze_and_finds_
         assert reference[engine]["ratios"]["silver_seconds"] > 0 and reference[engine]["peak_rss_mib"] > 0
     # the platform computes its candidates once: one read of bronze and one of silver/orders
     assert figures["silver"]["scans"] == {"bronze/order_events": 1, "silver/orders": 1}
+    # where the time goes: each engine call labelled by what made it; the labels add up to the totals
+    for stage, write in (("silver", "write (create)"), ("silver_increment", "write (merge)")):
+        breakdown = figures[stage]["breakdown"]
+        orders_stages = breakdown["stages"]["silver/orders"]
+        for label in ("read (stage the feed)", "transform (stage the checked changes)", write):
+            assert orders_stages[label]["calls"] >= 1 and orders_stages[label]["seconds"] > 0
+        assert "transform (stage the candidate)" in breakdown["stages"]["silver/order_lines"]
+        labelled = sum(s["seconds"] for d in breakdown["stages"].values() for s in d.values())
+        totals = breakdown["engine_seconds"] + breakdown["delta_rs_seconds"]
+        assert labelled == pytest.approx(totals, abs=0.01 * len(breakdown["stages"]) + 0.01)
+        assert breakdown["dagster_overhead_seconds"] == pytest.approx(
+            figures[stage]["seconds"] - totals, abs=0.01
+        )
+        assert set(breakdown["step_seconds"]) == {"silver__orders", "silver__order_lines"}
 
 
 def test_the_comparison_counts_rows_that_differ(tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ with duplicates, shuffled and split into batches, must converge to the model's f
 its full history (SCD2). Hypothesis runs derandomized so CI sees the same examples every time.
 """
 
+import json
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -358,3 +360,44 @@ def test_a_partitioned_apply_rewrites_only_the_partitions_it_is_given(spark, wor
     current = "_is_deleted = false" + (" AND is_current" if apply is apply_scd2 else "")
     rows = read_table(uri, where=current, columns=["k", "v", "d"], order_by=["k"]).to_pylist()
     assert rows == [{"k": 1, "v": 11, "d": first}, {"k": 2, "v": 20, "d": second}]
+
+
+def _last_commit(uri: str) -> tuple[dict, list[dict]]:
+    """The newest commit's metrics and its remove actions, from the table's log on disk."""
+    log = sorted((Path(uri) / "_delta_log").glob("*.json"))[-1]
+    actions = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    info = next(a["commitInfo"] for a in actions if "commitInfo" in a)
+    return info.get("operationMetrics", {}), [a["remove"] for a in actions if "remove" in a]
+
+
+@pytest.mark.parametrize("apply", [apply_scd1, apply_scd2], ids=["scd1", "scd2"])
+def test_a_partitioned_merge_scans_and_rewrites_only_its_partition(
+    spark, workdir: Path, apply, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An apply given one partition runs a MERGE whose plan scans only that partition's files (the
+    partition predicate in its ON clause prunes the target; without it all three are scanned) and
+    whose commit removes (rewrites) only files of that partition."""
+    spec = ChangeSpec(
+        "silver/test_dated", keys=("k",), sequence_by=("ts",), value_columns=("v", "d"), partition_by="d"
+    )
+    schema = "k long, v long, d date, ts long"
+    days = [date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)]
+    uri = str(workdir / "dated")
+    apply(spark.createDataFrame([(k, k, days[k % 3], 1) for k in range(30)], schema), uri, spec, None, days)
+    plans: list[str] = []
+    run_sql = spark.sql
+
+    def explained(query: str, *args, **kwargs):  # the real statement runs; its plan is kept too
+        if query.startswith("MERGE INTO"):
+            plans.append(str(run_sql(f"EXPLAIN {query}").collect()[0][0]))
+        return run_sql(query, *args, **kwargs)
+
+    monkeypatch.setattr(spark, "sql", explained)
+    apply(spark.createDataFrame([(3, 300, days[0], 2)], schema), uri, spec, None, [days[0]])
+    monkeypatch.undo()
+    assert len(plans) == 1
+    scanned = set(re.findall(r"dated/d=(\d{4}-\d{2}-\d{2})/part-", plans[0]))
+    assert scanned == {"2026-11-01"}
+    metrics, removed = _last_commit(uri)
+    assert removed and {r["partitionValues"]["d"] for r in removed} == {"2026-11-01"}
+    assert metrics["numTargetFilesRemoved"] == len(removed)

@@ -87,3 +87,43 @@ def test_each_order_run_reads_its_upstream_once_and_leaves_no_staged_copy(tmp_pa
         ("evt-late-bad", "order_total_equals_lines")
     ]
     assert not staging.exists() or not any(staging.iterdir())  # no staged table or run folder left
+
+
+def test_an_scd1_feed_is_staged_as_the_newest_change_per_key_and_its_strays() -> None:
+    """What the change apply stages for SCD1: per key the newest in-scope change (marked the winner;
+    a delete wins a tie), one row per key of other partitions, every stray change; each row carries
+    the newest ingestion of its group, so the staged copy's newest is the whole read's."""
+    from platform_assets.cdc import ChangeSpec
+    from platform_assets.engine import SparkEngine
+    from platform_assets.layers.silver.change_apply_asset import (
+        IN_SCOPE,
+        SEEN,
+        STRAY,
+        WINNER,
+        _newest_per_key,
+    )
+
+    spark = SparkEngine().get_session()
+    spec = ChangeSpec("silver/t", ("k",), ("ts",), ("v",), apply_as_deletes="op = 'D'")
+    t = [datetime(2026, 11, 1, h, tzinfo=UTC) for h in range(6)]
+    rows = [  # k, v, ts, op, _ingested_at, in scope, stray
+        (1, 10, 1, "U", t[0], True, False),
+        (1, 11, 2, "U", t[3], True, False),  # newest of key 1, not the newest ingested
+        (1, 12, 2, "D", t[1], True, False),  # same sequence: the delete wins
+        (2, 20, 1, "U", t[2], True, False),
+        (2, 21, 5, "U", t[5], False, False),  # another partition's change: one row, its own group
+        (3, 30, 1, "U", t[4], True, True),  # a stray is kept whatever its rank
+        (3, 31, 2, "U", t[1], True, True),
+    ]
+    schema = (
+        f"k long, v long, ts long, op string, _ingested_at timestamp, {IN_SCOPE} boolean, {STRAY} boolean"
+    )
+    staged = _newest_per_key(spark.createDataFrame(rows, schema), spec)
+    got = sorted((r["k"], r["v"], r[WINNER], r[SEEN].replace(tzinfo=UTC)) for r in staged.collect())
+    assert got == [
+        (1, 12, True, t[3]),
+        (2, 20, True, t[2]),
+        (2, 21, True, t[5]),
+        (3, 30, False, t[4]),
+        (3, 31, True, t[4]),
+    ]

@@ -26,9 +26,15 @@ def apply_scd1(
     spec: ChangeSpec,
     storage_options: dict[str, str] | None = None,
     partitions: Sequence[date] | None = None,
+    one_per_key: bool = False,
 ) -> None:
-    """Merge the newest change per key; with ``partitions``, only those target partitions are read."""
-    newest = latest(spec.normalize(changes), list(spec.keys), spec)
+    """Merge the newest change per key; with ``partitions``, only those target partitions are read.
+
+    ``one_per_key``: the changes are already the newest per key (``winning_changes``), so the
+    latest-per-key window is not computed again over them.
+    """
+    normalized = spec.normalize(changes)
+    newest = normalized if one_per_key else latest(normalized, list(spec.keys), spec)
     if open_table(target_uri, storage_options) is None:
         spec.create(newest, target_uri)
         return

@@ -26,10 +26,10 @@ from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from platform_assets.cdc import ChangeSpec, apply_scd1, apply_scd2, winning_changes
+from platform_assets.cdc import ChangeSpec, apply_scd1, apply_scd2
 from platform_assets.cdc.spec import DELETED
 from platform_assets.contracts.model import Contract
 from platform_assets.engine import delta_io
@@ -59,6 +59,26 @@ ChangeFeed = Callable[[TransformInputs, datetime | None], DataFrame]
 # SCD1 the newest per key), after the reduction instead of on every bronze row
 Enrich = Callable[[DataFrame], DataFrame]
 IN_SCOPE, STRAY = "_in_scope", "_stray"  # staged feed flags: belongs to the run's partitions / to none
+WINNER, SEEN = "_winner", "_seen"  # the newest change of its key (SCD1); newest _ingested_at of its group
+
+
+def _newest_per_key(feed: DataFrame, spec: ChangeSpec) -> DataFrame:
+    """An SCD1 feed reduced before it is staged: per key (in scope or not) the newest change, marked
+    ``_winner`` (what ``winning_changes`` picks), plus every stray change (each is quarantined).
+
+    Each row carries ``_seen``, the newest ``_ingested_at`` of its key's group, so the newest of the
+    staged copy is the whole read's. One sort serves both, and the staged copy holds about one row
+    per key instead of every event, so the stage and everything read from it are that much smaller.
+    """
+    group = Window.partitionBy(*spec.keys, IN_SCOPE).orderBy(*spec.newest_first())
+    whole_group = group.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    return (
+        feed.withColumn(DELETED, spec.is_delete())
+        .withColumn(SEEN, F.max(INGESTED_AT).over(whole_group))
+        .withColumn(WINNER, F.row_number().over(group) == 1)
+        .where(F.col(WINNER) | F.col(STRAY))
+        .drop(DELETED)
+    )
 
 
 def _utc(moment: datetime) -> datetime:
@@ -177,26 +197,33 @@ def build_change_apply_asset(
                 else F.lit(False)
             )  # dates no partition takes
             reads.append(read.withColumn(IN_SCOPE, F.expr(spec.within(days))).withColumn(STRAY, stray))
-        # bronze is read once: the feed is staged, and counted, narrowed and applied from there
+        read = reduce(DataFrame.unionByName, reads)
+        scd1 = apply is apply_scd1  # SCD2 keeps every change as a version, so every change is checked
+        # bronze is read once: the feed is staged (for SCD1 already reduced to the newest change per
+        # key, see _newest_per_key), and counted, narrowed and applied from there
         feed = stages.enter_context(
-            staged(reduce(DataFrame.unionByName, reads), lake, context.run.run_id, f"{contract.dataset}/feed")
+            staged(
+                _newest_per_key(read, spec) if scd1 else read.withColumn(SEEN, F.col(INGESTED_AT)),
+                lake,
+                context.run.run_id,
+                f"{contract.dataset}/feed",
+            )
         )
         # the whole read counts as seen, before it is narrowed to its partitions (the apply below
         # runs later, so it reads at least as much)
-        found = feed.agg(
-            F.max(INGESTED_AT).alias("t"), F.sum(F.col(STRAY).cast("long")).alias("s")
-        ).collect()[0]
+        found = feed.agg(F.max(SEEN).alias("t"), F.sum(F.col(STRAY).cast("long")).alias("s")).collect()[0]
         seen: list[datetime] = [_utc(found["t"])] if found["t"] is not None else []
-        strays = [feed.where(STRAY).drop(IN_SCOPE, STRAY)] if found["s"] else []
-        changes = feed.where(IN_SCOPE).drop(IN_SCOPE, STRAY)
+        flags = [c for c in (IN_SCOPE, STRAY, WINNER, SEEN) if c in feed.columns]
+        strays = [feed.where(STRAY).drop(*flags)] if found["s"] else []
+        # SCD1: the newest change per key of the run (a bad change a later correction supersedes
+        # stops blocking), the only ones the apply can write
+        changes = feed.where(F.col(IN_SCOPE) & F.col(WINNER) if scd1 else F.col(IN_SCOPE)).drop(*flags)
         out_of_range_rows = _quarantine_strays(strays, contract, spec, lake, context)
         if out_of_range_rows:  # counted even when nothing else is applied
             yield dg.AssetObservation(
                 asset_key=context.asset_key,
                 metadata={"out_of_range_quarantined": out_of_range_rows, "quarantine_rule": RULE},
             )
-        if apply is apply_scd1:  # SCD2 keeps every change as a version, so every change is checked
-            changes = winning_changes(changes, spec)
         if enrich is not None:
             changes = enrich(changes)
         checked = stages.enter_context(
@@ -230,7 +257,11 @@ def build_change_apply_asset(
                 yield from results
                 return
         uri = lake.uri(contract.ref)
-        apply(changes.where(spec.within(applying)), uri, spec, lake.storage_options, applying)
+        scoped = changes.where(spec.within(applying))
+        if scd1:  # reduced to the newest per key when staged: no second window
+            apply_scd1(scoped, uri, spec, lake.storage_options, applying, one_per_key=True)
+        else:
+            apply(scoped, uri, spec, lake.storage_options, applying)
         applied = _applied(contract, spec, lake, report, applying, through)
         summary = {**applied.summary, "out_of_range_quarantined": out_of_range_rows}
         if not blocked:
