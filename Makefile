@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint spark-jars kafka-jars chromium ui clean
+.PHONY: install demo test bench lint spark-jars kafka-jars chromium ui up down clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,5 +48,13 @@ lint: $(STAMP)
 ui: $(STAMP)
 	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/platform ui
 
+## up: every sandbox source, the traffic generator, the Dagster UI and daemon (all sensors running); Ctrl-C stops
+up: install
+	$(BIN)/platform up
+
+## down: stop what `make up` started (from another shell)
+down: $(STAMP)
+	$(BIN)/platform down
+
 clean:
-	rm -rf .lake .dagster_home .sandbox .reports
+	rm -rf .lake .dagster_home .sandbox .reports .live
