@@ -144,6 +144,22 @@ def start_sources(home: LiveHome, ports: LivePorts, days: int, seed: int) -> Non
         raise RuntimeError("a sandbox source did not start (see the messages above)")
 
 
+def hold_at_first_day(ports: LivePorts) -> None:
+    """The FX service shows every publication by default: the live scenario starts on its first day.
+    The order topic exists before the first sensor tick (the traffic generator fills it)."""
+    import httpx
+
+    from sandbox.services.kafka_broker import create_topic
+    from sandbox.traffic import ORDERS_TOPIC, TrafficParameters, fx_clock
+
+    create_topic(f"{HOST}:{ports.kafka}", ORDERS_TOPIC, 3, exist_ok=True)
+
+    clock = {"now": fx_clock(TrafficParameters(), 0)}
+    httpx.post(
+        f"http://{HOST}:{ports.fx}/_sandbox/clock", json=clock, timeout=10, trust_env=False
+    ).raise_for_status()
+
+
 def start_all_sensors(services: object) -> list[str]:
     """Start every sensor of the code location that is not running; returns the ones started."""
     from platform_assets.operations.ui_services import LOCATION_NAME
@@ -190,11 +206,14 @@ def run_up(root: Path, ui_port: int, days: int, day_seconds: float, seed: int) -
     try:
         print(f"Starting the sandbox sources in {home.sandbox} ...")
         start_sources(home, ports, days, seed)
+        # The sources hold their first day until the daemon's sensors have had their first tick: the
+        # UI then shows each path's first run on the first day, and the traffic moves on from there.
+        hold_at_first_day(ports)
+        print("Starting the Dagster code server, webserver and daemon ...")
+        services.start()
         traffic = ["traffic-start", "--home", str(home.sandbox), f"--days={days}", f"--seed={seed}"]
         if _sandbox([*traffic, f"--day-seconds={day_seconds}"]) != 0:
             raise RuntimeError("the traffic generator did not start")
-        print("Starting the Dagster code server, webserver and daemon ...")
-        services.start()
         _write_state(home, services)
         started = start_all_sensors(services)
         _print_where_to_look(home, services.url, started)
@@ -264,7 +283,7 @@ def down(home: LiveHome, quiet: bool = False) -> int:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(group, signal.SIGKILL)
         state_file.unlink()
-    if home.sandbox.exists():
+    if any(home.sandbox.glob("*.pid")):  # sources a killed `up` did not stop
         _stop_sandbox(home)
     (home.root / UP_PID).unlink(missing_ok=True)
     if not quiet:
