@@ -91,7 +91,8 @@ def _marked_processes(marker: str) -> list[int]:
 
 
 def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
+    with socket.socket() as sock:  # nothing listens (closed connections in TIME_WAIT do not count)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
