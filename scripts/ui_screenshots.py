@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
 from PIL import Image
 
 PAGES = {
@@ -47,6 +48,8 @@ def shoot(url: str, out: Path) -> None:
 
 def main(base: str) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
+    # the "Join the Dagster community" dialog covers every page of a new instance: mark it seen
+    httpx.post(f"{base.rstrip('/')}/graphql", json={"query": "mutation { setNuxSeen }"}, timeout=60)
     for name, path in PAGES.items():
         target = OUT / f"{name}.png"
         shoot(base.rstrip("/") + path, target)
