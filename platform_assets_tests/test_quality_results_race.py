@@ -14,7 +14,7 @@ from platform_assets.lake import positions
 from platform_assets.lake.delta_tables import read_table
 from platform_assets.lake.location import Lake
 from platform_assets.quality.evaluate import QualityReport, RuleOutcome
-from platform_assets.reporting.quality_results import evaluations, quality_results_uri, write_evaluations
+from platform_assets.quality.results import evaluations, quality_results_uri, write_evaluations
 
 
 def _rows(dataset: str, run_id: str) -> list:

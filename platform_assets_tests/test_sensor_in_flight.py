@@ -39,7 +39,7 @@ def test_orders_kafka_sensor_waits_for_the_run_in_flight(tmp_path: Path, monkeyp
 def test_quality_results_sensor_waits_for_the_report_run_in_flight(tmp_path: Path) -> None:
     """A report run reads the newest ops/quality_results version: no second one queues behind it."""
     from platform_assets.lake.location import Lake
-    from platform_assets.reporting.quality_results import write_evaluations
+    from platform_assets.quality.results import write_evaluations
     from platform_assets_tests.test_quality_results_race import _rows
 
     settings = PlatformSettings.from_env({"PLATFORM_LAKE_ROOT": str(tmp_path / "lake")})
