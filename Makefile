@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint spark-jars kafka-jars chromium ui cluster-up cluster-down clean
+.PHONY: install demo test bench lint spark-jars kafka-jars chromium ui up down cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,5 +55,13 @@ cluster-up: $(STAMP) spark-jars
 cluster-down: $(STAMP)
 	$(BIN)/sandbox cluster-down
 
+## up: every sandbox source, the traffic generator, the Dagster UI and daemon (all sensors running); Ctrl-C stops
+up: install
+	$(BIN)/platform up
+
+## down: stop what `make up` started (from another shell)
+down: $(STAMP)
+	$(BIN)/platform down
+
 clean:
-	rm -rf .lake .dagster_home .sandbox .reports
+	rm -rf .lake .dagster_home .sandbox .reports .live

@@ -51,6 +51,16 @@ def main(argv: list[str] | None = None) -> int:
         "ui", help="the Dagster UI and daemon on $DAGSTER_HOME (the project's dagster.yaml)"
     )
     ui.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
+    up = commands.add_parser(
+        "up", help="every sandbox source, the traffic generator, the Dagster UI and daemon (Ctrl-C stops)"
+    )
+    up.add_argument("--home", type=Path, default=Path(".live"), help="live home, reset at start (.live)")
+    up.add_argument("--port", type=int, default=3000, help="UI port (default 3000)")
+    up.add_argument("--days", type=int, default=30, help="business days the traffic plays (default 30)")
+    up.add_argument("--day-seconds", type=float, default=60.0, help="wall seconds per business day (60)")
+    up.add_argument("--seed", type=int, default=7, help="sandbox generator and traffic seed (default 7)")
+    down = commands.add_parser("down", help="stop what `platform up` started (nothing left running)")
+    down.add_argument("--home", type=Path, default=Path(".live"), help="live home (default .live)")
     from platform_assets.serving import commands as serving_commands
 
     serving_commands.add_parsers(commands)  # sql, serve (platform_assets/serving/commands.py)
@@ -65,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         from platform_assets.operations.ui_services import run_ui
 
         return run_ui(Path(os.environ.get("DAGSTER_HOME") or ".dagster_home"), args.port)
+    if args.command in ("up", "down"):
+        from platform_assets import live
+
+        if args.command == "down":
+            return live.run_down(args.home)
+        return live.run_up(args.home, args.port, args.days, args.day_seconds, args.seed)
     if args.command in ops_cli.COMMANDS:
         return ops_cli.run(args)
     if args.command in ("report", "validate", "contracts"):

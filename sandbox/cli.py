@@ -14,7 +14,8 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -55,17 +56,21 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--outage", action="store_true", help="answer every /v1 request with 503")
         p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
 
-    start = sub.add_parser("start", help="start the FX service in the background")
+    every = "every source: FX, Kafka, Salesforce, Snowflake, PostgreSQL + DMS (and the traffic generator)"
+    start = sub.add_parser("start", help="start the FX service (--all: every source) in the background")
     common(start)
     service(start)
+    start.add_argument("--all", action="store_true", help=f"start {every.split(' (')[0]}")
     start.set_defaults(func=_start)
 
-    stop = sub.add_parser("stop", help="stop the background FX service")
+    stop = sub.add_parser("stop", help="stop the background FX service (--all: every source)")
     common(stop)
+    stop.add_argument("--all", action="store_true", help=f"stop {every}")
     stop.set_defaults(func=_stop)
 
-    status = sub.add_parser("status", help="is the FX service running?")
+    status = sub.add_parser("status", help="is the FX service (--all: every source) running?")
     common(status)
+    status.add_argument("--all", action="store_true", help=f"the status of {every}")
     status.set_defaults(func=_status)
 
     serve = sub.add_parser("serve-fx", help="run the FX service in the foreground")
@@ -75,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_kafka_commands(sub)
     _add_cluster_commands(sub)
+    _add_source_commands(sub)
     return parser
 
 
@@ -108,6 +114,8 @@ FX = DetachedService("fx_api", "fx", b"serve-fx", _fx_answers, START_TIMEOUT_SEC
 
 
 def _start(args: argparse.Namespace) -> int:
+    if args.all:
+        return _start_all(args)
     command = [sys.executable, "-m", "sandbox", "serve-fx", *_service_argv(args)]
     env = {**os.environ, "SANDBOX_FX_TOKEN": args.token}  # the token goes by env, not by command line
     url = f"http://{HOST}:{args.port}"
@@ -115,11 +123,44 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _stop(args: argparse.Namespace) -> int:
-    return FX.stop(args.home)
+    if not args.all:
+        return FX.stop(args.home)
+    home = ["--home", str(args.home)]
+    codes = [main(["traffic-stop", *home])]  # the traffic first: it writes to the others
+    codes += [main([f"{name}-stop", *home]) for name in ("salesforce", "snowflake", "postgres", "kafka")]
+    return max([FX.stop(args.home), *codes])
 
 
 def _status(args: argparse.Namespace) -> int:
-    return FX.status(args.home, f"http://{HOST}:{args.port}", "NOT answering /health")
+    code = FX.status(args.home, f"http://{HOST}:{args.port}", "NOT answering /health")
+    if not args.all:
+        return code
+    names = ("kafka", "salesforce", "snowflake", "postgres", "traffic")
+    codes = [code, *(main([f"{name}-status", "--home", str(args.home)]) for name in names)]
+    return next((c for c in codes if c != 0), 0)
+
+
+def _start_all(args: argparse.Namespace) -> int:
+    """Every source at once (each waits for its own health): FX with this command's options."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    home = ["--home", str(args.home)]
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        fx = pool.submit(
+            FX.start,
+            args.home,
+            [sys.executable, "-m", "sandbox", "serve-fx", *_service_argv(args)],
+            f"http://{HOST}:{args.port}",
+            args.port,
+            "SANDBOX_FX_PORT",
+            {**os.environ, "SANDBOX_FX_TOKEN": args.token},
+            f", token {args.token}",
+        )
+        others = [
+            pool.submit(main, [f"{name}-start", *home])
+            for name in ("kafka", "salesforce", "snowflake", "postgres")
+        ]
+        return max([fx.result(), *(f.result() for f in others)])
 
 
 def _service_argv(args: argparse.Namespace) -> list[str]:
@@ -395,3 +436,144 @@ def _cluster_status(args: argparse.Namespace) -> int:
     print(f"spark cluster at {state.master_url}: {len(alive)} workers alive, applications {apps}")
     print(f"spark connect server: {state.connect_url}")
     return 0
+# ------------------------------------------------------------- Salesforce, Snowflake, PostgreSQL, traffic
+# One `<name>-start|stop|status` triple and a foreground `serve-<name>` per source (sandbox/sources.py);
+# `start --all`, `stop --all` and `status --all` cover every source. Ports: --port, else the variable.
+
+
+@dataclass(frozen=True)
+class _Source:
+    service: DetachedService
+    port_variable: str
+    default_port: int
+    scheme: str  # how the address is written: "https://", "http://" or "" (host:port)
+    options: Callable[[argparse.ArgumentParser], None]
+    serve: Callable[[argparse.Namespace], int]
+
+
+def _salesforce_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=11, help="generator seed (default 11)")
+    p.add_argument("--rounds", type=int, default=3, help="change rounds the org holds (default 3)")
+
+
+def _snowflake_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=13, help="generator seed (default 13)")
+    p.add_argument("--rounds", type=int, default=3, help="change rounds of the catalogue (default 3)")
+
+
+def _postgres_options(p: argparse.ArgumentParser) -> None:
+    landing = os.environ.get("DMS_LANDING_ROOT") or ".landing/dms"
+    p.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
+    p.add_argument("--batches", type=int, default=4, help="change batches of the customers (default 4)")
+    p.add_argument("--landing", default=landing, help="DMS landing folder (default $DMS_LANDING_ROOT)")
+    p.add_argument("--poll-seconds", type=float, default=2.0, help="DMS task poll interval (default 2)")
+
+
+def _traffic_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=7, help="seed of the FX days and order stream (default 7)")
+    p.add_argument("--start-date", type=date.fromisoformat, default=date(2026, 11, 1), help="YYYY-MM-DD")
+    p.add_argument("--days", type=int, default=30, help="business days of the scenario (default 30)")
+    p.add_argument("--day-seconds", type=float, default=60.0, help="wall seconds per business day (60)")
+    p.add_argument("--order-interval", type=float, default=3.0, help="seconds between order slices (3)")
+    p.add_argument("--orders-per-day", type=int, default=40, help="orders per business day (default 40)")
+
+
+def _sources() -> dict[str, _Source]:
+    from sandbox import sources, traffic
+
+    return {
+        "salesforce": _Source(
+            sources.SALESFORCE,
+            "SANDBOX_SALESFORCE_PORT",
+            sources.SALESFORCE_DEFAULT_PORT,
+            "https://",
+            _salesforce_options,
+            sources.serve_salesforce,
+        ),
+        "snowflake": _Source(
+            sources.SNOWFLAKE,
+            "SANDBOX_SNOWFLAKE_PORT",
+            sources.SNOWFLAKE_DEFAULT_PORT,
+            "",
+            _snowflake_options,
+            sources.serve_snowflake,
+        ),
+        "postgres": _Source(
+            sources.POSTGRES,
+            "SANDBOX_POSTGRES_PORT",
+            sources.POSTGRES_DEFAULT_PORT,
+            "",
+            _postgres_options,
+            sources.serve_postgres,
+        ),
+        "traffic": _Source(traffic.TRAFFIC, "", 0, "", _traffic_options, traffic.serve_traffic),
+    }
+
+
+def _source_argv(
+    args: argparse.Namespace, parser_options: Callable[[argparse.ArgumentParser], None]
+) -> list[str]:
+    """The options of ``args`` that ``parser_options`` defines, as a command line for serve-<name>."""
+    probe = argparse.ArgumentParser(add_help=False)
+    parser_options(probe)
+    argv: list[str] = []
+    for action in probe._actions:
+        value = getattr(args, action.dest)
+        argv.append(f"{action.option_strings[0]}={value.isoformat() if isinstance(value, date) else value}")
+    return argv
+
+
+def _add_source_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for name, source in _sources().items():
+
+        def common(p: argparse.ArgumentParser, source: _Source = source) -> None:
+            if source.port_variable:
+                port = int(os.environ.get(source.port_variable, source.default_port))
+                p.add_argument(
+                    "--port",
+                    type=int,
+                    default=port,
+                    help=f"default ${source.port_variable} or {source.default_port}",
+                )
+            p.add_argument("--home", type=Path, default=Path(os.environ.get("SANDBOX_HOME", DEFAULT_HOME)))
+
+        start = sub.add_parser(f"{name}-start", help=f"start the {name} sandbox service in the background")
+        common(start)
+        source.options(start)
+        start.set_defaults(func=lambda a, n=name: _source_start(n, a))
+        stop = sub.add_parser(f"{name}-stop", help=f"stop the background {name} service")
+        common(stop)
+        stop.set_defaults(func=lambda a, s=source: s.service.stop(a.home))
+        status = sub.add_parser(f"{name}-status", help=f"is the {name} service running?")
+        common(status)
+        status.set_defaults(func=lambda a, n=name: _source_status(n, a))
+        serve = sub.add_parser(f"serve-{name}", help=f"run the {name} service in the foreground")
+        common(serve)
+        source.options(serve)
+        serve.set_defaults(func=source.serve)
+
+
+def _source_address(name: str, args: argparse.Namespace) -> str:
+    source = _sources()[name]
+    return f"{source.scheme}{HOST}:{args.port}" if source.port_variable else f"{args.home / 'traffic.status'}"
+
+
+def _source_start(name: str, args: argparse.Namespace) -> int:
+    source = _sources()[name]
+    home: Path = args.home.resolve()
+    command = [
+        sys.executable,
+        "-m",
+        "sandbox",
+        f"serve-{name}",
+        f"--home={home}",
+        *_source_argv(args, source.options),
+    ]
+    port = args.port if source.port_variable else None
+    if port is not None:
+        command.append(f"--port={port}")
+    return source.service.start(home, command, _source_address(name, args), port, source.port_variable)
+
+
+def _source_status(name: str, args: argparse.Namespace) -> int:
+    return _sources()[name].service.status(args.home, _source_address(name, args), "NOT ready")

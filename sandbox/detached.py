@@ -53,18 +53,20 @@ class DetachedService:
         home: Path,
         command: Sequence[str],
         address: str,
-        port: int,
+        port: int | None,
         port_hint: str,
         env: Mapping[str, str] | None = None,
         started_note: str = "",
     ) -> int:
-        """Launch ``command`` in its own session and wait until it answers at ``address``."""
+        """Launch ``command`` in its own session and wait until it answers at ``address``.
+
+        ``port`` (None for a service that listens on nothing) must be free beforehand."""
         pid = self.running_pid(home)
         if pid is not None:
             print(f"{self.label} already running at {self.address(home, address)} (pid {pid}{started_note})")
             return 0
         self.kill_orphans(home)
-        if not port_free(port):
+        if port is not None and not port_free(port):
             print(f"error: port {port} on {HOST} is in use by another process; set {port_hint} or --port")
             return 1
         home.mkdir(parents=True, exist_ok=True)

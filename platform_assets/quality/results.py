@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -23,12 +24,14 @@ from platform_assets.contracts.masking import mask_row, pii_columns
 from platform_assets.contracts.model import Contract
 from platform_assets.contracts.rules import Rule, Severity
 from platform_assets.lake.location import Lake
-from platform_assets.lake.positions import append_with_positions, committed_offset
+from platform_assets.lake.positions import PositionConflict, append_with_positions, committed_offset
 from platform_assets.quality.describe import rule_sentence
 from platform_assets.quality.evaluate import ALL, QualityReport, RuleOutcome
 
 DATASET = "ops/quality_results"
 SAMPLE_ROWS = 5
+CONFLICT_ATTEMPTS = 5  # concurrent appenders of ops/quality_results (one per dataset run)
+CONFLICT_BACKOFF_SECONDS = 0.2
 PUBLISHED, BLOCKED, DROPPED = "published", "blocked", "dropped"
 
 SCHEMA = pa.schema(
@@ -173,17 +176,28 @@ def write_evaluations(lake: Lake, rows: list[Evaluation], run_id: str, dataset: 
     """Append the rows once per (run, dataset): a retried step finds its commit and writes nothing."""
     uri = quality_results_uri(lake)
     app_id = f"quality_results/{run_id}/{dataset}"
-    if not rows or committed_offset(uri, app_id, lake.storage_options) is not None:
+    if not rows:
         return 0
     table = pa.Table.from_pylist([asdict(r) for r in rows], schema=SCHEMA)
-    append_with_positions(
-        uri,
-        table,
-        offsets={app_id: 1},
-        commit_metadata={"run_id": run_id, "dataset": dataset, "step_attempt": str(attempt)},
-        storage_options=lake.storage_options,
-    )
-    return len(rows)
+    # Runs of different datasets append here at the same time (the run queue limits one run per
+    # dataset, not per table): a lost commit race re-reads the positions and appends again.
+    for race in range(1, CONFLICT_ATTEMPTS + 1):
+        if committed_offset(uri, app_id, lake.storage_options) is not None:
+            return 0
+        try:
+            append_with_positions(
+                uri,
+                table,
+                offsets={app_id: 1},
+                commit_metadata={"run_id": run_id, "dataset": dataset, "step_attempt": str(attempt)},
+                storage_options=lake.storage_options,
+            )
+            return len(rows)
+        except PositionConflict:
+            if race == CONFLICT_ATTEMPTS:
+                raise
+            time.sleep(CONFLICT_BACKOFF_SECONDS * race)
+    return 0  # not reached
 
 
 def record_quality_results(

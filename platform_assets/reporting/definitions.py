@@ -12,6 +12,7 @@ from platform_assets.lake.resource import LakeResource
 from platform_assets.layers.specs import PLATFORM_OWNER
 from platform_assets.operations.cost import COST_KEY
 from platform_assets.quality.results import DATASET, SCHEMA
+from platform_assets.sensors.in_flight import run_in_flight
 from platform_assets.sensors.lake_sensor import lake_sensor
 
 QUALITY_RESULTS = dg.AssetKey(["ops", "quality_results"])
@@ -172,6 +173,9 @@ def definitions(contracts: dict[str, Contract], settings) -> dg.Definitions:
         description=f"Refreshes the ops reports when {DATASET} has a new Delta version.",
     )
     def refresh(context: dg.SensorEvaluationContext, lake: Lake):
+        in_flight = run_in_flight(context, REPORTS_JOB)  # it will read the newest version: wait for it
+        if in_flight is not None:
+            return dg.SkipReason(f"run {in_flight} of {REPORTS_JOB} is queued or running; waiting for it")
         return refresh_request(lake, context.cursor)
 
     return dg.Definitions(assets=[QUALITY_RESULTS_SPEC, *assets], jobs=[job], sensors=[refresh])

@@ -3,7 +3,9 @@
 The comparison is between the topic's end offsets and the offsets committed with the bronze rows
 (Delta app transactions), not the consumer group's: the table is the truth. The run key names the
 offset range per partition, so each range is requested once; a run reads from the table's offsets,
-so overlapping requests still ingest each message exactly once.
+so overlapping requests still ingest each message exactly once. While a run of the job is queued or
+running the sensor waits for it (the next tick after it takes whatever arrived meanwhile), so a
+continuous stream does not pile up one run per tick behind a slow one.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import dagster as dg
 
 from platform_assets.lake.positions import committed_offset
 from platform_assets.lake.resource import LakeResource
+from platform_assets.sensors.in_flight import run_in_flight
 from platform_assets.sources.kafka.reader import end_offsets, pending_ranges, stored_offsets
 
 if TYPE_CHECKING:
@@ -40,6 +43,9 @@ def build_kafka_offsets_sensor(
         description=f"Requests a run when the topic has messages after the offsets stored in {dataset}.",
     )
     def _sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        in_flight = run_in_flight(context, job.name)
+        if in_flight is not None:
+            return dg.SkipReason(f"run {in_flight} of {job.name} is queued or running; waiting for it")
         lake_resource: LakeResource = context.resources.lake
         lake = lake_resource.lake
         uri = lake.uri(dataset)
