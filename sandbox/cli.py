@@ -436,6 +436,8 @@ def _cluster_status(args: argparse.Namespace) -> int:
     print(f"spark cluster at {state.master_url}: {len(alive)} workers alive, applications {apps}")
     print(f"spark connect server: {state.connect_url}")
     return 0
+
+
 # ------------------------------------------------------------- Salesforce, Snowflake, PostgreSQL, traffic
 # One `<name>-start|stop|status` triple and a foreground `serve-<name>` per source (sandbox/sources.py);
 # `start --all`, `stop --all` and `status --all` cover every source. Ports: --port, else the variable.
