@@ -70,6 +70,7 @@ def _restore(args: argparse.Namespace, settings: PlatformSettings) -> int:
                 name=args.table,
             )
         ]
+    _audit_restores(settings, outcomes)
     for o in outcomes:
         if o.to_version is None:
             print(f"{o.table}: created after {args.to_time.isoformat()}; left as it is")
@@ -82,6 +83,35 @@ def _restore(args: argparse.Namespace, settings: PlatformSettings) -> int:
                 f"{o.new_version}); positions reset: {resets}"
             )
     return 0
+
+
+def _audit_restores(settings: PlatformSettings, outcomes: list) -> None:
+    """One ``ops/audit_log`` row per table the restore changed: versions, positions reset, rows now."""
+    from platform_assets.governance.audit import AuditEvent, current_user, record
+    from platform_assets.lake.delta_tables import row_count
+    from platform_assets.lake.location import Lake
+
+    root, options = settings.lake_root, settings.storage_options
+    changed = [o for o in outcomes if o.to_version is not None and o.new_version != o.from_version]
+    if not changed:
+        return
+    record(
+        Lake(root, options),
+        [
+            AuditEvent(
+                user=current_user(),
+                role="operator",
+                action="restore",
+                allowed=True,
+                datasets=[o.table],
+                statement=f"restore {o.table} to version {o.to_version} (was {o.from_version})",
+                row_count=row_count(f"{root.rstrip('/')}/{o.table}", options),
+                reason=f"new version {o.new_version}; positions reset: "
+                + (", ".join(f"{k}={v}" for k, v in o.positions_reset.items()) or "none"),
+            )
+            for o in changed
+        ],
+    )
 
 
 def _dr(action: str, settings: PlatformSettings) -> int:
