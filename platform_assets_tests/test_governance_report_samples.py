@@ -85,7 +85,7 @@ def reports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Lake, Path
 
 
 def test_no_unmasked_pii_in_any_generated_html(reports: tuple[Lake, Path, list[dict]]) -> None:
-    lake, out, people = reports
+    _, out, people = reports
     pages = sorted(out.rglob("*.html"))
     assert len(pages) >= 3  # the report, the Data Docs index and a validation page
     text = {p: p.read_text(encoding="utf-8") for p in pages}

@@ -131,7 +131,7 @@ def test_files_past_the_time_travel_window_are_gone_from_storage(tmp_path: Path)
     listed = set(data_files(uri))
     assert not listed & expired_files  # listed on storage, not taken from vacuum's report
     assert len(listed) == 2 and _count(uri) == 13
-    with pytest.raises(Exception):  # the version before the deletion cannot be read any more
+    with pytest.raises(ValueError, match="not found"):  # the version before the deletion is unreadable
         _count(uri, version=3)
 
 
@@ -149,5 +149,5 @@ def test_retention_by_a_timestamp_column_and_tables_without_one(tmp_path: Path) 
 
 
 def test_retention_column_must_be_a_date_of_the_schema() -> None:
-    with pytest.raises(ValueError, match="retention.column"):
+    with pytest.raises(ValueError, match=r"retention\.column"):
         _contract(vacuum="7d", column="email")
