@@ -1,8 +1,6 @@
 """Every write is a row in ops/audit_log: materializations (the write-audit sensor), restores and
 policy changes (erasure and retention deletes have their own tests)."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import dagster as dg
@@ -50,8 +48,7 @@ def test_each_materialization_is_audited_once(tmp_path: Path) -> None:
         dg.materialize([orders], instance=instance, partition_key="2026-11-01")
         dg.materialize([orders], instance=instance, partition_key="2026-11-02", tags={"dagster/user": "ann"})
         dg.materialize([dim_date], instance=instance)
-        context = dg.build_sensor_context(instance=instance, resources=resources)
-        sensor(context)
+        tick = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, resources=resources))
         first = _audit(lake, "materialize")
         assert sorted((r["datasets"][0], r["row_count"], r["user"]) for r in first) == [
             ("gold/dim_date", 365, "service:dagster"),
@@ -63,7 +60,9 @@ def test_each_materialization_is_audited_once(tmp_path: Path) -> None:
 
         # the next tick resumes from the cursor: only the new materialization is added
         dg.materialize([dim_date], instance=instance)
-        sensor(dg.build_sensor_context(instance=instance, resources=resources, cursor=context.cursor))
+        sensor.evaluate_tick(
+            dg.build_sensor_context(instance=instance, resources=resources, cursor=tick.cursor)
+        )
         assert len(_audit(lake, "materialize")) == 4
 
 

@@ -6,8 +6,6 @@ all: a drift column) is shown unmasked by the governed read path, which is a fin
 not a reason to stop the pipeline. The checks run alone (no materialization) in a daily job.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 
 import dagster as dg
