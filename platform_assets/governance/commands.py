@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -50,14 +51,16 @@ def dispatch(args: argparse.Namespace) -> int | None:
     return None
 
 
-def contracts_diff(base: str) -> int:
+def contracts_diff(base: str, directory: Path | None = None) -> int:
     import subprocess
 
     from platform_assets.contracts import ContractError, load_contracts
+    from platform_assets.contracts.loader import CONTRACTS_DIR
     from platform_assets.governance.contract_diff import contracts_at, diff_contracts
 
+    directory = directory or CONTRACTS_DIR
     try:
-        old = contracts_at(base)
+        old = contracts_at(base, directory=directory)
     except subprocess.CalledProcessError as exc:
         print(
             f"contracts diff: git could not read {base!r}: {(exc.stderr or b'').strip()!r}", file=sys.stderr
@@ -66,7 +69,12 @@ def contracts_diff(base: str) -> int:
     except ContractError as exc:
         print(f"contracts diff: the contracts at {base} do not load: {exc}", file=sys.stderr)
         return 2
-    changes = diff_contracts(old, load_contracts())
+    try:
+        new = load_contracts(directory)
+    except ContractError as exc:
+        print(f"contracts diff: the working contracts do not load: {exc}", file=sys.stderr)
+        return 2
+    changes = diff_contracts(old, new)
     for change in changes:
         print(change)
     blocking = [c for c in changes if c.blocking]
