@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from platform_assets.settings import PlatformSettings
 
-COMMANDS = ("restore", "dr", "lifecycle")
+COMMANDS = ("restore", "dr", "lifecycle", "encryption")
 
 
 def _time(text: str) -> datetime:
@@ -34,6 +34,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="the S3 lifecycle rules the contracts ask for (print, or --apply to the lake's bucket)",
     )
     lifecycle.add_argument("--apply", action="store_true", help="put them on the lake root's bucket")
+    encryption = commands.add_parser(
+        "encryption",
+        help="the S3 server-side encryption in effect (storage options), or --apply it as the bucket default",
+    )
+    encryption.add_argument("--apply", action="store_true", help="set the lake bucket's default encryption")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         return _restore(args, settings)
     if args.command == "lifecycle":
         return _lifecycle(args.apply, settings)
+    if args.command == "encryption":
+        return _encryption(args.apply, settings)
     return _dr(args.action, settings)
 
 
@@ -82,6 +89,29 @@ def _restore(args: argparse.Namespace, settings: PlatformSettings) -> int:
                 f"{o.table}: restored to version {o.to_version} (was {o.from_version}; new version "
                 f"{o.new_version}); positions reset: {resets}"
             )
+    return 0
+
+
+def _encryption(apply: bool, settings: PlatformSettings) -> int:
+    from platform_assets.operations.encryption import EncryptionError, apply_bucket_encryption, sse_settings
+
+    if not settings.lake_root.startswith("s3://"):
+        print(
+            f"encryption: the lake {settings.lake_root} is not on S3 (encrypt the disk instead)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        found = sse_settings(settings.storage_options)
+        shown = {k: ("(set)" if k == "AWS_SSE_KMS_KEY_ID" else v) for k, v in found.items()}
+        print(f"per-request encryption (delta-rs writes): {shown or 'none'}")
+        if apply:
+            rule = apply_bucket_encryption(settings.lake_root, settings.storage_options)
+            algorithm = rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
+            print(f"bucket default encryption set: {algorithm}")
+    except EncryptionError as exc:
+        print(f"encryption: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
