@@ -21,6 +21,7 @@ from platform_assets.lake.location import Lake
 
 if TYPE_CHECKING:
     from platform_assets.governance.decision import Caller
+    from platform_assets.serving.tls import TlsFiles
 
 
 def bind_global_views(spark: SparkSession, lake: Lake) -> list[str]:
@@ -42,24 +43,43 @@ class LakeEndpoint:
     refresh_seconds: float = 30.0
     views: list[str] = field(default_factory=list)
     caller: Caller | None = None  # governed: only what this caller's role may read, masked
+    tls: TlsFiles | None = None  # TLS on host:port, Sail itself on loopback (serving/tls.py)
 
     def __post_init__(self) -> None:
         self._server = None
+        self._terminator = None
         self._session: SparkSession | None = None
         self._stop = threading.Event()
         self._refresher: threading.Thread | None = None
 
     @property
     def url(self) -> str:
+        """What clients connect to (with TLS: ``sc://host:port/;use_ssl=true``)."""
+        if self._terminator is not None:
+            host, port = self._terminator.address
+            return f"sc://{host}:{port}/;use_ssl=true"
+        return self._plain_url
+
+    @property
+    def _plain_url(self) -> str:
         host, port = self._server.listening_address  # type: ignore[union-attr]
         return f"sc://{host}:{port}"
 
     def start(self) -> LakeEndpoint:
         from pysail.spark import SparkConnectServer
 
-        self._server = SparkConnectServer(ip=self.host, port=self.port)
+        # with TLS, Sail (plain gRPC) listens on loopback only and the terminator takes host:port
+        self._server = SparkConnectServer(
+            ip="127.0.0.1" if self.tls else self.host, port=0 if self.tls else self.port
+        )
         self._server.start(background=True)
-        self._session = SparkSession.builder.remote(self.url).create()
+        if self.tls is not None:
+            from platform_assets.serving.tls import TlsTerminator
+
+            self._terminator = TlsTerminator(
+                self._server.listening_address, self.host, self.port, self.tls
+            ).start()
+        self._session = SparkSession.builder.remote(self._plain_url).create()
         self._session.conf.set("spark.sql.session.timeZone", "UTC")
         self.views = self._bind()
         self._refresher = threading.Thread(target=self._refresh, name="lake-endpoint-refresh", daemon=True)
@@ -80,6 +100,8 @@ class LakeEndpoint:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._terminator is not None:
+            self._terminator.stop()
         if self._session is not None:
             self._session.stop()
         if self._server is not None:
