@@ -25,8 +25,8 @@ from platform_assets.governance.read_path import Governance
 from platform_assets.governance.samples import SampleGovernor, mask_value
 from platform_assets.lake.location import Lake
 from platform_assets.quality.evaluate import QualityReport, RuleOutcome
+from platform_assets.quality.results import evaluations, write_evaluations
 from platform_assets.reporting.publish import write_data_docs, write_report
-from platform_assets.reporting.quality_results import evaluations, write_evaluations
 from platform_assets_tests.governance_lake import token
 from sandbox.generator.customers import generate_customers
 

@@ -8,8 +8,8 @@ from deltalake import write_deltalake
 
 from platform_assets.cli import main
 from platform_assets.lake import delta_tables as lake_io
+from platform_assets.lake.storage import copy_file
 from platform_assets.operations.encryption import EncryptionError, sse_settings
-from platform_assets.operations.storage import copy_file
 from platform_assets.settings import PlatformSettings
 from platform_assets_tests.test_lake_s3 import BUCKET, s3_endpoint  # noqa: F401 (the fixture)
 
