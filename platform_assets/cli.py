@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     serving_commands.add_parsers(commands)  # sql, serve (platform_assets/serving/commands.py)
     from platform_assets.governance import commands as governance_commands
 
-    governance_commands.add_parsers(commands)  # erase, clone, pii-scan (platform_assets/governance/)
+    governance_commands.add_parsers(commands)  # erase, clone, pii-scan, catalog, impact (governance/)
     args = parser.parse_args(argv)
     governed = governance_commands.dispatch(args)
     if governed is not None:
@@ -148,9 +148,15 @@ def _add_reporting_commands(commands: argparse._SubParsersAction) -> None:
         "--record", action="store_true", help="append the evaluations to ops/quality_results"
     )
     contracts = commands.add_parser("contracts", help="contract tools")
-    contracts.add_subparsers(dest="contracts_command", required=True).add_parser(
+    contract_commands = contracts.add_subparsers(dest="contracts_command", required=True)
+    contract_commands.add_parser(
         "check", help="validate every contract file (syntax, rule arguments, columns); exit 1 on a problem"
     )
+    diff = contract_commands.add_parser(
+        "diff",
+        help="classify contract changes since a git ref; exit 1 on a breaking change without an approval",
+    )
+    diff.add_argument("base", help="the git ref to compare with, e.g. main")
 
 
 def _reporting_command(args: argparse.Namespace) -> int:
@@ -160,6 +166,10 @@ def _reporting_command(args: argparse.Namespace) -> int:
         return report(args.out, data_docs=not args.no_data_docs)
     if args.command == "validate":
         return validate(args.dataset, args.partition, args.format, args.record)
+    if args.contracts_command == "diff":
+        from platform_assets.governance.commands import contracts_diff
+
+        return contracts_diff(args.base)
     return contracts_check()
 
 

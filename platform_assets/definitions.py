@@ -11,6 +11,7 @@ from platform_assets.contracts import load_contracts
 from platform_assets.contracts.loader import CONTRACTS_DIR
 from platform_assets.domains import customers, fx, gold, orders, products, salesforce
 from platform_assets.engine import SparkEngine
+from platform_assets.governance.definitions import governance_definitions
 from platform_assets.lake.resource import LakeResource
 from platform_assets.operations.definitions import operations_definitions
 from platform_assets.operations.lake_observations import build_tables_sensor, table_specs
@@ -47,6 +48,7 @@ def build_definitions(
     return dg.Definitions.merge(
         *domain_defs,
         operations_definitions(contracts, domain_defs),
+        governance_definitions(contracts),  # write audit, PII scan checks (governance/definitions.py)
         dg.Definitions(
             assets=table_specs(
                 contracts

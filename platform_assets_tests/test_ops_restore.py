@@ -102,5 +102,8 @@ def test_platform_restore_and_dr_commands(tmp_path: Path, monkeypatch, capsys) -
     )
     assert read_table(uri).num_rows == 10
     assert main(["dr", "replicate"]) == 0
-    assert capsys.readouterr().out == "bronze/order_events: replica at version 2, 5 file(s) copied, lag 0\n"
+    assert capsys.readouterr().out == (  # the restore's audit row is a lake table too, replicated
+        "bronze/order_events: replica at version 2, 5 file(s) copied, lag 0\n"
+        "ops/audit_log: replica at version 0, 2 file(s) copied, lag 0\n"
+    )
     assert main(["restore", "--to-version", "1"]) == 2  # neither a table nor --all

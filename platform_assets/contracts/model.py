@@ -139,6 +139,35 @@ class Freshness(_Strict):
 class Retention(_Strict):
     days: int = Field(ge=1)
     note: str = ""
+    column: str | None = Field(
+        None,
+        description=(
+            "the date or timestamp column whose age counts (default: the partition column); rows older "
+            "than ``days`` are deleted by the table's maintenance asset"
+        ),
+    )
+
+
+class ChangelogEntry(_Strict):
+    """One change to a contract; a breaking change needs one naming who approved it and why."""
+
+    date: date
+    change: str = Field(min_length=1)
+    approved_by: str | None = Field(None, description="an email or 'team:<name>'")
+    reason: str = ""
+
+    @field_validator("approved_by")
+    @classmethod
+    def _approver(cls, value: str | None) -> str | None:
+        if value is not None and not _OWNER.match(value):
+            raise ValueError(f"approved_by {value!r} must be an email address or 'team:<name>'")
+        return value
+
+    @model_validator(mode="after")
+    def _why(self) -> ChangelogEntry:
+        if self.approved_by and not self.reason.strip():
+            raise ValueError("an approval needs a reason (why the change was accepted)")
+        return self
 
 
 class Quality(_Strict):
@@ -270,6 +299,7 @@ class Contract(_Strict):
     retention: Retention
     cdc: ChangeApply | None = None
     maintenance: Maintenance = Field(default_factory=Maintenance)
+    changelog: list[ChangelogEntry] = Field(default_factory=list)
 
     _rules: list[Rule] = PrivateAttr(default_factory=list)
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -315,6 +345,9 @@ class Contract(_Strict):
                 raise ValueError(f"{group}: names columns not in the schema: {unknown}")
         if self.partitioning and self.partitioning.column not in names:
             raise ValueError(f"partitioning.column: {self.partitioning.column!r} is not in the schema")
+        age = self.retention.column
+        if age is not None and (age not in names or self.column(age).type not in ("date", "timestamp")):
+            raise ValueError(f"retention.column: {age!r} must be a date or timestamp column of the schema")
         business_date = self.partitioning.business_date if self.partitioning else None
         if business_date is not None:
             column = next((c for c in self.columns if c.name == business_date), None)
@@ -387,6 +420,13 @@ class Contract(_Strict):
         """The columns a change apply carries as values: not keys, sequence or CDC bookkeeping."""
         bookkeeping = {*self.keys, *self.sequence_by, *CDC_COLUMNS["scd2"]}
         return [c for c in self.column_names if c not in bookkeeping]
+
+    @property
+    def retention_column(self) -> str | None:
+        """The column whose age decides retention: ``retention.column``, else the partition column."""
+        if self.retention.column:
+            return self.retention.column
+        return self.partitioning.column if self.partitioning else None
 
     @property
     def ref(self) -> DatasetRef:

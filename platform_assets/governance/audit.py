@@ -1,4 +1,5 @@
-"""``ops/audit_log``: one row per governed read (allowed or denied) and per governed write (erasure).
+"""``ops/audit_log``: one row per governed read (allowed or denied) and per write: materializations
+(governance/write_audit.py), erasure, retention deletes, restores and policy changes.
 
 A row is appended (one Delta commit) before the result is handed back, so a read nobody audited is
 never returned: if the audit write fails, the caller gets the error, not the rows.
@@ -23,7 +24,7 @@ SCHEMA = pa.schema(
         ("at", pa.timestamp("us", tz="UTC")),
         ("user", pa.string()),
         ("role", pa.string()),
-        ("action", pa.string()),  # read | serve | erase
+        ("action", pa.string()),  # read|serve|report|erase|materialize|retention|restore|policy_change
         ("allowed", pa.bool_()),
         ("datasets", pa.list_(pa.string())),
         ("statement", pa.string()),  # the query, or what was erased

@@ -1,10 +1,12 @@
-"""The `platform erase` subcommand (wired into platform_assets/cli.py)."""
+"""The governance subcommands of `platform` (wired into platform_assets/cli.py): erase, pii-scan,
+clone, catalog, impact, and `contracts diff` (its parser sits with `contracts check`)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from pathlib import Path
 
 
 def add_parsers(commands: argparse._SubParsersAction) -> None:
@@ -23,6 +25,16 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
     clone.add_argument("--env", required=True, choices=("dev", "staging"), help="the target environment")
     clone.add_argument("--target", required=True, help="root of the target lake (a folder or s3://...)")
     scan.add_argument("--sample", type=int, default=1000, help="rows sampled per table (default 1000)")
+    catalog = commands.add_parser("catalog", help="the data dictionary from the contracts: search it")
+    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
+    found = catalog_commands.add_parser(
+        "search", help="datasets and columns by name, description, classification, owner, domain or tag"
+    )
+    found.add_argument("term", help="e.g. email, pii, crm-team, revenue")
+    impact = commands.add_parser(
+        "impact", help="downstream columns, datasets, roles and quality rules a change would touch"
+    )
+    impact.add_argument("target", help="layer/table or layer/table.column, e.g. silver/customers.email")
 
 
 def dispatch(args: argparse.Namespace) -> int | None:
@@ -32,7 +44,71 @@ def dispatch(args: argparse.Namespace) -> int | None:
         return _clone(args)
     if args.command == "pii-scan":
         return _pii_scan(args)
+    if args.command == "catalog":
+        return _catalog_search(args.term)
+    if args.command == "impact":
+        return _impact(args.target)
     return None
+
+
+def contracts_diff(base: str, directory: Path | None = None) -> int:
+    import subprocess
+
+    from platform_assets.contracts import ContractError, load_contracts
+    from platform_assets.contracts.loader import CONTRACTS_DIR
+    from platform_assets.governance.contract_diff import contracts_at, diff_contracts
+
+    directory = directory or CONTRACTS_DIR
+    try:
+        old = contracts_at(base, directory=directory)
+    except subprocess.CalledProcessError as exc:
+        print(
+            f"contracts diff: git could not read {base!r}: {(exc.stderr or b'').strip()!r}", file=sys.stderr
+        )
+        return 2
+    except ContractError as exc:
+        print(f"contracts diff: the contracts at {base} do not load: {exc}", file=sys.stderr)
+        return 2
+    try:
+        new = load_contracts(directory)
+    except ContractError as exc:
+        print(f"contracts diff: the working contracts do not load: {exc}", file=sys.stderr)
+        return 2
+    changes = diff_contracts(old, new)
+    for change in changes:
+        print(change)
+    blocking = [c for c in changes if c.blocking]
+    needing = [c for c in changes if c.needs_approval]
+    print(
+        f"{len(changes)} change(s) since {base}: {len(needing)} need an approval, "
+        f"{len(blocking)} not approved"
+    )
+    return 1 if blocking else 0
+
+
+def _catalog_search(term: str) -> int:
+    from platform_assets.contracts import load_contracts
+    from platform_assets.governance.catalog import search
+
+    hits = search(load_contracts(), term)
+    for hit in hits:
+        print(hit)
+    print(f"{len(hits)} match(es) for {term!r}")
+    return 0 if hits else 1
+
+
+def _impact(target: str) -> int:
+    from platform_assets.governance.catalog import impact
+    from platform_assets.governance.read_path import Governance
+
+    governance = Governance.load()
+    try:
+        found = impact(governance.contracts, governance.policies, target)
+    except KeyError as exc:
+        print(f"impact: {exc.args[0]}", file=sys.stderr)
+        return 2
+    print("\n".join(found.lines()))
+    return 0
 
 
 def _erase(args: argparse.Namespace) -> int:

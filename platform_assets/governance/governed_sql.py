@@ -7,6 +7,7 @@ from pyspark.sql import SparkSession
 from platform_assets.engine.lake_catalog import names_in
 from platform_assets.engine.query import QueryError, QueryResult, one_line
 from platform_assets.governance.decision import Caller
+from platform_assets.governance.policy_audit import audit_policy_version
 from platform_assets.governance.read_path import (
     AccessDenied,
     Governance,
@@ -27,6 +28,7 @@ def run_governed(
 ) -> QueryResult:
     """At most ``limit`` rows the caller may see; every outcome (rows, denial, error) is audited."""
     governance = governance or Governance.load()
+    audit_policy_version(lake)  # a new policies version is audited before it is applied
     datasets = names_in(query)
     tables = GovernedTables(spark, lake, governance, caller)
     try:

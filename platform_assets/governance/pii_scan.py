@@ -20,6 +20,7 @@ from platform_assets.lake.location import Lake
 
 DEFAULT_SAMPLE = 1000
 DEFAULT_MIN_SHARE = 0.05  # of the sampled non-null values
+UNCLASSIFIED = "unclassified"  # a stored column the contract does not list
 
 
 def _luhn(digits: str) -> bool:
@@ -58,8 +59,13 @@ class Finding:
     sampled: int
 
     def __str__(self) -> str:
+        state = (
+            "is not in the contract"
+            if self.classification == UNCLASSIFIED
+            else "is classified " + self.classification
+        )
         return (
-            f"{self.dataset}.{self.column} is classified {self.classification} but {self.matches} of "
+            f"{self.dataset}.{self.column} {state} but {self.matches} of "
             f"{self.sampled} sampled values look like {self.kind.replace('_', ' ')}s: classify it pii"
         )
 
@@ -70,28 +76,28 @@ def scan_dataset(
     table = open_table(lake.uri(contract.ref), lake.storage_options)
     if table is None:
         return []
-    stored = {f.name for f in table.schema().fields}
-    columns = [
-        c
+    stored = {f.name: getattr(f.type, "type", None) for f in table.schema().fields}
+    columns = {  # name -> classification, for every text column not classified pii
+        c.name: c.classification.value
         for c in contract.columns
         if c.type == "string" and c.classification != Classification.PII and c.name in stored
-    ]
+    }
+    # a column the table holds but the contract does not list (schema drift) has no classification
+    columns.update(
+        {n: UNCLASSIFIED for n, t in stored.items() if t == "string" and n not in contract.column_names}
+    )
     if not columns:
         return []
-    select = ", ".join(f'"{c.name}"' for c in columns)
+    select = ", ".join(f'"{name}"' for name in columns)
     reader = QueryBuilder().register("t", table).execute(f"SELECT {select} FROM t LIMIT {int(sample)}")
     rows = pa.RecordBatchReader.from_stream(reader).read_all()
     findings = []
-    for column in columns:
-        values = [v for v in rows.column(column.name).to_pylist() if isinstance(v, str) and v]
+    for name, classification in columns.items():
+        values = [v for v in rows.column(name).to_pylist() if isinstance(v, str) and v]
         for kind, matches in PATTERNS.items():
             count = sum(1 for v in values if matches(v))
             if values and count and count / len(values) >= min_share:
-                findings.append(
-                    Finding(
-                        contract.dataset, column.name, column.classification.value, kind, count, len(values)
-                    )
-                )
+                findings.append(Finding(contract.dataset, name, classification, kind, count, len(values)))
                 break
     return findings
 

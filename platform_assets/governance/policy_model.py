@@ -133,6 +133,9 @@ class Defaults(_Strict):
 class Policies(_Strict):
     default_role: str
     service_role: str
+    report_role: str | None = Field(
+        None, description="whose view report samples show (DQ report, Data Docs); default: default_role"
+    )
     defaults: Defaults = Field(default_factory=Defaults)
     roles: dict[str, Role] = Field(min_length=1)
 
@@ -146,8 +149,8 @@ class Policies(_Strict):
 
     @model_validator(mode="after")
     def _known_roles(self) -> Policies:
-        for field in ("default_role", "service_role"):
-            if getattr(self, field) not in self.roles:
+        for field in ("default_role", "service_role", "report_role"):
+            if getattr(self, field) is not None and getattr(self, field) not in self.roles:
                 raise ValueError(f"{field}: {getattr(self, field)!r} is not a role defined under roles")
         return self
 

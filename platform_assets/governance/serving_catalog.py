@@ -14,6 +14,7 @@ from pyspark.sql import SparkSession
 from platform_assets.engine.lake_catalog import view_name
 from platform_assets.governance.audit import AuditEvent, record
 from platform_assets.governance.decision import Caller
+from platform_assets.governance.policy_audit import audit_policy_version
 from platform_assets.governance.read_path import (
     Governance,
     applied_filters,
@@ -30,6 +31,7 @@ def bind_governed_views(
     from platform_assets.engine.lake_catalog import lake_datasets
 
     governance = Governance.load()
+    audit_policy_version(lake)
     decisions = decisions_for(lake, governance, caller, lake_datasets(lake))
     allowed = [d for d in decisions if d.allowed]
     for decision in allowed:

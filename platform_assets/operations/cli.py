@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from platform_assets.settings import PlatformSettings
 
-COMMANDS = ("restore", "dr", "lifecycle")
+COMMANDS = ("restore", "dr", "lifecycle", "encryption")
 
 
 def _time(text: str) -> datetime:
@@ -34,6 +34,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
         help="the S3 lifecycle rules the contracts ask for (print, or --apply to the lake's bucket)",
     )
     lifecycle.add_argument("--apply", action="store_true", help="put them on the lake root's bucket")
+    encryption = commands.add_parser(
+        "encryption",
+        help="the S3 server-side encryption in effect (storage options), or --apply it as the bucket default",
+    )
+    encryption.add_argument("--apply", action="store_true", help="set the lake bucket's default encryption")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         return _restore(args, settings)
     if args.command == "lifecycle":
         return _lifecycle(args.apply, settings)
+    if args.command == "encryption":
+        return _encryption(args.apply, settings)
     return _dr(args.action, settings)
 
 
@@ -70,6 +77,7 @@ def _restore(args: argparse.Namespace, settings: PlatformSettings) -> int:
                 name=args.table,
             )
         ]
+    _audit_restores(settings, outcomes)
     for o in outcomes:
         if o.to_version is None:
             print(f"{o.table}: created after {args.to_time.isoformat()}; left as it is")
@@ -82,6 +90,58 @@ def _restore(args: argparse.Namespace, settings: PlatformSettings) -> int:
                 f"{o.new_version}); positions reset: {resets}"
             )
     return 0
+
+
+def _encryption(apply: bool, settings: PlatformSettings) -> int:
+    from platform_assets.operations.encryption import EncryptionError, apply_bucket_encryption, sse_settings
+
+    if not settings.lake_root.startswith("s3://"):
+        print(
+            f"encryption: the lake {settings.lake_root} is not on S3 (encrypt the disk instead)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        found = sse_settings(settings.storage_options)
+        shown = {k: ("(set)" if k == "AWS_SSE_KMS_KEY_ID" else v) for k, v in found.items()}
+        print(f"per-request encryption (delta-rs writes): {shown or 'none'}")
+        if apply:
+            rule = apply_bucket_encryption(settings.lake_root, settings.storage_options)
+            algorithm = rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
+            print(f"bucket default encryption set: {algorithm}")
+    except EncryptionError as exc:
+        print(f"encryption: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _audit_restores(settings: PlatformSettings, outcomes: list) -> None:
+    """One ``ops/audit_log`` row per table the restore changed: versions, positions reset, rows now."""
+    from platform_assets.governance.audit import AuditEvent, current_user, record
+    from platform_assets.lake.delta_tables import row_count
+    from platform_assets.lake.location import Lake
+
+    root, options = settings.lake_root, settings.storage_options
+    changed = [o for o in outcomes if o.to_version is not None and o.new_version != o.from_version]
+    if not changed:
+        return
+    record(
+        Lake(root, options),
+        [
+            AuditEvent(
+                user=current_user(),
+                role="operator",
+                action="restore",
+                allowed=True,
+                datasets=[o.table],
+                statement=f"restore {o.table} to version {o.to_version} (was {o.from_version})",
+                row_count=row_count(f"{root.rstrip('/')}/{o.table}", options),
+                reason=f"new version {o.new_version}; positions reset: "
+                + (", ".join(f"{k}={v}" for k, v in o.positions_reset.items()) or "none"),
+            )
+            for o in changed
+        ],
+    )
 
 
 def _dr(action: str, settings: PlatformSettings) -> int:

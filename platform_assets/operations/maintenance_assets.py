@@ -1,19 +1,26 @@
 """Dagster side of table maintenance: one ``ops/maintenance/<layer>/<table>`` asset per contract.
 
-Each asset runs ``maintenance.maintain_table`` with the contract's policy and records files and bytes
-before/after and the time taken. Its runs carry the same ``platform/dataset`` tag as the jobs that write
+Each asset first enforces the contract's retention (rows older than ``retention.days`` are deleted,
+operations/retention.py; the deletion is a row in ``ops/audit_log``), then runs
+``maintenance.maintain_table`` with the contract's policy, whose vacuum removes files past the
+time-travel window, and records files and bytes before/after and the time taken. Its runs carry the same ``platform/dataset`` tag as the jobs that write
 the table, so the instance's per-dataset run limit (dagster.yaml) never lets maintenance race a writer;
 one job and one nightly schedule per tag value.
 """
+
+from datetime import UTC, datetime
 
 import dagster as dg
 from dagster import AssetExecutionContext
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from platform_assets.contracts.model import Contract
+from platform_assets.governance.audit import AuditEvent, current_user, record
 from platform_assets.lake.delta_tables import open_table
+from platform_assets.lake.location import Lake
 from platform_assets.layers.specs import PLATFORM_OWNER, asset_key
 from platform_assets.operations.maintenance import maintain_table
+from platform_assets.operations.retention import RetentionReport, enforce_retention
 
 DATASET_TAG = "platform/dataset"
 SCHEDULE = "0 3 * * *"  # nightly, when the sources are quiet
@@ -46,7 +53,8 @@ def _build_asset(contract: Contract) -> dg.AssetsDefinition:
         key=maintenance_key(dataset),
         deps=[asset_key(dataset)],
         description=(
-            f"Maintenance of {dataset}: compaction of partitions with small files, Z-order "
+            f"Maintenance of {dataset}: retention ({contract.retention.days} days by "
+            f"{contract.retention_column or 'no column: rows are kept'}), compaction of partitions with small files, Z-order "
             f"{policy.z_order or 'none'}, checkpoint every {policy.checkpoint_interval} commits, vacuum "
             f"after {policy.vacuum_retention} (the time-travel window)."
         ),
@@ -62,16 +70,39 @@ def _build_asset(contract: Contract) -> dg.AssetsDefinition:
         uri = lake.uri(dataset)
         if open_table(uri, lake.storage_options) is None:
             return dg.MaterializeResult(metadata={"skipped": "table not written yet"})
+        retention = enforce_retention(uri, contract, datetime.now(UTC).date(), lake.storage_options)
+        if retention.rows_deleted:
+            _audit_retention(lake, retention, context.run.run_id)
         report = maintain_table(uri, policy, lake.storage_options, name=dataset)
         context.log.info(
-            f"{dataset}: {report.files_before} -> {report.files_after} files, "
+            f"{dataset}: {retention.rows_deleted} row(s) past retention deleted; {report.files_before} -> {report.files_after} files, "
             f"{len(report.partitions_compacted)} partition(s) compacted, {report.vacuumed_files} vacuumed"
         )
         metadata = {k: v for k, v in report.as_dict().items() if k != "partitions_compacted"}
         metadata["partitions_compacted"] = dg.MetadataValue.json(report.partitions_compacted)
+        metadata["retention_rows_deleted"] = retention.rows_deleted
+        metadata["retention_cutoff"] = str(retention.cutoff) if retention.cutoff else "none"
         return dg.MaterializeResult(metadata=metadata)
 
     return _maintain
+
+
+def _audit_retention(lake: Lake, retention: RetentionReport, run_id: str) -> None:
+    record(
+        lake,
+        [
+            AuditEvent(
+                user=current_user(),
+                role="pipeline",
+                action="retention",
+                allowed=True,
+                datasets=[retention.table],
+                statement=f"DELETE WHERE {retention.predicate}",
+                row_count=retention.rows_deleted,
+                reason=f"rows dated before {retention.cutoff} (contract retention); run {run_id}",
+            )
+        ],
+    )
 
 
 def maintenance_definitions(

@@ -22,6 +22,7 @@ from deltalake import QueryBuilder
 
 from platform_assets.contracts.model import Contract
 from platform_assets.contracts.rules import EXPECTATIONS, Rule
+from platform_assets.governance.samples import SampleGovernor
 from platform_assets.lake.delta_tables import open_table
 from platform_assets.lake.location import Lake
 from platform_assets.quality.results import quality_results_uri
@@ -64,10 +65,11 @@ def _config(rule: Rule) -> Any:
     return config
 
 
-def _result(row: dict, config: Any) -> Any:
+def _result(row: dict, config: Any, governor: SampleGovernor) -> Any:
     from great_expectations.core import ExpectationValidationResult
 
-    sample = json.loads(row["failing_sample"]) if row["failing_sample"] else []
+    stored = json.loads(row["failing_sample"]) if row["failing_sample"] else []
+    sample = (governor.rows(row["dataset"], stored) or []) if stored else []  # the report role's view
     column = row["columns"][0] if row["columns"] else None
     result: dict[str, Any] = {
         "element_count": row["rows_evaluated"],
@@ -92,6 +94,7 @@ def build_data_docs(lake: Lake, contracts: dict[str, Contract], out_dir: Path) -
         ValidationResultIdentifier,
     )
 
+    governor = SampleGovernor.for_reports(contracts)
     shutil.rmtree(out_dir / "gx", ignore_errors=True)  # a rebuild, not an accretion
     context = gx.get_context(mode="file", project_root_dir=str(out_dir))
     configs: dict[str, dict[str, Any]] = {}
@@ -117,7 +120,9 @@ def build_data_docs(lake: Lake, contracts: dict[str, Contract], out_dir: Path) -
             groups[(row["dataset"], row["partition"] or "whole_table")].append(row)
         for (dataset, partition), members in sorted(groups.items()):
             known = configs.get(dataset, {})
-            results = [_result(r, known[r["rule_name"]]) for r in members if r["rule_name"] in known]
+            results = [
+                _result(r, known[r["rule_name"]], governor) for r in members if r["rule_name"] in known
+            ]
             if not results:
                 continue
             passed = sum(1 for r in results if r.success)
@@ -149,5 +154,6 @@ def build_data_docs(lake: Lake, contracts: dict[str, Contract], out_dir: Path) -
             )
             context.validation_results_store.set(key, validation)
             count += 1
+    governor.audit(lake, "Data Docs")  # before the site is written
     context.build_data_docs()
     return DataDocsSite(out_dir / SITE / "index.html", count)

@@ -11,6 +11,7 @@ import pyarrow as pa
 from deltalake import QueryBuilder
 
 from platform_assets.contracts.model import Contract
+from platform_assets.governance.samples import SampleGovernor
 from platform_assets.lake.delta_tables import open_table
 from platform_assets.lake.location import Lake
 from platform_assets.quality.results import quality_results_uri
@@ -81,23 +82,24 @@ def trend(lake: Lake) -> list[tuple[datetime, float]]:
     return points
 
 
-def failing_samples(lake: Lake) -> list[FailingSample]:
-    """The newest failing evaluations that carry a (masked at write) sample of their rows."""
+def failing_samples(lake: Lake, governor: SampleGovernor | None = None) -> list[FailingSample]:
+    """The newest failing evaluations that carry a sample of their rows (masked at write), each
+    through the governed read path for the report's role (governance/samples.py): a dataset the
+    role may not read shows no sample."""
     rows = _query(
         lake,
         'SELECT dataset, "partition", rule_description, evaluated_at, failing_sample FROM t '
         f"WHERE failing_sample IS NOT NULL ORDER BY evaluated_at DESC LIMIT {SAMPLE_EVALUATIONS}",
     )
-    return [
-        FailingSample(
-            r["dataset"],
-            r["partition"],
-            r["rule_description"],
-            r["evaluated_at"],
-            json.loads(r["failing_sample"]),
-        )
-        for r in rows
-    ]
+    governor = governor or SampleGovernor.for_reports()
+    found = []
+    for r in rows:
+        shown = governor.rows(r["dataset"], json.loads(r["failing_sample"]))
+        if shown:
+            found.append(
+                FailingSample(r["dataset"], r["partition"], r["rule_description"], r["evaluated_at"], shown)
+            )
+    return found
 
 
 def _freshness(
@@ -111,6 +113,13 @@ def _freshness(
     event = instance.get_latest_materialization_event(asset_key(contract.ref))
     last = datetime.fromtimestamp(event.timestamp, UTC) if event else None
     return freshness_state(contract, last, now), last
+
+
+def _audited_samples(lake: Lake, contracts: dict[str, Contract]) -> list[FailingSample]:
+    governor = SampleGovernor.for_reports(contracts)
+    samples = failing_samples(lake, governor)
+    governor.audit(lake, "the data quality report")  # before the report is written
+    return samples
 
 
 def snapshot(
@@ -145,5 +154,5 @@ def snapshot(
         trend=trend(lake),
         incidents=incidents(lake),
         held=held_records(lake, contracts),
-        samples=failing_samples(lake),
+        samples=_audited_samples(lake, contracts),
     )

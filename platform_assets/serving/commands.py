@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from platform_assets.serving.sql import DEFAULT_LIMIT, FORMATS
 
@@ -28,6 +29,14 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "--port", type=int, default=15002, help="port (default 15002, Spark Connect's; 0: any)"
     )
     serve.add_argument("--refresh", type=float, default=30.0, help="seconds between re-binding new tables")
+    serve.add_argument("--tls-cert", type=Path, help="serve TLS with this certificate (PEM; with --tls-key)")
+    serve.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+    serve.add_argument(
+        "--tls-self-signed",
+        type=Path,
+        metavar="DIR",
+        help="serve TLS with a self-signed certificate generated now into DIR (clients must trust DIR/endpoint.crt)",
+    )
     _add_caller_arguments(serve)
 
 
@@ -86,6 +95,18 @@ def _sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tls_files(args: argparse.Namespace):  # TlsFiles | None, or the error text
+    from platform_assets.serving.tls import TlsFiles, self_signed
+
+    if args.tls_self_signed is not None:
+        if args.tls_cert or args.tls_key:
+            return "give --tls-self-signed or --tls-cert/--tls-key, not both"
+        return self_signed(args.tls_self_signed, args.host)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        return "--tls-cert and --tls-key go together"
+    return TlsFiles(args.tls_cert, args.tls_key) if args.tls_cert else None
+
+
 def _serve(args: argparse.Namespace) -> int:
     from platform_assets.lake.location import Lake
     from platform_assets.serving.endpoint import LakeEndpoint
@@ -99,10 +120,16 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"serve: {exc}", file=sys.stderr)
         return 2
-    with LakeEndpoint(lake, args.host, args.port, args.refresh, caller=caller) as endpoint:
+    tls = _tls_files(args)
+    if isinstance(tls, str):
+        print(f"serve: {tls}", file=sys.stderr)
+        return 2
+    with LakeEndpoint(lake, args.host, args.port, args.refresh, caller=caller, tls=tls) as endpoint:
         for signum in (signal.SIGINT, signal.SIGTERM):  # after the server starts: it installs its own
             signal.signal(signum, lambda *_: stop.set())
         print(f"Spark Connect endpoint {endpoint.url} over {lake.root}", flush=True)
+        if tls is not None:
+            print(f"TLS certificate: {tls.cert} (clients: GRPC_DEFAULT_SSL_ROOTS_FILE_PATH)", flush=True)
         print(
             f"{len(endpoint.views)} tables role {caller.role} may read (masked, filtered), "
             "by <layer>.<table> as in `platform sql`, e.g.:",

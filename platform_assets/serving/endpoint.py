@@ -24,6 +24,7 @@ from platform_assets.serving.session_proxy import SessionProxy
 
 if TYPE_CHECKING:
     from platform_assets.governance.decision import Caller
+    from platform_assets.serving.tls import TlsFiles
 
 
 def session_statements(views: list[str]) -> list[str]:
@@ -58,12 +59,14 @@ class LakeEndpoint:
     refresh_seconds: float = 30.0
     views: list[str] = field(default_factory=list)
     caller: Caller | None = None  # governed: only what this caller's role may read, masked
+    tls: TlsFiles | None = None  # TLS on host:port, Sail itself on loopback (serving/tls.py)
 
     def __post_init__(self) -> None:
         self._server = None
         self._proxy: SessionProxy | None = None
         self._generation = 0  # bumped when the served views change: sessions re-run their statements
         self._retired: list[str] = []  # views served before and no longer: dropped from sessions
+        self._terminator = None
         self._session: SparkSession | None = None
         self._stop = threading.Event()
         self._views_lock = threading.Lock()
@@ -71,6 +74,10 @@ class LakeEndpoint:
 
     @property
     def url(self) -> str:
+        """What clients connect to (with TLS: ``sc://host:port/;use_ssl=true``)."""
+        if self._terminator is not None:
+            host, port = self._terminator.address
+            return f"sc://{host}:{port}/;use_ssl=true"
         assert self._proxy is not None
         return f"sc://{self._proxy.host}:{self._proxy.port}"
 
@@ -87,7 +94,15 @@ class LakeEndpoint:
         self._session = SparkSession.builder.remote(f"sc://{self._sail_address}").create()
         self._session.conf.set("spark.sql.session.timeZone", "UTC")
         self._publish(self._bind())
-        self._proxy = SessionProxy(self._sail_address, self.host, self.port, self._statements).start()
+        # with TLS, the session proxy listens on loopback only and the terminator takes host:port
+        proxy_host, proxy_port = ("127.0.0.1", 0) if self.tls else (self.host, self.port)
+        self._proxy = SessionProxy(self._sail_address, proxy_host, proxy_port, self._statements).start()
+        if self.tls is not None:
+            from platform_assets.serving.tls import TlsTerminator
+
+            self._terminator = TlsTerminator(
+                (self._proxy.host, self._proxy.port), self.host, self.port, self.tls
+            ).start()
         self._refresher = threading.Thread(target=self._refresh, name="lake-endpoint-refresh", daemon=True)
         self._refresher.start()
         return self
@@ -121,6 +136,8 @@ class LakeEndpoint:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._terminator is not None:
+            self._terminator.stop()
         if self._proxy is not None:
             self._proxy.stop()
         if self._session is not None:
