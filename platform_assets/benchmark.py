@@ -105,44 +105,27 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
     from platform_assets.definitions import build_definitions, build_resources
     from platform_assets.domains.orders import ORDERS_APPLY_SENSOR
     from platform_assets.lake.location import Lake
-    from platform_assets.layers.bronze.incremental_asset import ingest_increment
-    from platform_assets.layers.bronze.records import Batch
     from platform_assets.layers.specs import RANGE_END, RANGE_START
     from platform_assets.operations.engine_profile import profile_engine_calls
     from platform_assets.operations.scans import count_scans
     from platform_assets.operations.sensor_driver import SensorDriver
     from platform_assets.sensors.gold_inputs import assets_to_run
     from platform_assets.settings import PlatformSettings
-    from platform_assets.sources.batch import SourceBatch
-    from platform_assets.sources.kafka.reader import app_id, parse_message, position_label
-    from sandbox.generator.orders import generate_order_events
+    from sandbox.generator.order_stream import OrderEventStream
 
     started_all = time.perf_counter()
-    dataset = generate_order_events(seed=seed, days=days, scale=scale)
-    messages = dataset.messages
-    split = len(messages) - max(1, round(len(messages) * INCREMENT_FRACTION))
+    stream = OrderEventStream(seed=seed, days=days, scale=scale)
+    produced = _Produced(stream)
+    split = len(stream) - max(1, round(len(stream) * INCREMENT_FRACTION))
     contract = load_contracts()["bronze/order_events"]
     with tempfile.TemporaryDirectory(prefix="platform-bench-") as root:
         settings = PlatformSettings.from_env({**os.environ, "PLATFORM_LAKE_ROOT": f"{root}/lake"})
         lake = Lake(settings.lake_root, settings.storage_options)
         defs = build_definitions(settings)
-        figures: dict[str, Any] = {"scale": scale, "days": days, "messages": len(messages)}
+        figures: dict[str, Any] = {"scale": scale, "days": days, "messages": len(stream)}
 
         def ingest(first: int, end: int) -> dict[str, Any]:
-            batch = [  # one topic partition; offsets are the produce positions
-                (position_label(TOPIC, 0, m.position), parse_message(TOPIC, 0, m.position, m.key, m.value))
-                for m in messages[first:end]
-            ]
-            now = datetime.now(UTC)
-            meta = Batch(now.date(), now, f"kafka:{TOPIC}", f"bench:{now.isoformat()}")
-            started = time.perf_counter()
-            _, conformed, dead = ingest_increment(
-                lake,
-                contract,
-                meta,
-                lambda _: SourceBatch(records=batch, offsets={app_id(TOPIC, 0): end - 1}),
-            )
-            return {**_stage(len(conformed.rows), started), "dead_letters": dead}
+            return _ingest_stream(lake, contract, produced, end - first)
 
         def apply(driver: SensorDriver) -> dict[str, Any]:
             """One tick of the apply sensor and the runs it requests (only the touched order dates)."""
@@ -183,9 +166,9 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
             figures["silver"].pop("order_dates")
             if reference:  # the same logic by hand, over the same bronze, before the increment
                 figures["reference"] = _reference(lake, figures["silver"], Path(root))
-            gold_inputs(settings, lake, scale, dataset.start, days)
-            figures["gold"] = gold(defs, instance, dataset.start.isoformat(), _last_order_date(dataset))
-            figures["bronze_increment"] = ingest(split, len(messages))
+            gold_inputs(settings, lake, scale, stream.start, days)
+            figures["gold"] = gold(defs, instance, stream.start.isoformat(), produced.last_order_date)
+            figures["bronze_increment"] = ingest(split, len(stream))
             increment = apply(driver)
             touched = increment.pop("order_dates")
             figures["silver_increment"] = increment
@@ -197,7 +180,8 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
             figures["gold_increment_fraction"] = round(
                 figures["gold_increment"]["seconds"] / figures["gold"]["seconds"], 4
             )
-        figures["maintenance"] = _maintenance(lake, dataset)
+        stream.close()
+        figures["maintenance"] = _maintenance(lake, produced.first_customer)
         figures["wall_seconds"] = round(time.perf_counter() - started_all, 3)
         figures["peak_rss_mib"] = _peak_rss_mib()
     return figures
@@ -245,12 +229,11 @@ def _measured_read(uri: str, column: str, value: int) -> tuple[int, int]:
     return opened, scanned
 
 
-def _maintenance(lake: Any, dataset: Any) -> dict[str, Any]:
+def _maintenance(lake: Any, customer: int) -> dict[str, Any]:
     from platform_assets.contracts import load_contracts
     from platform_assets.operations.maintenance import maintain_table
 
     contracts = load_contracts()
-    customer = int(next(iter(dataset.valid_events()))["customer_id"])
     started, tables = time.perf_counter(), {}
     for name in ("bronze/order_events", "silver/orders"):
         uri = lake.uri(name)
@@ -338,8 +321,98 @@ def gold(
     return figures
 
 
-def _last_order_date(dataset: Any) -> str:
-    return max(str(e["created_time"])[:10] for e in dataset.valid_events())
+INGEST_BATCH = 100_000  # messages per bronze commit, as consecutive consumer runs would take them
+
+
+class _Produced:
+    """The generator's stream read once, front to back, in the ingest batches (never held whole);
+    remembers what the later stages need from it."""
+
+    def __init__(self, stream: Any) -> None:
+        self.messages = iter(stream)
+        self.offset = 0
+        self.first_customer: int = 0
+        self.last_order_date = ""
+
+    def take(self, count: int) -> Any:
+        for _ in range(count):
+            message = next(self.messages)
+            if message.valid and message.event is not None:
+                self.first_customer = self.first_customer or int(message.event["customer_id"])
+                self.last_order_date = max(self.last_order_date, str(message.event["created_time"])[:10])
+            yield message
+
+
+def _ingest_stream(lake: Any, contract: Any, produced: _Produced, count: int) -> dict[str, Any]:
+    """``count`` messages of the stream into bronze, ``INGEST_BATCH`` per commit, as the Kafka reader
+    hands them over (one topic partition, offsets = produce positions). Timed: building the received
+    batch, decoding, typing, dead-lettering and the commits; not the generator making the messages."""
+    from platform_assets.layers.bronze.incremental_asset import ingest_increment
+    from platform_assets.layers.bronze.records import Batch
+    from platform_assets.sources.batch import SourceBatch
+    from platform_assets.sources.kafka.reader import ReceivedMessages, app_id
+
+    seconds, rows, dead, left = 0.0, 0, 0, count
+    typing: dict[str, Any] = {}
+    while left:
+        chunk = list(produced.take(min(INGEST_BATCH, left)))
+        left -= len(chunk)
+        typing = typing or _typing_comparison(contract, chunk)
+        now = datetime.now(UTC)
+        meta = Batch(now.date(), now, f"kafka:{TOPIC}", f"bench:{now.isoformat()}")
+        started = time.perf_counter()
+        received = ReceivedMessages(TOPIC)
+        for message in chunk:
+            received.add(0, message.position, message.key, message.value)
+        del chunk
+        batch = SourceBatch(records=received.payloads(), offsets={app_id(TOPIC, 0): received.offsets[-1]})
+        _, conformed, letters = ingest_increment(lake, contract, meta, lambda _, b=batch: b)
+        seconds += time.perf_counter() - started
+        rows, dead = rows + conformed.row_count, dead + letters
+    return {
+        "rows": rows,
+        "messages": count,
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(rows / seconds, 1) if seconds else None,
+        "messages_per_second": round(count / seconds, 1) if seconds else None,
+        "commits": -(-count // INGEST_BATCH),
+        "peak_rss_mib": _peak_rss_mib(),
+        "dead_letters": dead,
+        "typing_first_batch": typing,
+    }
+
+
+def _typing_comparison(contract: Any, chunk: list[Any]) -> dict[str, Any]:
+    """Typing alone (no writes) of one ingest batch both ways, back to back: the batch path the
+    platform runs, and the per-record path it replaced (``parse_message`` + ``conform_records``)."""
+    from platform_assets.layers.bronze.batch_conform import conform_batch
+    from platform_assets.layers.bronze.conform import conform_records
+    from platform_assets.layers.bronze.field_checks import field_checks_for, field_shapes_for
+    from platform_assets.layers.bronze.records import source_columns
+    from platform_assets.sources.kafka.reader import ReceivedMessages, parse_message, position_label
+
+    columns, checks = source_columns(contract), field_checks_for(contract.dataset)
+    started = time.perf_counter()
+    records = [
+        (position_label(TOPIC, 0, m.position), parse_message(TOPIC, 0, m.position, m.key, m.value))
+        for m in chunk
+    ]
+    per_record = conform_records(contract, records, columns, checks)
+    per_record_seconds = time.perf_counter() - started
+    del records
+    started = time.perf_counter()
+    received = ReceivedMessages(TOPIC)
+    for message in chunk:
+        received.add(0, message.position, message.key, message.value)
+    batch = conform_batch(contract, received.payloads(), columns, checks, field_shapes_for(contract.dataset))
+    batch_seconds = time.perf_counter() - started
+    assert batch.row_count == len(per_record.rows) and batch.dead_letters == per_record.dead_letters
+    return {
+        "messages": len(chunk),
+        "per_record_seconds": round(per_record_seconds, 3),
+        "batch_seconds": round(batch_seconds, 3),
+        "speedup": round(per_record_seconds / batch_seconds, 2),
+    }
 
 
 def run_benchmark(

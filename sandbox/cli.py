@@ -287,7 +287,7 @@ def _kafka_status(args: argparse.Namespace) -> int:
 
 
 def _produce_orders(args: argparse.Namespace) -> int:
-    from sandbox.generator.orders import generate_order_events
+    from sandbox.generator.order_stream import OrderEventStream
     from sandbox.services.kafka_broker import KafkaBrokerError, create_topic
     from sandbox.services.order_producer import OrderProduceError, produce_order_events
 
@@ -295,7 +295,7 @@ def _produce_orders(args: argparse.Namespace) -> int:
     if not _kafka_answers(bootstrap):
         print(f"error: no Kafka broker answers at {bootstrap}; run `sandbox kafka-start` first")
         return 1
-    dataset = generate_order_events(
+    stream = OrderEventStream(  # made as it is sent: any scale in bounded memory
         seed=args.seed,
         start=args.start_date,
         days=args.days,
@@ -304,10 +304,12 @@ def _produce_orders(args: argparse.Namespace) -> int:
     )
     try:
         created = create_topic(bootstrap, args.topic, args.partitions, exist_ok=True)
-        counts = produce_order_events(bootstrap, args.topic, dataset, upto=args.upto)
+        counts = produce_order_events(bootstrap, args.topic, stream, upto=args.upto)
     except (KafkaBrokerError, OrderProduceError) as exc:
         print(f"error: {exc}")
         return 1
+    finally:
+        stream.close()
     per_partition = ", ".join(f"p{p}={n}" for p, n in counts.items())
     topic_note = "created" if created else "existing"
     print(

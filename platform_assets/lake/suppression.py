@@ -74,3 +74,16 @@ def drop_suppressed(lake: Lake, rows: list[dict[str, Any]]) -> list[dict[str, An
     if not ids and not digests:
         return rows
     return [r for r in rows if not is_suppressed(r, ids, digests, SUBJECT_ID_COLUMNS)]
+
+
+def drop_suppressed_table(lake: Lake, table: pa.Table) -> pa.Table:
+    """``drop_suppressed`` for typed rows held as Arrow (the batch path of bronze conformance)."""
+    if not table.num_rows:
+        return table
+    ids, digests = suppressed(lake)
+    if not ids and not digests:
+        return table
+    columns = [c for c in (*SUBJECT_ID_COLUMNS, "email") if c in table.column_names]
+    rows = table.select(columns).to_pylist()
+    keep = [not is_suppressed(r, ids, digests, SUBJECT_ID_COLUMNS) for r in rows]
+    return table.filter(pa.array(keep, pa.bool_()))

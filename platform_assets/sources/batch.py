@@ -7,7 +7,7 @@ that is not a record at all is a ``RawRecord``, kept whole for the dead-letter t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +16,9 @@ from typing import Any
 class SourceBatch:
     """What a source returned after the committed position, and the position after it."""
 
-    records: list[tuple[str, Any]]  # (position label, raw record)
+    # (position label, raw record) pairs; a source that receives JSON bytes (Kafka) gives them as
+    # ``JsonPayloads``, a sequence of the same pairs that bronze types from the bytes, a batch at a time
+    records: Sequence[tuple[str, Any]]
     # only the positions that moved: structured ({"Account": watermark json}) and integer offsets
     positions: dict[str, Any] = field(default_factory=dict)
     offsets: dict[str, int] = field(default_factory=dict)  # e.g. {"orders.events-0": 41}
@@ -41,3 +43,27 @@ class RawRecord:
 
     payload: bytes | str | None
     context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class JsonPayloads:
+    """Records received as JSON bytes, plus the columns the source itself supplies (Kafka coordinates).
+
+    ``record(i)`` is payload ``i`` as the per-record path receives it (a dict with the supplied
+    columns, or a ``RawRecord`` when it is not a JSON object); it is called only for the records the
+    fast path leaves to that path.
+    """
+
+    positions: list[str]
+    values: list[bytes | None]
+    supplied: dict[str, list[Any]]
+    record: Callable[[int], Any]
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, i: int) -> tuple[str, Any]:  # the (position, record) pairs of the per-record path
+        return self.positions[i], self.record(i)
+
+    def __iter__(self) -> Iterator[tuple[str, Any]]:
+        return (self[i] for i in range(len(self)))

@@ -170,6 +170,10 @@ class _Builder:
         self.scenarios: list[str] = []
         self.touched: set[int] = set()
         self._tick = 0
+        # sorted(set(state) - touched), kept between picks: touched only grows, and every state
+        # change touches its id, so the list is stale exactly when touched grew by other means
+        self._untouched: list[int] = []
+        self._untouched_at = -1  # len(touched) the list was built for
 
     def now(self) -> datetime:
         # Batch n happens in hour n of the sandbox clock; each change one second later than the last.
@@ -177,11 +181,15 @@ class _Builder:
         return CLOCK_START + timedelta(hours=self.number, seconds=self._tick)
 
     def pick_untouched(self) -> int:
-        candidates = sorted(set(self.state) - self.touched)
+        if self._untouched_at != len(self.touched):
+            self._untouched = sorted(set(self.state) - self.touched)
+        candidates = self._untouched
         if not candidates:
             raise ValueError(f"customers batch {self.number}: no untouched customer left to change")
-        choice = self.rng.choice(candidates)
+        index = self.rng._randbelow(len(candidates))  # what rng.choice(candidates) draws
+        choice = candidates.pop(index)
         self.touched.add(choice)
+        self._untouched_at = len(self.touched)
         return choice
 
     def insert(self, customer_id: int | None = None, scenario: str = "") -> int:

@@ -224,88 +224,19 @@ def generate_order_events(
     ``late_customer_id`` (default: the customer the RDS generator inserts in its last batch) is the
     customer of the ``late_customer`` exception.
     """
-    per_day = round(orders_per_day * scale)
-    if days < MIN_DAYS or per_day < MIN_ORDERS_PER_DAY:
-        raise ValueError(
-            f"generate_order_events: needs days >= {MIN_DAYS} and orders_per_day * scale >= "
-            f"{MIN_ORDERS_PER_DAY} (the planted defects need them), got days={days}, "
-            f"orders_per_day={orders_per_day}, scale={scale}"
+    from sandbox.generator.order_stream import OrderEventStream  # built on this module's simulation
+
+    with OrderEventStream(seed, start, days, orders_per_day, scale, late_customer_id) as stream:
+        messages = tuple(stream)
+        return OrderEventsDataset(
+            seed=seed,
+            start=start,
+            days=days,
+            orders_per_day=stream.orders_per_day,
+            messages=messages,
+            defects=stream.defects,
+            exceptions=stream.exceptions,
         )
-    rng = random.Random(seed)
-    customers = max(1, round(CUSTOMERS_PER_SCALE * scale))
-    products = max(1, round(PRODUCTS_PER_SCALE * scale))
-    orders = [
-        _simulate_order(rng, start + timedelta(days=d), n, customers, products)
-        for d in range(days)
-        for n in range(1, per_day + 1)
-    ]
-    if late_customer_id is None:
-        from sandbox.generator.customers import late_customer_id as rds_late_customer
-
-        late_customer_id = rds_late_customer(seed, max(1, round(scale)))
-    exceptions = _plant_exceptions(random.Random(seed + 1), orders, start, days, late_customer_id)
-    stream = _Stream(sorted((e for o in orders for e in o.events), key=_time_order))
-    _plant_defects(rng, stream, orders, start)
-    messages, defects = stream.finish()
-    return OrderEventsDataset(
-        seed=seed,
-        start=start,
-        days=days,
-        orders_per_day=per_day,
-        messages=messages,
-        defects=defects,
-        exceptions=exceptions,
-    )
-
-
-def _plant_exceptions(
-    rng: random.Random, orders: list[_Order], start: date, days: int, late_customer_id: int
-) -> tuple[OrderException, ...]:
-    """Edit three simulated orders (every event of each) into the conformed sources' exceptions."""
-
-    def first_open(day: date, ok: Any = lambda o: True) -> _Order | None:
-        prefix = f"ord-{day:%Y%m%d}-"
-        return next((o for o in orders if o.order_id.startswith(prefix) and not o.cancelled and ok(o)), None)
-
-    late = first_open(start + timedelta(days=days - 1))
-    uncatalogued = first_open(start)
-    fx_day = start + timedelta(days=FX_MISSING_OFFSET)
-    assert late is not None and uncatalogued is not None
-    for event in late.events:
-        event["customer_id"] = late_customer_id
-    late.customer_id = late_customer_id
-    for event in uncatalogued.events:
-        event["lines"] = [
-            dict(line, product_id=UNCATALOGUED_PRODUCT_ID) if line["line_no"] == 1 else line
-            for line in event["lines"]
-        ]
-    fx_order = first_open(fx_day, lambda o: o.currency == FX_MISSING_CCY) or first_open(
-        fx_day, lambda o: o is not late and o is not uncatalogued
-    )
-    assert fx_order is not None
-    if fx_order.currency != FX_MISSING_CCY:  # re-price it in yen (whole yen, like every JPY order)
-        fx_order.currency = FX_MISSING_CCY
-        for event in fx_order.events:
-            event["currency"] = FX_MISSING_CCY
-            event["lines"] = [
-                dict(line, unit_price=round(line["unit_price"] * JPY_PER_USD_PRICE))
-                for line in event["lines"]
-            ]
-            event["order_total"] = _total(event["lines"])
-    del rng  # reserved: the exceptions are fixed picks today, so they need no randomness
-    return (
-        OrderException(LATE_CUSTOMER, late.order_id, f"customer_id {late_customer_id} arrives in RDS later"),
-        OrderException(
-            UNCATALOGUED_PRODUCT,
-            uncatalogued.order_id,
-            f"line 1 is product {UNCATALOGUED_PRODUCT_ID}, which the catalogue does not hold",
-        ),
-        OrderException(
-            FX_RATE_MISSING,
-            fx_order.order_id,
-            f"{FX_MISSING_CCY} order on {fx_day}, the day whose first FX publication lacks {FX_MISSING_CCY}",
-        ),
-    )
 
 
 # --------------------------------------------------------------------------------------------- simulation
@@ -397,10 +328,6 @@ def _total(lines: list[Record]) -> float:
     return round(sum(line["quantity"] * line["unit_price"] for line in lines), 2)
 
 
-def _time_order(event: Record) -> tuple[str, str]:
-    return event["event_time"], event["event_id"]
-
-
 def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -418,70 +345,6 @@ class _Planted:
     duplicate_of: int | None = None  # clean-stream index whose bytes are re-sent
 
 
-class _Stream:
-    """The clean stream plus planted messages; ``finish()`` lays them out and serializes them."""
-
-    def __init__(self, clean: list[Record]) -> None:
-        self.clean = clean
-        self.planted: dict[int, list[_Planted]] = {}
-
-    def index_of(self, event_id: str) -> int:
-        return next(i for i, e in enumerate(self.clean) if e["event_id"] == event_id)
-
-    def anchor(self, fraction: float) -> int:
-        return min(len(self.clean) - 1, round(fraction * len(self.clean)))
-
-    def plant(self, after: int, planted: _Planted) -> None:
-        self.planted.setdefault(after, []).append(planted)
-
-    def finish(self) -> tuple[tuple[OrderMessage, ...], tuple[OrderDefect, ...]]:
-        layout: list[tuple[Record | None, str, _Planted | None, int | None]] = []  # event, key, planted, idx
-        for planted in self.planted.get(-1, []):
-            layout.append((planted.event, planted.key, planted, None))
-        for i, event in enumerate(self.clean):
-            layout.append((event, event["order_id"], None, i))
-            for planted in self.planted.get(i, []):
-                layout.append((planted.event, planted.key, planted, None))
-
-        # The producer switches to schema version 2 in the middle of the produced stream (a re-send
-        # right there still carries its original's version 1 bytes, so the switch moves past it).
-        switch = len(layout) // 2
-        while (planted_at := layout[switch][2]) is not None and planted_at.duplicate_of is not None:
-            switch += 1
-        encoded: dict[int, bytes] = {}  # clean index -> the bytes first sent (duplicates re-send them)
-        messages: list[OrderMessage] = []
-        defects: list[OrderDefect] = []
-        for position, (event, key, planted, clean_index) in enumerate(layout):
-            if planted is not None and planted.duplicate_of is not None:
-                value = encoded[planted.duplicate_of]
-            elif planted is not None and event is None:
-                value = planted.raw
-            else:
-                assert event is not None
-                value = _encode(event, v2=position >= switch)
-            if clean_index is not None:
-                encoded[clean_index] = value
-            sent = None if planted is not None and planted.kind == MALFORMED_JSON else json.loads(value)
-            messages.append(
-                OrderMessage(position, key.encode(), value, sent, planted.kind if planted else None)
-            )
-            if planted is not None:
-                event_id = sent.get("event_id") if sent else None
-                defects.append(OrderDefect(planted.kind, position, key, event_id, planted.detail))
-        defects.append(
-            OrderDefect(
-                SCHEMA_CHANGE,
-                switch,
-                None,
-                None,
-                f"messages {switch}..{len(layout) - 1} are schema_version 2 with the additive field "
-                f"channel (web/sales/partner); messages 0..{switch - 1} are version 1 without it",
-            )
-        )
-        defects.sort(key=lambda d: (d.position, d.kind))
-        return tuple(messages), tuple(defects)
-
-
 def _encode(event: Record, v2: bool) -> bytes:
     """The event as the producer sends it: version 1, or version 2 with the order's ``channel``."""
     sent = {key: value for key, value in event.items() if not key.startswith("_")}
@@ -489,120 +352,6 @@ def _encode(event: Record, v2: bool) -> bytes:
     if v2:
         sent["channel"] = event["_channel"]
     return json.dumps(sent, separators=(",", ":")).encode()
-
-
-def _plant_defects(rng: random.Random, stream: _Stream, orders: list[_Order], start: date) -> None:
-    by_id = {o.order_id: o for o in orders}
-    for order in orders:
-        for event in order.events:
-            event["_channel"] = order.channel
-    used: set[str] = set()
-
-    def pick(fraction: float, ok: Any = lambda o: True) -> _Order:
-        """The first unused, never-cancelled order (passing ``ok``) at or after the anchor."""
-        clean = stream.clean
-        for event in clean[stream.anchor(fraction) :] + clean:
-            order = by_id[event["order_id"]]
-            if order.order_id not in used and not order.cancelled and ok(order):
-                used.add(order.order_id)
-                return order
-        raise ValueError(f"no order fits the defect anchored at {fraction}")
-
-    def extra(order: _Order, event: Record) -> Record:
-        event["_channel"] = order.channel
-        return event
-
-    # malformed JSON, keyed by the order at the anchor (the order itself is left alone)
-    truncated_key = stream.clean[stream.anchor(MALFORMED_ANCHORS[0])]["order_id"]
-    truncated = (
-        f'{{"event_id":"evt-{truncated_key.removeprefix("ord-")}-99","event_type":"updated",'
-        f'"order_id":"{truncated_key}","lines":[{{"line_no":1,"quantity":'
-    ).encode()
-    garbage_key = stream.clean[stream.anchor(MALFORMED_ANCHORS[1])]["order_id"]
-    garbage = b"\x00\x9f\x92\x96 not json \xff"
-    for fraction, key, raw, what in (
-        (MALFORMED_ANCHORS[0], truncated_key, truncated, "truncated JSON document"),
-        (MALFORMED_ANCHORS[1], garbage_key, garbage, "binary garbage (not UTF-8)"),
-    ):
-        stream.plant(stream.anchor(fraction), _Planted(MALFORMED_JSON, None, key, what, raw=raw))
-
-    # exact duplicates: the same bytes re-sent right after the original
-    for fraction in DUPLICATE_ANCHORS:
-        index = stream.anchor(fraction)
-        original = stream.clean[index]
-        detail = f"exact re-send of {original['event_id']} (producer retry); silver keeps one copy"
-        stream.plant(index, _Planted(DUPLICATE, None, original["order_id"], detail, duplicate_of=index))
-
-    # contract violations, each after its order's last event with a later event_time
-    bad = pick(BAD_QUANTITY_ANCHOR)
-    bad_event = bad.event(
-        "updated", _parse_time(bad.last["event_time"]) + timedelta(minutes=5), bad.last["lines"]
-    )
-    bad_event["lines"] = [dict(line) for line in bad_event["lines"]]
-    bad_event["lines"][0]["quantity"] = "three"
-    stream.plant(
-        stream.index_of(bad.last["event_id"]),
-        _Planted(
-            CONTRACT_VIOLATION, extra(bad, bad_event), bad.order_id, "lines[0].quantity is the string 'three'"
-        ),
-    )
-    orphan = pick(MISSING_ORDER_ID_ANCHOR)
-    at = _parse_time(orphan.last["event_time"]) + timedelta(minutes=5)
-    orphan_event = orphan.event("cancelled", at, orphan.last["lines"])
-    del orphan_event["order_id"]
-    stream.plant(
-        stream.index_of(orphan.last["event_id"]),
-        _Planted(
-            CONTRACT_VIOLATION,
-            extra(orphan, orphan_event),
-            orphan.order_id,
-            "cancelled event without the required order_id (the key still names the order)",
-        ),
-    )
-
-    # out of order: an update timed before the order's creation, produced after all its events
-    stale = pick(OUT_OF_ORDER_ANCHOR, lambda o: len(o.events) >= 2)
-    created_at = _parse_time(stale.events[0]["event_time"])
-    stale_event = stale.event(
-        "updated", created_at - OUT_OF_ORDER_LEAD, _changed_lines(rng, stale.last["lines"], stale)
-    )
-    stream.plant(
-        stream.index_of(stale.last["event_id"]),
-        _Planted(
-            OUT_OF_ORDER,
-            extra(stale, stale_event),
-            stale.order_id,
-            f"updated event timed {OUT_OF_ORDER_LEAD.seconds // 60} minutes before the order's created "
-            "event, produced after all of the order's events: it must not win",
-        ),
-    )
-
-    # late: first-day orders get one more (valid, winning) event, produced ~2 days later
-    first_day_end = datetime(start.year, start.month, start.day, tzinfo=UTC) + LATE_LATEST_LAST_EVENT
-
-    def early(order: _Order) -> bool:
-        return (
-            order.order_id.startswith(f"ord-{start:%Y%m%d}")
-            and _parse_time(order.last["event_time"]) <= first_day_end
-        )
-
-    for event_type in ("updated", "cancelled"):
-        order = pick(0.0, early)
-        at = _parse_time(order.last["event_time"]) + LATE_AFTER_LAST_EVENT
-        lines = _changed_lines(rng, order.last["lines"], order) if event_type == "updated" else None
-        late_event = order.event(event_type, at, lines or order.last["lines"])
-        produce_after = format_timestamp(at + LATE_BY)
-        after = sum(1 for e in stream.clean if e["event_time"] < produce_after) - 1
-        stream.plant(
-            after,
-            _Planted(
-                LATE,
-                extra(order, late_event),
-                order.order_id,
-                f"{event_type} event timed {late_event['event_time']}, produced among events of "
-                f"{produce_after} and later; valid, and the order's latest event",
-            ),
-        )
 
 
 def _state(event: Record, created_time: str) -> Record:

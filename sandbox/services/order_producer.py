@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from sandbox.generator.orders import OrderEventsDataset
+from sandbox.generator.orders import OrderEventsDataset, OrderMessage
 
 FLUSH_TIMEOUT_SECONDS = 60.0
 
@@ -29,14 +31,21 @@ def producer_config(bootstrap_servers: str) -> dict[str, Any]:
 
 
 def produce_order_events(
-    bootstrap_servers: str, topic: str, dataset: OrderEventsDataset, upto: int | None = None
+    bootstrap_servers: str,
+    topic: str,
+    dataset: OrderEventsDataset | Iterable[OrderMessage],
+    upto: int | None = None,
 ) -> dict[int, int]:
     """Send the first ``upto`` messages (all by default), flush, and return the count per partition.
+
+    ``dataset`` may be a stream (``OrderEventStream``): messages are sent as they are made.
 
     Malformed messages are sent as their raw bytes under their planted key. Raises
     ``OrderProduceError`` listing the failures if any message is not acknowledged.
     """
-    messages = dataset.messages if upto is None else dataset.messages[:upto]
+    messages = dataset.messages if isinstance(dataset, OrderEventsDataset) else dataset
+    if upto is not None:
+        messages = islice(messages, upto)
     counts: dict[int, int] = {}
     errors: list[str] = []
 

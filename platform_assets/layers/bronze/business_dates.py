@@ -10,16 +10,23 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from platform_assets.contracts.model import Contract
 
 BUSINESS_DATES = "business_dates"  # materialization metadata: sorted ISO dates
 
 
-def business_dates(contract: Contract, rows: Iterable[Mapping[str, Any]]) -> list[str] | None:
-    """Sorted distinct business dates of ``rows`` (typed records), None if the contract declares none."""
+def business_dates(contract: Contract, rows: Iterable[Mapping[str, Any]] | pa.Table) -> list[str] | None:
+    """Sorted distinct business dates of ``rows`` (typed records, or a typed table), None if the
+    contract declares none."""
     column = contract.partitioning.business_date if contract.partitioning else None
     if column is None:
         return None
+    if isinstance(rows, pa.Table):  # typed timestamps are UTC: their date is the UTC day
+        days = pc.unique(pc.cast(rows.column(column), pa.date32())).drop_null().to_pylist()
+        return [d.isoformat() for d in sorted(days)]
     found: set[date] = set()
     for row in rows:
         value = row.get(column)

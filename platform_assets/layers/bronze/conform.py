@@ -137,6 +137,14 @@ class Conformed:
     new_fields: list[str] = field(default_factory=list)
     failures_by_field: dict[str, int] = field(default_factory=dict)
     present_by_field: dict[str, int] = field(default_factory=dict)
+    # the batch path (batch_conform.py) keeps the typed rows as Arrow instead of ``rows``
+    table: pa.Table | None = None
+    received: int = 0
+    typed_per_record: int = 0  # records the batch path left to the per-record path
+
+    @property
+    def row_count(self) -> int:
+        return self.table.num_rows if self.table is not None else len(self.rows)
 
     def breaking_fields(self) -> list[str]:
         """Fields that failed in every record carrying a value for them (a type change at the source)."""

@@ -36,17 +36,17 @@ from platform_assets.engine.delta_io import read_delta
 from platform_assets.lake.delta_tables import in_predicate, read_table
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import PositionConflict, append_with_positions, read_positions
-from platform_assets.lake.suppression import drop_suppressed
+from platform_assets.lake.suppression import drop_suppressed_table
+from platform_assets.layers.bronze.batch_conform import conform_batch
 from platform_assets.layers.bronze.business_dates import BUSINESS_DATES, business_dates
 from platform_assets.layers.bronze.conform import (
     Conformed,
     SchemaDriftError,
     arrow_schema,
-    conform_records,
     raise_on_breaking_change,
 )
 from platform_assets.layers.bronze.dead_letter_rate import record_dead_letter_rate
-from platform_assets.layers.bronze.field_checks import field_checks_for
+from platform_assets.layers.bronze.field_checks import field_checks_for, field_shapes_for
 from platform_assets.layers.bronze.records import METADATA_COLUMNS, Batch, metadata_arrays, source_columns
 from platform_assets.layers.materialization import materialization_metadata
 from platform_assets.layers.retries import retry_transient_errors
@@ -65,6 +65,11 @@ def dlq_dataset(contract: Contract) -> str:
 
 def typed_bronze_table(contract: Contract, conformed: Conformed, batch: Batch) -> pa.Table:
     columns = source_columns(contract)
+    if conformed.table is not None:  # the batch path's typed rows
+        typed = conformed.table
+        arrays = {name: typed.column(name) for name in [*columns, *conformed.new_fields]}
+        arrays.update(metadata_arrays(batch, typed.column("_position")))
+        return pa.table({name: arrays[name] for name in [*columns, *conformed.new_fields, *METADATA_COLUMNS]})
     schema = arrow_schema(contract, columns)
     arrays = {f.name: pa.array([r.get(f.name) for r in conformed.rows], f.type) for f in schema}
     for name in conformed.new_fields:  # additive drift: kept as text
@@ -128,10 +133,15 @@ def _ingest_once(
     # commits before it, which the _ingested_at cursors downstream (silver apply, sensors) rely on
     batch_meta = replace(batch_meta, ingested_at=max(batch_meta.ingested_at, datetime.now(UTC)))
     source_batch = read(Committed(snapshot.positions, snapshot.offset))
-    conformed = conform_records(
-        contract, source_batch.records, source_columns(contract), field_checks_for(contract.dataset)
+    conformed = conform_batch(
+        contract,
+        source_batch.records,
+        source_columns(contract),
+        field_checks_for(contract.dataset),
+        field_shapes_for(contract.dataset),
     )
-    conformed.rows = drop_suppressed(lake, conformed.rows)  # erased people a source sends again
+    assert conformed.table is not None
+    conformed.table = drop_suppressed_table(lake, conformed.table)  # erased people a source sends again
     dead = write_dead_letters(lake, contract, conformed, batch_meta)
     if source_batch.records or source_batch.positions or source_batch.offsets:
         append_with_positions(
@@ -189,7 +199,7 @@ def build_incremental_bronze_asset(
             lake, contract, batch_meta, lambda committed: read_source(context, committed)
         )
         context.log.info(
-            f"{contract.dataset}: {len(conformed.rows)} record(s) appended, {dead} to {dlq_dataset(contract)}"
+            f"{contract.dataset}: {conformed.row_count} record(s) appended, {dead} to {dlq_dataset(contract)}"
         )
         try:
             raise_on_breaking_change(contract, conformed)
@@ -198,7 +208,7 @@ def build_incremental_bronze_asset(
             # succeed; a type change must stay a failed run until someone fixes the contract or source
             raise dg.Failure(description=str(exc), allow_retries=False) from exc
         extra: dict[str, Any] = {}
-        touched = business_dates(contract, conformed.rows)
+        touched = business_dates(contract, conformed.table if conformed.table is not None else conformed.rows)
         if touched is not None:
             extra[BUSINESS_DATES] = dg.MetadataValue.json(touched)
             context.log.info(f"{contract.dataset}: business dates in this batch: {touched}")
@@ -213,7 +223,7 @@ def build_incremental_bronze_asset(
             metadata=materialization_metadata(
                 contract,
                 lake,
-                len(conformed.rows),
+                conformed.row_count,
                 {
                     "dead_letters": dead,
                     "new_source_fields": dg.MetadataValue.json(conformed.new_fields),

@@ -25,15 +25,15 @@ class Batch:
     batch_id: str
 
 
-def metadata_arrays(batch: Batch, positions: list[str]) -> dict[str, pa.Array]:
+def metadata_arrays(batch: Batch, positions: list[str] | pa.Array | pa.ChunkedArray) -> dict[str, pa.Array]:
     """The bronze metadata columns (``METADATA_COLUMNS``) for rows at ``positions`` of one batch."""
     count = len(positions)
     return {
-        "_proc_date": pa.array([batch.proc_date] * count, pa.date32()),
-        "_ingested_at": pa.array([batch.ingested_at] * count, pa.timestamp("us", tz="UTC")),
-        "_source": pa.array([batch.source] * count, pa.string()),
-        "_batch_id": pa.array([batch.batch_id] * count, pa.string()),
-        "_position": pa.array(positions, pa.string()),
+        "_proc_date": pa.repeat(pa.scalar(batch.proc_date, pa.date32()), count),
+        "_ingested_at": pa.repeat(pa.scalar(batch.ingested_at, pa.timestamp("us", tz="UTC")), count),
+        "_source": pa.repeat(pa.scalar(batch.source, pa.string()), count),
+        "_batch_id": pa.repeat(pa.scalar(batch.batch_id, pa.string()), count),
+        "_position": positions if not isinstance(positions, list) else pa.array(positions, pa.string()),
     }
 
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from platform_assets.sources.batch import Committed, RawRecord, SourceBatch
+from platform_assets.sources.batch import Committed, JsonPayloads, RawRecord, SourceBatch
 
 POLL_SECONDS = 1.0
+CONSUME_BATCH = 10_000  # messages per consume() call: one C call per batch, not per message
 METADATA_TIMEOUT_SECONDS = 10.0
 
 
@@ -117,6 +118,46 @@ def parse_message(topic: str, partition: int, offset: int, key: bytes | None, va
     }
 
 
+@dataclass
+class ReceivedMessages:
+    """Messages as received, column by column: what the batch conformance reads (``JsonPayloads``)."""
+
+    topic: str
+    partitions: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    keys: list[bytes | None] = field(default_factory=list)
+    values: list[bytes | None] = field(default_factory=list)
+
+    def add(self, partition: int, offset: int, key: bytes | None, value: bytes | None) -> None:
+        self.partitions.append(partition)
+        self.offsets.append(offset)
+        self.keys.append(key)
+        self.values.append(value)
+
+    def payloads(self) -> JsonPayloads:
+        """The values with the Kafka coordinates as supplied columns; ``record(i)`` is
+        ``parse_message`` of message ``i`` (for the records the batch path leaves to per-record typing)."""
+        topic, partitions, offsets, keys, values = (
+            self.topic,
+            self.partitions,
+            self.offsets,
+            self.keys,
+            self.values,
+        )
+        prefix = f"{topic}-"
+        return JsonPayloads(
+            positions=[f"{prefix}{p}@{o}" for p, o in zip(partitions, offsets, strict=True)],
+            values=values,
+            supplied={
+                "_topic": [topic] * len(values),
+                "_partition": partitions,
+                "_offset": offsets,
+                "_key": [k.decode("utf-8", "backslashreplace") if k is not None else None for k in keys],
+            },
+            record=lambda i: parse_message(topic, partitions[i], offsets[i], keys[i], values[i]),
+        )
+
+
 def read_batch(
     source: KafkaTopic,
     committed: Committed,
@@ -133,7 +174,7 @@ def read_batch(
                 log(
                     f"{source.topic}-{p}: offsets {stored[p] + 1}..{low - 1} expired before ingestion (retention)"
                 )
-        records: list[tuple[str, Any]] = []
+        received = ReceivedMessages(source.topic)
         last: dict[int, int] = {}
         if not ranges:  # still acknowledged: the group's offsets catch up with the table's
             return SourceBatch(records=[], acknowledge=_acknowledge(source, stored, last))
@@ -142,31 +183,35 @@ def read_batch(
         open_partitions = set(targets)
         deadline = time.monotonic() + source.read_timeout_seconds
         while open_partitions and time.monotonic() < deadline:
-            message = consumer.poll(POLL_SECONDS)
-            if message is None:
+            messages = consumer.consume(CONSUME_BATCH, POLL_SECONDS)
+            if not messages:
                 for p in list(open_partitions):  # control records can end a partition without a message
                     (position,) = consumer.position([TopicPartition(source.topic, p)])
                     if position.offset >= targets[p]:
                         open_partitions.discard(p)
                 continue
-            if message.error() is not None:
-                raise KafkaException(message.error())
-            partition, offset = message.partition(), message.offset()
-            if partition not in open_partitions or offset >= targets[partition]:
-                continue
-            record = parse_message(source.topic, partition, offset, message.key(), message.value())
-            records.append((position_label(source.topic, partition, offset), record))
-            last[partition] = offset
-            if offset >= targets[partition] - 1:
-                open_partitions.discard(partition)
-                consumer.pause([TopicPartition(source.topic, partition)])
+            for message in messages:
+                if message.error() is not None:
+                    raise KafkaException(message.error())
+                partition, offset = message.partition(), message.offset()
+                if partition not in open_partitions or offset >= targets[partition]:
+                    continue
+                received.add(partition, offset, message.key(), message.value())
+                last[partition] = offset
+                if offset >= targets[partition] - 1:
+                    open_partitions.discard(partition)
+                    consumer.pause([TopicPartition(source.topic, partition)])
         if open_partitions:
             log(f"{source.topic}: read timed out; partitions {sorted(open_partitions)} resume next run")
     finally:
         consumer.close()  # read everything; the monitoring commit uses a fresh consumer
     offsets = {app_id(source.topic, p): o for p, o in last.items()}
-    log(f"{source.topic}: {len(records)} message(s) read, through {offsets}")
-    return SourceBatch(records=records, offsets=offsets, acknowledge=_acknowledge(source, stored, last))
+    log(f"{source.topic}: {len(received.values)} message(s) read, through {offsets}")
+    return SourceBatch(
+        records=received.payloads(),
+        offsets=offsets,
+        acknowledge=_acknowledge(source, stored, last),
+    )
 
 
 def _acknowledge(
