@@ -132,7 +132,10 @@ class SensorRecorder:
     def execute(
         self, job_def: dg.JobDefinition, request: dg.RunRequest, tags: dict[str, str], run_config: dict
     ):
-        """The request as a run of the code location's job, executed in this process."""
+        """The request as a run of the code location's job (or its asset subset), executed in this process."""
+        selection = frozenset(request.asset_selection or ())
+        if selection:  # the daemon launches a request's asset selection only: so does the demo
+            job_def = job_def.get_subset(asset_selection=selection)
         ephemeral = job_def.as_ephemeral_job(resource_defs={}, input_values={})
         job = InMemoryJob(ephemeral)
         run_tags = merge_run_tags(job_def, request.partition_key, tags, None, self.instance, run_config)
@@ -142,6 +145,7 @@ class SensorRecorder:
             run_config=run_config,
             tags={**job_def.run_tags, **run_tags},
             execution_plan=plan,
+            asset_selection=selection or None,
             remote_job_origin=self.repository_origin.get_job_origin(job_def.name),
         )
         self._update(self._tick().with_run_info(run.run_id, request.run_key))

@@ -91,6 +91,7 @@ class SensorDriver:
             instance=self.instance,
             tags=tags,
             partition_key=request.partition_key,
+            asset_selection=list(request.asset_selection) if request.asset_selection else None,
             run_config=QUIET,
             raise_on_error=False,
         )
