@@ -353,9 +353,8 @@ class _Builder:
 
     def _plan_boundary(self, plans: dict[str, list[tuple[str, str | None]]]) -> None:
         for sobject in SOBJECTS:
-            at_boundary = {
-                i for i, r in self.state[sobject].items() if r["SystemModstamp"] == self._newest_raw(sobject)
-            }
+            newest = self._newest_raw(sobject)  # once: per record it made large orgs quadratic
+            at_boundary = {i for i, r in self.state[sobject].items() if r["SystemModstamp"] == newest}
             # Same Id at the same timestamp twice would be indistinguishable from a repeat: avoid it.
             ids = self._pick(sobject, BOUNDARY_TIES, list(at_boundary))
             plans[sobject].extend((UPDATE, i) for i in ids)
@@ -400,10 +399,11 @@ class _Builder:
     ) -> list[str]:
         """``count`` distinct live records (deterministic), not in ``exclude``."""
         skip = set(exclude)
+        parents = {r["AccountId"] for r in self.state[OPPORTUNITY].values()} if with_children else set()
         candidates = [
             i
             for i, r in sorted(self.state[sobject].items())
-            if not r["IsDeleted"] and i not in skip and (not with_children or self._children(i))
+            if not r["IsDeleted"] and i not in skip and (not with_children or i in parents)
         ]
         return self.rng.sample(candidates, count)
 
