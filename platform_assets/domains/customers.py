@@ -7,6 +7,7 @@ import dagster as dg
 from platform_assets.contracts.model import Contract
 from platform_assets.layers.bronze import rds_customers as bronze_rds_customers
 from platform_assets.layers.silver import customers as silver_customers
+from platform_assets.layers.specs import pipeline_selection
 from platform_assets.sensors.dms_files import build_dms_files_sensor
 from platform_assets.settings import PlatformSettings
 from platform_assets.sources.dms.resource import DmsLandingResource
@@ -18,7 +19,7 @@ def definitions(contracts: dict[str, Contract], settings: PlatformSettings) -> d
     assets = [bronze_rds_customers.build(contracts), *silver_customers.build(contracts)]
     job = dg.define_asset_job(
         CUSTOMERS_JOB,
-        selection=dg.AssetSelection.assets(*assets),
+        selection=pipeline_selection(*assets),
         description="RDS customers: DMS files to bronze, applied to silver current state and history.",
         tags={"platform/dataset": "rds_customers"},
     )

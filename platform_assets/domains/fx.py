@@ -9,6 +9,7 @@ from platform_assets.env_secrets import env_secret
 from platform_assets.layers.bronze import fx_rates as bronze_fx_rates
 from platform_assets.layers.gold import dim_currency
 from platform_assets.layers.silver import fx_rates as silver_fx_rates
+from platform_assets.layers.specs import pipeline_selection
 from platform_assets.sensors.fx_publications import build_fx_publications_sensor
 from platform_assets.settings import PlatformSettings
 from platform_assets.sources.fx_api.resource import FxApiResource
@@ -24,7 +25,7 @@ def definitions(contracts: dict[str, Contract], settings: PlatformSettings) -> d
     ]
     job = dg.define_asset_job(
         FX_JOB,
-        selection=dg.AssetSelection.assets(*assets),
+        selection=pipeline_selection(*assets),
         description="FX slice: rates from the FX API to bronze, silver and the currency dimension.",
         tags={"platform/dataset": "fx_rates"},
     )

@@ -18,7 +18,7 @@ from platform_assets.layers.gold import (
     fact_order_lines,
     opportunities,
 )
-from platform_assets.layers.specs import partitions_def
+from platform_assets.layers.specs import partitions_def, pipeline_selection
 from platform_assets.sensors.gold_inputs import build_gold_inputs_sensor
 from platform_assets.settings import PlatformSettings
 
@@ -41,7 +41,7 @@ def definitions(contracts: dict[str, Contract], settings: PlatformSettings) -> d
     assets = build_assets(contracts)
     job = dg.define_asset_job(
         GOLD_JOB,
-        selection=dg.AssetSelection.assets(*assets),
+        selection=pipeline_selection(*assets),
         description="Gold: dimensions, then order-line facts and daily revenue for a range of order dates.",
         tags={"platform/dataset": "gold"},
     )

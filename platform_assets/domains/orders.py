@@ -23,7 +23,7 @@ from platform_assets.contracts.model import Contract
 from platform_assets.layers.bronze import order_events as bronze_order_events
 from platform_assets.layers.bronze.order_events import KafkaOrdersResource
 from platform_assets.layers.silver import orders as silver_orders
-from platform_assets.layers.specs import partitions_def
+from platform_assets.layers.specs import partitions_def, pipeline_selection
 from platform_assets.sensors.business_dates import build_business_dates_sensor
 from platform_assets.sensors.kafka_offsets import build_kafka_offsets_sensor
 from platform_assets.settings import PlatformSettings
@@ -50,13 +50,13 @@ def definitions(contracts: dict[str, Contract], settings: PlatformSettings) -> d
     tags = {"platform/dataset": "order_events"}
     ingest_job = dg.define_asset_job(
         ORDERS_INGEST_JOB,
-        selection=dg.AssetSelection.assets(bronze),
+        selection=pipeline_selection(bronze),
         description="Orders: Kafka order events to today's bronze partition (bad messages to the DLQ).",
         tags=tags,
     )
     apply_job = dg.define_asset_job(
         ORDERS_APPLY_JOB,
-        selection=dg.AssetSelection.assets(*silver),
+        selection=pipeline_selection(*silver),
         description="Orders: bronze order events applied to silver orders and lines, by order date.",
         tags=tags,
     )

@@ -26,6 +26,7 @@ from platform_assets.contracts.model import Contract
 from platform_assets.env_secrets import env_secret
 from platform_assets.layers.bronze import snowflake_products as bronze_products
 from platform_assets.layers.silver import products as silver_products
+from platform_assets.layers.specs import pipeline_selection
 from platform_assets.sensors.watermark_probe import Probe, build_watermark_probe_sensor
 from platform_assets.settings import PlatformSettings
 from platform_assets.sources.snowflake import SnowflakeResource
@@ -84,7 +85,7 @@ def definitions(contracts: dict[str, Contract], settings: PlatformSettings) -> d
     ]
     job = dg.define_asset_job(
         PRODUCTS_JOB,
-        selection=dg.AssetSelection.assets(*assets),
+        selection=pipeline_selection(*assets),
         description="Snowflake products: rows changed since the watermark, to bronze and MERGEd into silver.",
         tags={"platform/dataset": "snowflake_products"},
     )

@@ -21,6 +21,7 @@ from platform_assets.contracts.model import Contract
 from platform_assets.env_secrets import env_secret
 from platform_assets.layers.bronze import salesforce as bronze_salesforce
 from platform_assets.layers.silver import salesforce as silver_salesforce
+from platform_assets.layers.specs import pipeline_selection
 from platform_assets.sensors.watermark_probe import build_watermark_probe_sensor
 from platform_assets.settings import PlatformSettings
 from platform_assets.sources.salesforce import SalesforceResource
@@ -61,7 +62,7 @@ def definitions(contracts: dict[str, Contract], settings: PlatformSettings) -> d
     assets = [*bronze_salesforce.build(contracts), *silver_salesforce.build(contracts)]
     job = dg.define_asset_job(
         SALESFORCE_JOB,
-        selection=dg.AssetSelection.assets(*assets),
+        selection=pipeline_selection(*assets),
         description="Salesforce: Accounts and Opportunities changed since the watermark, to bronze and silver.",
         tags={"platform/dataset": "salesforce"},
     )

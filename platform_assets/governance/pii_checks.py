@@ -12,8 +12,9 @@ import dagster as dg
 
 from platform_assets.contracts.model import Contract
 from platform_assets.governance.pii_scan import DEFAULT_SAMPLE, scan_dataset
+from platform_assets.layers.specs import PII_CHECK_NAME
 
-CHECK_NAME = "pii_classification"
+CHECK_NAME = PII_CHECK_NAME
 JOB_NAME = "governance_pii_scan"
 SCHEDULE = "30 4 * * *"  # daily, after the nightly maintenance
 

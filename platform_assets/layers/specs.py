@@ -17,6 +17,9 @@ PLATFORM_OWNER = "team:data-platform"
 # run tags of a single-run partition range (what a backfill of a range sets)
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+# the governance PII scan's check on every table: it runs in its own daily job, never inside a pipeline
+# run (a scan of every table per run would cost more than the run's own checks)
+PII_CHECK_NAME = "pii_classification"
 
 
 def asset_key(dataset: DatasetRef | str) -> dg.AssetKey:
@@ -162,3 +165,9 @@ def bronze_asset_kwargs(
     # no RetryPolicy: it would retry deterministic errors too; the asset bodies are wrapped in
     # layers/retries.retry_transient_errors, which retries only network, throttling and commit conflicts
     return kwargs
+
+
+def pipeline_selection(*assets: dg.AssetsDefinition) -> dg.AssetSelection:
+    """A pipeline job's selection: the assets and their quality checks, not the scheduled PII scan."""
+    scans = [dg.AssetCheckKey(key, PII_CHECK_NAME) for a in assets for key in a.keys]
+    return dg.AssetSelection.assets(*assets) - dg.AssetSelection.checks(*scans)
