@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from platform_assets.contracts import load_contracts
 from platform_assets.contracts.model import Contract
 from platform_assets.governance.audit import AuditEvent, current_user, record
 from platform_assets.governance.decision import Caller, Decision, decide
@@ -52,7 +53,10 @@ class SampleGovernor:
 
     @classmethod
     def for_reports(cls, contracts: dict[str, Contract] | None = None) -> SampleGovernor:
-        governance = Governance(load_policies(contracts), contracts) if contracts else Governance.load()
+        # the policies name datasets of the whole catalogue: check them against all of it, whatever
+        # subset of contracts (or variant of one) the report covers
+        every = {**load_contracts(), **(contracts or {})}
+        governance = Governance(load_policies(every), every)
         role = governance.policies.report_role or governance.policies.default_role
         return cls(governance, Caller(current_user(), role))
 
