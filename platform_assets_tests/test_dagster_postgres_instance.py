@@ -25,6 +25,7 @@ import pytest
 import yaml
 
 from platform_assets.operations.ui_services import prepare_home
+from sandbox.services.ports import free_port
 from sandbox.services.postgres import PostgresServer
 
 LOCATION = """
@@ -48,12 +49,6 @@ defs = dg.Definitions(jobs=[probe], schedules=[nightly_probe])
 BIN = Path(sys.executable).parent
 HOLD_SECONDS = 8
 DATASETS = ("silver/alpha", "silver/beta")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait(what: str, condition: Callable[[], bool], timeout: float) -> None:
@@ -127,7 +122,7 @@ def _overlap(a: dg.DagsterRun, b: dg.DagsterRun, records: dict[str, dg.RunRecord
 
 def test_runs_queue_per_dataset_and_run_side_by_side_on_postgres(postgres_home) -> None:
     workdir, env, server = postgres_home
-    port = _free_port()
+    port = free_port()
     (workdir / "workspace.yaml").write_text(
         yaml.safe_dump(
             {"load_from": [{"grpc_server": {"host": "127.0.0.1", "port": port, "location_name": "probe"}}]}

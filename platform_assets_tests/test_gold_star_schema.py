@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,6 +32,7 @@ from platform_assets.operations.sensor_driver import QUIET
 from platform_assets_tests.gold_platform import GoldWorld, gold_world, with_messages
 from sandbox.generator import gold_oracle
 from sandbox.generator.orders import FX_RATE_MISSING, LATE_CUSTOMER, UNCATALOGUED_PRODUCT, OrderMessage
+from sandbox.services.ports import free_port
 
 FACT_COLUMNS = [
     "order_id", "line_no", "order_date", "customer_key", "product_key", "customer_id", "product_id",
@@ -384,7 +384,7 @@ print(json.dumps(spark.table("gold.fact_order_lines").count()))
 
 
 def test_platform_serve_answers_a_plain_pyspark_client_in_another_process(world: GoldWorld) -> None:
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "platform_assets.cli", "serve", "--port", str(port)],
         stdout=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "error"},
@@ -413,9 +413,3 @@ def test_platform_serve_answers_a_plain_pyspark_client_in_another_process(world:
             server.kill()
             raise
     assert code == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

@@ -16,19 +16,14 @@ import pytest
 
 from platform_assets.lake import delta_tables as lake_io
 from platform_assets.settings import PlatformSettings
+from sandbox.services.ports import free_port
 
 BUCKET = "lake"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     venv_bin = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "moto_server"
     command = [str(venv_bin) if venv_bin.exists() else "moto_server", "-H", "127.0.0.1", "-p", str(port)]
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -23,6 +23,7 @@ import yaml
 
 from platform_assets.demo import prepare_home
 from platform_assets.operations.run_launcher import process_alive, worker_pid
+from sandbox.services.ports import free_port
 
 LOCATION = """
 import time
@@ -37,12 +38,6 @@ def probe():
     hold()
 """
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait(what: str, condition: Callable[[], bool], timeout: float) -> None:
@@ -90,7 +85,7 @@ def platform_home(tmp_path: Path) -> Iterator[tuple[Path, Processes, int]]:
     config.setdefault("run_monitoring", {})["poll_interval_seconds"] = 1  # only to keep the test short
     (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     (workdir / "location.py").write_text(LOCATION)
-    port = _free_port()
+    port = free_port()
     (workdir / "workspace.yaml").write_text(
         yaml.safe_dump(
             {"load_from": [{"grpc_server": {"host": "127.0.0.1", "port": port, "location_name": "probe"}}]}

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from sandbox.services.fx_api import FxApiServer
+from sandbox.services.ports import free_port
 
 AUTH = {"Authorization": "Bearer test-token"}
 # 16 records: late JPY (09:00), the normal publication with a duplicate EUR (16:00), the correction (18:30).
@@ -182,14 +183,8 @@ def test_bad_fault_settings_are_400(fx_server: FxApiServer) -> None:
         assert response.status_code == 400, body
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_cli_start_status_stop_round_trip(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SANDBOX_HOME": str(tmp_path),

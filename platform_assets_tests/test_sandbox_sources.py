@@ -24,14 +24,9 @@ from sandbox.detached import alive
 from sandbox.generator.customers import generate_customers
 from sandbox.generator.products import generate_products
 from sandbox.generator.salesforce import generate_salesforce
+from sandbox.services.ports import free_port
 from sandbox.sources import postgres_dsn, salesforce_ca_path
 from sandbox.traffic import TrafficParameters, plan
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _sandbox(*args: str) -> subprocess.CompletedProcess[str]:
@@ -41,7 +36,7 @@ def _sandbox(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_salesforce_snowflake_postgres_services_start_answer_and_stop(tmp_path: Path) -> None:
     home = ["--home", str(tmp_path)]
-    ports = {name: _free_port() for name in ("salesforce", "snowflake", "postgres")}
+    ports = {name: free_port() for name in ("salesforce", "snowflake", "postgres")}
     landing = tmp_path / "landing"
     started = {
         name: _sandbox(

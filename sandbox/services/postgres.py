@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,8 @@ from pathlib import Path
 from types import TracebackType
 
 import psycopg2
+
+from sandbox.services.ports import free_port
 
 DEFAULT_BIN_DIR = Path("/usr/lib/postgresql/15/bin")
 OS_USER = "postgres"  # both the OS user running the server and the database superuser
@@ -46,12 +47,6 @@ LOG_TAIL_LINES = 30
 
 class PostgresStartError(RuntimeError):
     """The server did not initialise or start; the message carries the command output and log tail."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostgresServer:
@@ -102,7 +97,7 @@ class PostgresServer:
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> None:
         self.base_dir = Path(tempfile.mkdtemp(prefix="sandbox-postgres-"))
-        self.port = self._requested_port or _free_port()
+        self.port = self._requested_port or free_port()
         try:
             self._chown_to_server_user(self.base_dir)
             self._run_as_server_user(

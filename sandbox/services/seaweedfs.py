@@ -12,7 +12,6 @@ import json
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,14 +19,10 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from sandbox.services.ports import free_port
+
 HOST = "127.0.0.1"
 REGION = "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def weed_binary() -> str:
@@ -76,21 +71,21 @@ class SeaweedS3:
         config = self.base_dir / "s3.json"
         config.write_text(json.dumps(identities))
         config.chmod(0o600)
-        self.port = _free_port()
+        self.port = free_port()
         ports = {
-            "master.port": _free_port(),
-            "master.port.grpc": _free_port(),
-            "volume.port": _free_port(),
-            "volume.port.grpc": _free_port(),
-            "filer.port": _free_port(),
-            "filer.port.grpc": _free_port(),
+            "master.port": free_port(),
+            "master.port.grpc": free_port(),
+            "volume.port": free_port(),
+            "volume.port.grpc": free_port(),
+            "filer.port": free_port(),
+            "filer.port.grpc": free_port(),
             "s3.port": self.port,
-            "s3.port.grpc": _free_port(),
-            "s3.port.iceberg": _free_port(),
-            "s3.port.lance": _free_port(),
-            "admin.port": _free_port(),
-            "admin.port.grpc": _free_port(),
-            "metricsPort": _free_port(),
+            "s3.port.grpc": free_port(),
+            "s3.port.iceberg": free_port(),
+            "s3.port.lance": free_port(),
+            "admin.port": free_port(),
+            "admin.port.grpc": free_port(),
+            "metricsPort": free_port(),
         }
         command = [weed_binary(), "mini", f"-dir={self.base_dir / 'data'}", f"-ip={HOST}", f"-ip.bind={HOST}"]
         command += [f"-{name}={port}" for name, port in ports.items()]

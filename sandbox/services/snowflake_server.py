@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.generator.products import COLUMNS, ProductsDataset, Row
+from sandbox.services.ports import free_port
 
 DATABASE = "SANDBOX"
 SCHEMA = "CATALOG"
@@ -32,12 +33,6 @@ create or replace table {table} (
     updated_at timestamp_ntz(6) not null
 )
 """
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 class FakeSnowflakeServer:
@@ -64,7 +59,7 @@ class FakeSnowflakeServer:
         }
 
     def start(self, timeout_seconds: float = 30.0) -> FakeSnowflakeServer:
-        self.port = self.port or _free_port(self.host)
+        self.port = self.port or free_port(self.host)
         # The log goes to a file, not a pipe: a full pipe would block the server.
         self._log = tempfile.NamedTemporaryFile(prefix="fakesnow-", suffix=".log", delete=False)  # noqa: SIM115
         command = [sys.executable, "-m", "fakesnow", "-s", "--host", self.host, "-p", str(self.port)]

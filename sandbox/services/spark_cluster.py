@@ -26,6 +26,8 @@ from types import TracebackType
 
 import httpx
 
+from sandbox.services.ports import free_port
+
 HOST = "127.0.0.1"
 STATE_FILE = "cluster.json"
 CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
@@ -51,12 +53,6 @@ def cluster_jars() -> list[Path]:
     """The s3a filesystem and Kafka source jars (``make spark-jars``): next to the Delta jars."""
     default = Path(os.environ.get("PLATFORM_DELTA_JARS_DIR") or _REPO_ROOT / ".cache" / "jars") / "cluster"
     return sorted(Path(os.environ.get("PLATFORM_CLUSTER_JARS_DIR") or default).glob("*.jar"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def s3a_conf(storage_options: Mapping[str, str]) -> dict[str, str]:
