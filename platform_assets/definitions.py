@@ -48,7 +48,7 @@ def build_definitions(
     return dg.Definitions.merge(
         *domain_defs,
         operations_definitions(contracts, domain_defs),
-        governance_definitions(contracts),  # write audit, PII scan checks (governance/definitions.py)
+        governance_definitions(contracts, Path(settings.reports_dir)),  # PII scan, catalog site
         dg.Definitions(
             assets=table_specs(
                 contracts

@@ -11,8 +11,11 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable, QueryBuilder
 
+from platform_assets.lake.audit_log import audit_uri
 from platform_assets.lake.delta_tables import read_table, row_count
 from platform_assets_tests.fx_platform import FxPlatform, fx_platform
 from sandbox.generator.fx import generate_fx
@@ -67,6 +70,25 @@ def test_01_two_clean_days_reach_gold(platform: FxPlatform) -> None:
     assert unknown["currency_key"] == -1 and unknown["rate_days"] == 0
     usd = next(r for r in dim if r["ccy"] == "USD")
     assert usd["is_base_currency"] and usd["latest_rate_to_base"] == 1.0
+
+
+def test_01b_each_materialization_is_audited_before_its_step_returns(platform: FxPlatform) -> None:
+    """No sensor ran: the write path itself appended one materialize row per asset of test_01's run."""
+    reader = (
+        QueryBuilder()
+        .register("t", DeltaTable(audit_uri(platform.lake)))
+        .execute("SELECT * FROM t WHERE action = 'materialize' ORDER BY at")
+    )
+    rows = pa.RecordBatchReader.from_stream(reader).read_all().to_pylist()
+    run_id = platform.instance.get_runs(limit=1)[0].run_id
+    assert [(r["datasets"], r["row_count"], r["user"], r["role"]) for r in rows] == [
+        (["bronze/fx_rates"], 13 + 12, "service:dagster", "pipeline"),
+        (["silver/fx_rates"], 13 + 12, "service:dagster", "pipeline"),
+        (["gold/dim_currency"], 14, "service:dagster", "pipeline"),
+    ]
+    assert rows[0]["statement"].startswith(
+        f"materialize bronze/fx_rates partition 2026-11-01..2026-11-02 (run {run_id}, version "
+    )
 
 
 def test_02_materialization_metadata_carries_lineage_schema_and_counts(platform: FxPlatform) -> None:

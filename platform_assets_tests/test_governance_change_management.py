@@ -16,6 +16,7 @@ from platform_assets.contracts.loader import CONTRACTS_DIR
 from platform_assets.governance.catalog import impact, search
 from platform_assets.governance.commands import contracts_diff
 from platform_assets.governance.contract_diff import contracts_at, diff_contracts
+from platform_assets.governance.policy_model import POLICIES_FILE
 from platform_assets.governance.read_path import Governance
 
 
@@ -105,6 +106,42 @@ def test_breaking_change_rejected_then_accepted_with_an_approval(
     _edit(customers, "{name: name, type: string,", "{name: name, type: long,")
     changes = diff_contracts(contracts_at("HEAD", repo, directory), load_contracts(directory))
     assert [(c.what, c.blocking) for c in changes] == [("column name type string -> long", True)]
+
+
+def test_an_approval_by_someone_not_allowed_to_approve_is_rejected(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    directory = repo / "contracts" / "datasets"
+    customers = _customers(repo)
+    _edit(customers, "{name: name, type: string,", "{name: name, type: long,")
+    # the author makes themself an owner and approves: owners count as of BASE, so this is rejected
+    _edit(
+        customers,
+        'owners: ["team:data-platform", "crm-team@example.com"]',
+        'owners: ["team:data-platform", "crm-team@example.com", "mallory@example.com"]',
+    )
+    entry = "changelog:\n  - {{date: 2026-12-01, change: name as a number, approved_by: {who}, reason: ticket 7}}\n"
+    base_text = customers.read_text()
+    customers.write_text(base_text + entry.format(who="mallory@example.com"))
+    assert contracts_diff("base", directory) == 1
+    out = capsys.readouterr().out
+    assert (
+        "BREAKING         silver/customers: column name type string -> long (REJECTED: mallory@example.com "
+        "may not approve changes to silver/customers" in out
+    )
+    assert out.strip().endswith("1 need an approval, 1 not approved")
+
+    customers.write_text(base_text + entry.format(who="dpo@example.com"))  # the sales domain's approver
+    assert contracts_diff("base", directory) == 0
+    assert "approved by dpo@example.com on 2026-12-01: ticket 7" in capsys.readouterr().out
+
+    # an approver list naming a domain no contract has fails at load, naming the field
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(
+        POLICIES_FILE.read_text().replace("  catalog: [dpo@example.com]", "  ops: [a@example.com]")
+    )
+    assert contracts_diff("base", directory, policies) == 2
+    assert "field 'approvers.ops': no contract has domain 'ops'" in capsys.readouterr().err
 
 
 def test_a_removed_dataset_and_an_approval_without_a_reason(repo: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from platform_assets import cli
-from platform_assets.governance.audit import audit_uri
+from platform_assets.lake.audit_log import audit_uri
 from platform_assets.lake.delta_tables import read_table
 from platform_assets.lake.location import Lake
 from platform_assets.lake.suppression import drop_suppressed

@@ -18,11 +18,11 @@ import pytest
 from platform_assets import cli
 from platform_assets.engine.query import QueryError
 from platform_assets.engine.spark_resource import SparkEngine
-from platform_assets.governance.audit import audit_uri
 from platform_assets.governance.decision import Caller
 from platform_assets.governance.governed_sql import run_governed
 from platform_assets.governance.masks import REDACTED, mask_salt
 from platform_assets.governance.read_path import Governance
+from platform_assets.lake.audit_log import audit_uri
 from platform_assets.lake.delta_tables import read_table, row_count
 from platform_assets.lake.location import Lake
 from platform_assets_tests.governance_lake import DEAD_LETTER_RAW, build_governance_lake, token

@@ -18,11 +18,11 @@ import pytest
 from deltalake import DeltaTable, QueryBuilder
 
 from platform_assets.contracts import load_contracts
-from platform_assets.governance.audit import audit_uri
 from platform_assets.governance.decision import Caller
 from platform_assets.governance.policy_model import MaskMethod
 from platform_assets.governance.read_path import Governance
 from platform_assets.governance.samples import SampleGovernor, mask_value
+from platform_assets.lake.audit_log import audit_uri
 from platform_assets.lake.location import Lake
 from platform_assets.quality.evaluate import QualityReport, RuleOutcome
 from platform_assets.quality.results import evaluations, write_evaluations

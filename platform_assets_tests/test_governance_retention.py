@@ -8,11 +8,12 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable, QueryBuilder, write_deltalake
 
 from platform_assets.contracts.model import Contract
-from platform_assets.governance.audit import audit_uri
+from platform_assets.lake.audit_log import audit_uri
 from platform_assets.lake.location import Lake
 from platform_assets.lake.resource import LakeResource
 from platform_assets.operations.maintenance import data_files
@@ -151,3 +152,82 @@ def test_retention_by_a_timestamp_column_and_tables_without_one(tmp_path: Path) 
 def test_retention_column_must_be_a_date_of_the_schema() -> None:
     with pytest.raises(ValueError, match=r"retention\.column"):
         _contract(vacuum="7d", column="email")
+
+
+def _plant_held(lake: Lake) -> tuple[str, str]:
+    """quarantine/bronze_events: rows quarantined 40, 31, 29 and 1 day(s) ago (one file each);
+    bronze/events_dlq: 3 dead letters that arrived 45 days ago and 2 that arrived 2 days ago."""
+    quarantine, dlq = lake.quarantine_uri("bronze/events"), lake.uri("bronze/events_dlq")
+    for age, n in ((40, 4), (31, 3), (29, 2), (1, 1)):
+        at = datetime.combine(TODAY - timedelta(days=age), datetime.min.time(), UTC) + timedelta(hours=6)
+        write_deltalake(
+            quarantine,
+            pa.table(
+                {
+                    "email": [f"q{age}-{i}@example.com" for i in range(n)],
+                    "_failed_rules": ["id_not_null"] * n,
+                    "_quarantined_at": pa.array([at] * n, pa.timestamp("us", tz="UTC")),
+                }
+            ),
+            mode="append",
+        )
+    for age, n in ((45, 3), (2, 2)):
+        write_deltalake(
+            dlq,
+            pa.table(
+                {
+                    "_position": [f"{age}:{i}" for i in range(n)],
+                    "_raw": [f'{{"email": "d{age}-{i}@example.com"}}' for i in range(n)],
+                    "_proc_date": pa.array([TODAY - timedelta(days=age)] * n, pa.date32()),
+                }
+            ),
+            mode="append",
+            partition_by=["_proc_date"],
+        )
+    return quarantine, dlq
+
+
+def _rows(uri: str, column: str) -> list:
+    reader = QueryBuilder().register("t", DeltaTable(uri)).execute(f"SELECT {column} FROM t ORDER BY 1")
+    return pa.RecordBatchReader.from_stream(reader).read_all().column(0).to_pylist()
+
+
+def test_quarantine_and_dead_letters_past_their_retention_leave_storage(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path))
+    _plant(lake.uri("bronze/events"))
+    quarantine, dlq = _plant_held(lake)
+    old_letters = {p for p in data_files(dlq) if f"_proc_date={TODAY - timedelta(days=45)}" in p}
+    assert len(old_letters) == 1 and len(data_files(quarantine)) == 4
+
+    result = _materialize(tmp_path, _contract(vacuum="0h"))  # bronze: held rows kept 30 days
+
+    metadata = result.asset_materializations_for_node(result.all_node_events[0].node_name)[0].metadata
+    assert metadata["held_rows_deleted"].value == {"quarantine/bronze_events": 7, "bronze/events_dlq": 3}
+    assert _rows(quarantine, "email") == ["q1-0@example.com", "q29-0@example.com", "q29-1@example.com"]
+    assert _rows(dlq, "_position") == ["2:0", "2:1"]
+    # vacuumed: the files that held them are gone from storage (listed, not vacuum's report)
+    assert not set(data_files(dlq)) & old_letters and len(data_files(dlq)) == 1
+    stored = {
+        e for p in data_files(quarantine) for e in pq.read_table(Path(quarantine) / p)["email"].to_pylist()
+    }
+    assert stored == {"q1-0@example.com", "q29-0@example.com", "q29-1@example.com"}
+    rows = sorted((r["datasets"][0], r["row_count"]) for r in _audit_rows(lake))
+    assert rows == [("bronze/events", 42), ("bronze/events_dlq", 3), ("quarantine/bronze_events", 7)]
+
+
+def test_held_retention_is_a_contract_setting_with_a_layer_default(tmp_path: Path) -> None:
+    from platform_assets.operations.retention import enforce_held_retention
+
+    lake = Lake(str(tmp_path))
+    _plant_held(lake)
+    assert _contract(vacuum="7d").held_retention_days == 30
+    reports = enforce_held_retention(lake, _contract(vacuum="7d", held_days=30 * 2), TODAY)
+    assert [(r.table, r.rows_deleted) for r in reports] == [
+        ("quarantine/bronze_events", 0),
+        ("bronze/events_dlq", 0),
+    ]
+    reports = enforce_held_retention(lake, _contract(vacuum="7d", held_days=10), TODAY)
+    assert [(r.table, r.rows_deleted) for r in reports] == [
+        ("quarantine/bronze_events", 9),
+        ("bronze/events_dlq", 3),
+    ]

@@ -136,9 +136,22 @@ class Freshness(_Strict):
         return self
 
 
+# how long the rows a dataset's writes held back (its quarantine table, a bronze table's dead letters)
+# are kept when the contract does not say: long enough to investigate and replay, not forever
+HELD_RETENTION_DAYS = {"bronze": 30, "silver": 90, "gold": 90}
+
+
 class Retention(_Strict):
     days: int = Field(ge=1)
     note: str = ""
+    held_days: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "days the dataset's quarantine rows and dead letters are kept (default by layer: "
+            "HELD_RETENTION_DAYS); the maintenance asset deletes older ones"
+        ),
+    )
     column: str | None = Field(
         None,
         description=(
@@ -427,6 +440,11 @@ class Contract(_Strict):
         if self.retention.column:
             return self.retention.column
         return self.partitioning.column if self.partitioning else None
+
+    @property
+    def held_retention_days(self) -> int:
+        """Days its quarantine rows and dead letters are kept: ``retention.held_days``, else the layer's."""
+        return self.retention.held_days or HELD_RETENTION_DAYS[self.ref.layer]
 
     @property
     def ref(self) -> DatasetRef:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from platform_assets.contracts.model import Contract
+from platform_assets.contracts.model import ColumnSpec, Contract
 from platform_assets.governance.decision import Caller, decide
 from platform_assets.governance.policy_model import Policies
 
@@ -28,49 +28,94 @@ class Hit:
         return f"{name:<45} [{self.matched}] {self.text}"
 
 
+EXACT_FIELDS = ("classification",)  # matched whole (``pii`` must not match ``non-pii``); others as substrings
+
+
+def dataset_fields(contract: Contract) -> dict[str, str]:
+    """What a dataset is found by (the CLI search and the catalog site's index match the same fields)."""
+    return {
+        "name": contract.dataset,
+        "description": " ".join(contract.description.split()),
+        "owners": " ".join(contract.owners),
+        "domain": contract.domain,
+        "tags": " ".join(f"{k}={v}" for k, v in contract.tags.items()),
+    }
+
+
+def column_fields(column: ColumnSpec) -> dict[str, str]:
+    return {
+        "name": column.name,
+        "description": column.description,
+        "classification": column.classification.value,
+    }
+
+
+def dataset_text(contract: Contract) -> str:
+    description = " ".join(contract.description.split())
+    return f"{description[:90]} (owners {', '.join(contract.owners)}, domain {contract.domain})"
+
+
+def column_text(column: ColumnSpec) -> str:
+    return f"{column.type}, {column.classification.value}: {column.description}"
+
+
+def matched_field(fields: dict[str, str], needle: str) -> str | None:
+    """The first field that holds ``needle`` (lower case), or None."""
+    for label, value in fields.items():
+        if needle == value.lower() if label in EXACT_FIELDS else needle in value.lower():
+            return label
+    return None
+
+
 def search(contracts: dict[str, Contract], term: str) -> list[Hit]:
     """Datasets and columns whose name, description, classification, owner, domain or tag has ``term``."""
     needle = term.strip().lower()
     hits: list[Hit] = []
     for dataset, contract in sorted(contracts.items()):
-        description = " ".join(contract.description.split())
-        fields = {
-            "name": dataset,
-            "description": description,
-            "owners": " ".join(contract.owners),
-            "domain": contract.domain,
-            "tags": " ".join(f"{k}={v}" for k, v in contract.tags.items()),
-        }
-        for label, value in fields.items():
-            if needle in value.lower():
-                owners = ", ".join(contract.owners)
-                hits.append(
-                    Hit(
-                        dataset,
-                        None,
-                        label,
-                        f"{description[:90]} (owners {owners}, domain {contract.domain})",
-                    )
-                )
-                break
+        label = matched_field(dataset_fields(contract), needle)
+        if label:
+            hits.append(Hit(dataset, None, label, dataset_text(contract)))
         for column in contract.columns:
-            values = {
-                "name": column.name,
-                "description": column.description,
-                "classification": column.classification.value,
-            }
-            for label, value in values.items():
-                if needle == value.lower() if label == "classification" else needle in value.lower():
-                    hits.append(
-                        Hit(
-                            dataset,
-                            column.name,
-                            label,
-                            f"{column.type}, {column.classification.value}: {column.description}",
-                        )
-                    )
-                    break
+            label = matched_field(column_fields(column), needle)
+            if label:
+                hits.append(Hit(dataset, column.name, label, column_text(column)))
     return hits
+
+
+def upstream_columns(contracts: dict[str, Contract], dataset: str, column: str) -> list[str]:
+    """Every column ``dataset.column`` is derived from, transitively, through the declared lineage."""
+    found: list[str] = []
+    queue = deque([f"{dataset}.{column}"])
+    while queue:
+        source_dataset, _, source_column = queue.popleft().rpartition(".")
+        contract = contracts.get(source_dataset)
+        if contract is None or source_column not in contract.column_names:
+            continue  # a source outside the contracts (a raw payload field) ends the trail
+        for source in contract.column(source_column).lineage:
+            if source not in found:
+                found.append(source)
+                queue.append(source)
+    return sorted(found)
+
+
+def direct_downstream(contracts: dict[str, Contract], dataset: str) -> list[str]:
+    """The datasets that list ``dataset`` as upstream."""
+    return sorted(name for name, contract in contracts.items() if dataset in contract.upstream)
+
+
+def roles_reading(
+    contracts: dict[str, Contract], policies: Policies, datasets: list[str]
+) -> dict[str, list[str]]:
+    """Role -> those of ``datasets`` the policies let it read (a role's attributes given any value)."""
+    roles: dict[str, list[str]] = {}
+    for name, role in policies.roles.items():
+        caller = Caller("catalog", name, {a: "x" for a in role.attributes})
+        readable = [
+            d for d in datasets if decide(policies, contracts, caller, d, contracts[d].column_names).allowed
+        ]
+        if readable:
+            roles[name] = readable
+    return roles
 
 
 def downstream_columns(contracts: dict[str, Contract], dataset: str, column: str) -> list[str]:
@@ -138,13 +183,6 @@ def impact(contracts: dict[str, Contract], policies: Policies, target: str) -> I
     else:
         columns, datasets = [], downstream_datasets(contracts, dataset)
     affected = [dataset, *datasets]
-    roles: dict[str, list[str]] = {}
-    for name, role in policies.roles.items():
-        caller = Caller("impact", name, {a: "x" for a in role.attributes})
-        readable = [
-            d for d in affected if decide(policies, contracts, caller, d, contracts[d].column_names).allowed
-        ]
-        if readable:
-            roles[name] = readable
+    roles = roles_reading(contracts, policies, affected)
     checks = {d: len(contracts[d].rules) for d in affected if contracts[d].rules}
     return Impact(target, datasets, columns, roles, checks)

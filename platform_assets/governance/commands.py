@@ -31,6 +31,10 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
         "search", help="datasets and columns by name, description, classification, owner, domain or tag"
     )
     found.add_argument("term", help="e.g. email, pii, crm-team, revenue")
+    build = catalog_commands.add_parser(
+        "build", help="write the static HTML catalog site (a page per dataset, column lineage, search)"
+    )
+    build.add_argument("--out", required=True, type=Path, help="folder to write the site into")
     impact = commands.add_parser(
         "impact", help="downstream columns, datasets, roles and quality rules a change would touch"
     )
@@ -44,6 +48,8 @@ def dispatch(args: argparse.Namespace) -> int | None:
         return _clone(args)
     if args.command == "pii-scan":
         return _pii_scan(args)
+    if args.command == "catalog" and args.catalog_command == "build":
+        return _catalog_build(args.out)
     if args.command == "catalog":
         return _catalog_search(args.term)
     if args.command == "impact":
@@ -51,12 +57,13 @@ def dispatch(args: argparse.Namespace) -> int | None:
     return None
 
 
-def contracts_diff(base: str, directory: Path | None = None) -> int:
+def contracts_diff(base: str, directory: Path | None = None, policies_file: Path | None = None) -> int:
     import subprocess
 
     from platform_assets.contracts import ContractError, load_contracts
     from platform_assets.contracts.loader import CONTRACTS_DIR
     from platform_assets.governance.contract_diff import contracts_at, diff_contracts
+    from platform_assets.governance.policy_model import POLICIES_FILE, PolicyError, load_policies
 
     directory = directory or CONTRACTS_DIR
     try:
@@ -74,7 +81,12 @@ def contracts_diff(base: str, directory: Path | None = None) -> int:
     except ContractError as exc:
         print(f"contracts diff: the working contracts do not load: {exc}", file=sys.stderr)
         return 2
-    changes = diff_contracts(old, new)
+    try:
+        policies = load_policies(new, policies_file or POLICIES_FILE)
+    except PolicyError as exc:
+        print(f"contracts diff: {exc}", file=sys.stderr)
+        return 2
+    changes = diff_contracts(old, new, policies)
     for change in changes:
         print(change)
     blocking = [c for c in changes if c.blocking]
@@ -97,6 +109,21 @@ def _catalog_search(term: str) -> int:
     return 0 if hits else 1
 
 
+def _catalog_build(out: Path) -> int:
+    from platform_assets.governance.catalog_site import build_site
+    from platform_assets.governance.read_path import Governance
+    from platform_assets.lake.location import Lake
+    from platform_assets.settings import PlatformSettings
+
+    settings = PlatformSettings.from_env()
+    governance = Governance.load()
+    index = build_site(
+        Lake(settings.lake_root, settings.storage_options), governance.contracts, governance.policies, out
+    )
+    print(f"catalog: {len(governance.contracts)} dataset page(s) and the search index in {out}; open {index}")
+    return 0
+
+
 def _impact(target: str) -> int:
     from platform_assets.governance.catalog import impact
     from platform_assets.governance.read_path import Governance
@@ -113,9 +140,9 @@ def _impact(target: str) -> int:
 
 def _erase(args: argparse.Namespace) -> int:
     from platform_assets.contracts import load_contracts
-    from platform_assets.governance.audit import AuditEvent, current_user, record
     from platform_assets.governance.erasure import ErasureError, Subject, SubjectConfig, erase
     from platform_assets.lake import suppression
+    from platform_assets.lake.audit_log import audit_write
     from platform_assets.lake.location import Lake
     from platform_assets.settings import PlatformSettings
 
@@ -132,26 +159,16 @@ def _erase(args: argparse.Namespace) -> int:
     if outcome.rows:
         suppression.add(lake, outcome.identity.ids, outcome.identity.emails)
     counts = ", ".join(f"{label}={n}" for label, n in sorted(outcome.rows.items()))
-    record(
+    audit_write(
         lake,
-        [
-            AuditEvent(
-                user=current_user(),
-                role="erasure",
-                action="erase",
-                allowed=True,
-                datasets=sorted(outcome.rows),
-                statement=f"erase customer_id(s) {', '.join(map(str, outcome.identity.ids))} (asked as {shown})",
-                row_count=sum(outcome.rows.values()),
-                reason=(args.reason + "; " if args.reason else "")
-                + f"rows: {counts}; files vacuumed: {outcome.files_removed}; "
-                + (
-                    "verified: no reachable version holds the subject"
-                    if not outcome.findings
-                    else "NOT verified"
-                ),
-            )
-        ],
+        "erase",
+        role="erasure",
+        datasets=sorted(outcome.rows),
+        statement=f"erase customer_id(s) {', '.join(map(str, outcome.identity.ids))} (asked as {shown})",
+        row_count=sum(outcome.rows.values()),
+        reason=(args.reason + "; " if args.reason else "")
+        + f"rows: {counts}; files vacuumed: {outcome.files_removed}; "
+        + ("verified: no reachable version holds the subject" if not outcome.findings else "NOT verified"),
     )
     if not outcome.rows:
         print(f"erase: no stored data identifies {shown}; nothing changed", file=sys.stderr)

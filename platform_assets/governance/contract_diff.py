@@ -5,8 +5,10 @@ Kinds: ``additive`` (new dataset or column, widened type, looser nullability, me
 retention: data goes sooner) and ``reclassification`` (a column's classification changed; taking
 ``pii`` away unmasks it, which needs the same approval as a breaking change). A change that needs an
 approval is accepted when the dataset's contract gained a ``changelog`` entry since BASE that names
-who approved it (``approved_by``) and why (``reason``); otherwise the command exits 1 (CI runs it
-against the main branch).
+who approved it (``approved_by``) and why (``reason``), and the approver may approve for that dataset:
+one of its owners as of BASE (so a branch cannot make itself an owner and approve its own change) or
+an approver of its domain in ``governance/policies.yaml`` (``approvers``). Otherwise the command exits
+1 (CI runs it against the main branch).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from platform_assets.contracts import load_contracts
 from platform_assets.contracts.loader import CONTRACTS_DIR
 from platform_assets.contracts.model import ChangelogEntry, Classification, Contract
+from platform_assets.governance.policy_model import Policies
 
 ADDITIVE, BREAKING, RECLASSIFICATION = "additive", "breaking", "reclassification"
 WIDENING = {("int", "long"), ("int", "double"), ("long", "double")}
@@ -31,19 +34,26 @@ class Change:
     what: str
     needs_approval: bool
     approval: ChangelogEntry | None = None
+    approver_allowed: bool = True  # the approval names someone who may approve for the dataset
 
     @property
     def blocking(self) -> bool:
-        return self.needs_approval and self.approval is None
+        return self.needs_approval and (self.approval is None or not self.approver_allowed)
 
     def __str__(self) -> str:
         label = self.kind.upper()
         if self.needs_approval:
-            state = (
-                f"approved by {self.approval.approved_by} on {self.approval.date}: {self.approval.reason}"
-                if self.approval
-                else "NOT APPROVED: add a changelog entry with approved_by and reason"
-            )
+            if self.approval is None:
+                state = "NOT APPROVED: add a changelog entry with approved_by and reason"
+            elif not self.approver_allowed:
+                state = (
+                    f"REJECTED: {self.approval.approved_by} may not approve changes to {self.dataset} "
+                    "(an owner of the contract or an approver of its domain in policies.yaml may)"
+                )
+            else:
+                state = (
+                    f"approved by {self.approval.approved_by} on {self.approval.date}: {self.approval.reason}"
+                )
             return f"{label:<16} {self.dataset}: {self.what} ({state})"
         return f"{label:<16} {self.dataset}: {self.what}"
 
@@ -113,7 +123,10 @@ def _approval(base: Contract | None, head: Contract) -> ChangelogEntry | None:
     return max(added, key=lambda e: e.date) if added else None
 
 
-def diff_contracts(base: dict[str, Contract], head: dict[str, Contract]) -> list[Change]:
+def diff_contracts(
+    base: dict[str, Contract], head: dict[str, Contract], policies: Policies | None = None
+) -> list[Change]:
+    """Every change; with ``policies``, an approval by someone not allowed to approve does not count."""
     changes: list[Change] = []
     for dataset in sorted(set(base) | set(head)):
         old, new = base.get(dataset), head.get(dataset)
@@ -123,8 +136,15 @@ def diff_contracts(base: dict[str, Contract], head: dict[str, Contract]) -> list
             continue
         found = [(ADDITIVE, "dataset added", False)] if old is None else _dataset_changes(old, new)
         approval = _approval(old, new)
+        allowed = (
+            approval is None
+            or policies is None
+            or old is None
+            or policies.may_approve(approval.approved_by or "", old)
+        )
         changes += [
-            Change(dataset, kind, what, needs, approval if needs else None) for kind, what, needs in found
+            Change(dataset, kind, what, needs, approval if needs else None, allowed or not needs)
+            for kind, what, needs in found
         ]
     return changes
 

@@ -16,8 +16,8 @@ import pyarrow as pa
 import yaml
 from deltalake import QueryBuilder
 
-from platform_assets.governance.audit import AuditEvent, audit_uri, current_user, record
 from platform_assets.governance.policy_model import POLICIES_FILE
+from platform_assets.lake.audit_log import audit_uri, audit_write
 from platform_assets.lake.delta_tables import open_table
 from platform_assets.lake.location import Lake
 
@@ -61,19 +61,12 @@ def audit_policy_version(lake: Lake, path: Path = POLICIES_FILE) -> bool:
     last = _last_audited(lake)
     if last is not None and last[0] == digest:
         return False
-    record(
+    audit_write(
         lake,
-        [
-            AuditEvent(
-                user=current_user(),
-                role="policy_admin",
-                action=ACTION,
-                allowed=True,
-                datasets=[],
-                statement=f"policies {path.name} sha256 {digest}; "
-                + "; ".join(_role_changes(last[1] if last else None, text)),
-                reason=text,
-            )
-        ],
+        ACTION,
+        role="policy_admin",
+        statement=f"policies {path.name} sha256 {digest}; "
+        + "; ".join(_role_changes(last[1] if last else None, text)),
+        reason=text,
     )
     return True

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from platform_assets.contracts.documents import load_document
-from platform_assets.contracts.model import LAYERS, Classification, Contract, DatasetRef
+from platform_assets.contracts.model import _OWNER, LAYERS, Classification, Contract, DatasetRef
 
 POLICIES_FILE = Path(__file__).parent / "policies.yaml"
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -138,6 +138,25 @@ class Policies(_Strict):
     )
     defaults: Defaults = Field(default_factory=Defaults)
     roles: dict[str, Role] = Field(min_length=1)
+    approvers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="per domain, who besides the contract's owners may approve a breaking contract change",
+    )
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for domain, people in value.items():
+            for person in people:
+                if not _OWNER.match(person):
+                    raise ValueError(
+                        f"{domain}: approver {person!r} must be an email address or 'team:<name>'"
+                    )
+        return value
+
+    def may_approve(self, person: str, contract: Contract) -> bool:
+        """A contract change may be approved by one of its owners or an approver of its domain."""
+        return person in contract.owners or person in self.approvers.get(contract.domain or "", [])
 
     @field_validator("roles")
     @classmethod
@@ -161,6 +180,9 @@ def _known_dataset(dataset: str, contracts: dict[str, Contract]) -> bool:
 
 def _check_references(path: Path, policies: Policies, contracts: dict[str, Contract]) -> None:
     domains = {c.domain for c in contracts.values()}
+    for domain in policies.approvers:
+        if domain not in domains:
+            raise PolicyError(path, f"approvers.{domain}", f"no contract has domain {domain!r}")
     for role_name, role in policies.roles.items():
         for group in ("grants", "row_filters"):
             for position, selector in enumerate(getattr(role, group)):

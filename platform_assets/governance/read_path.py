@@ -22,10 +22,10 @@ from platform_assets.contracts import load_contracts
 from platform_assets.contracts.model import Contract
 from platform_assets.engine.delta_io import read_delta
 from platform_assets.engine.lake_catalog import names_in, to_view_names, view_name
-from platform_assets.governance.audit import AuditEvent, record
 from platform_assets.governance.decision import Caller, Decision, decide
 from platform_assets.governance.masks import mask_expression, mask_salt
 from platform_assets.governance.policy_model import MaskMethod, Policies, load_policies
+from platform_assets.lake.audit_log import audit_write
 from platform_assets.lake.delta_tables import open_table
 from platform_assets.lake.location import Lake
 
@@ -133,20 +133,16 @@ def audit_read(
     row_count: int | None = None,
     reason: str = "",
 ) -> None:
-    record(
+    audit_write(
         lake,
-        [
-            AuditEvent(
-                user=caller.user,
-                role=caller.role,
-                action="read",
-                allowed=allowed,
-                datasets=datasets,
-                statement=query,
-                columns_masked=masked_columns(decisions),
-                row_filters=applied_filters(decisions),
-                row_count=row_count,
-                reason=reason,
-            )
-        ],
+        "read",
+        user=caller.user,
+        role=caller.role,
+        allowed=allowed,
+        datasets=datasets,
+        statement=query,
+        columns_masked=masked_columns(decisions),
+        row_filters=applied_filters(decisions),
+        row_count=row_count,
+        reason=reason,
     )

@@ -18,11 +18,11 @@ from typing import Any
 
 from platform_assets.contracts import load_contracts
 from platform_assets.contracts.model import Contract
-from platform_assets.governance.audit import AuditEvent, current_user, record
 from platform_assets.governance.decision import Caller, Decision, decide
 from platform_assets.governance.masks import REDACTED, mask_salt
 from platform_assets.governance.policy_model import MaskMethod, load_policies
 from platform_assets.governance.read_path import Governance, masked_columns
+from platform_assets.lake.audit_log import audit_write, current_user
 from platform_assets.lake.location import Lake
 
 
@@ -82,23 +82,18 @@ class SampleGovernor:
         """One row: which datasets' samples the report shows, masked how, and what was withheld."""
         decisions = list(self.decisions.values())
         denied = sorted(d.dataset for d in decisions if not d.allowed)
-        record(
+        audit_write(
             lake,
-            [
-                AuditEvent(
-                    user=self.caller.user,
-                    role=self.caller.role,
-                    action="report",
-                    allowed=True,
-                    datasets=sorted(self.decisions),
-                    statement=f"samples of failing rows in {what}",
-                    columns_masked=masked_columns(d for d in decisions if d.allowed),
-                    row_count=self.rows_shown,
-                    reason=(
-                        f"{self.rows_withheld} sample row(s) withheld, no grant on: {', '.join(denied)}"
-                        if denied
-                        else ""
-                    ),
-                )
-            ],
+            "report",
+            user=self.caller.user,
+            role=self.caller.role,
+            datasets=sorted(self.decisions),
+            statement=f"samples of failing rows in {what}",
+            columns_masked=masked_columns(d for d in decisions if d.allowed),
+            row_count=self.rows_shown,
+            reason=(
+                f"{self.rows_withheld} sample row(s) withheld, no grant on: {', '.join(denied)}"
+                if denied
+                else ""
+            ),
         )

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pyspark.sql import SparkSession
 
 from platform_assets.engine.lake_catalog import view_name
-from platform_assets.governance.audit import AuditEvent, record
 from platform_assets.governance.decision import Caller
 from platform_assets.governance.policy_audit import audit_policy_version
 from platform_assets.governance.read_path import (
@@ -22,6 +21,7 @@ from platform_assets.governance.read_path import (
     governed_frame,
     masked_columns,
 )
+from platform_assets.lake.audit_log import audit_write
 from platform_assets.lake.location import Lake
 
 
@@ -38,20 +38,15 @@ def bind_governed_views(
         governed_frame(spark, lake, decision).createOrReplaceGlobalTempView(view_name(decision.dataset))
     names = [f"global_temp.{view_name(d.dataset)}" for d in allowed]
     if names != (previous or []):
-        record(
+        audit_write(
             lake,
-            [
-                AuditEvent(
-                    user=caller.user,
-                    role=caller.role,
-                    action="serve",
-                    allowed=True,
-                    datasets=[d.dataset for d in allowed],
-                    statement="bind the endpoint's catalog",
-                    columns_masked=masked_columns(allowed),
-                    row_filters=applied_filters(allowed),
-                    reason=f"{len(decisions) - len(allowed)} table(s) not granted to the role left out",
-                )
-            ],
+            "serve",
+            user=caller.user,
+            role=caller.role,
+            datasets=[d.dataset for d in allowed],
+            statement="bind the endpoint's catalog",
+            columns_masked=masked_columns(allowed),
+            row_filters=applied_filters(allowed),
+            reason=f"{len(decisions) - len(allowed)} table(s) not granted to the role left out",
         )
     return names

@@ -21,7 +21,7 @@ from platform_assets.lake.delta_tables import (
     partitions_with_values_after,
 )
 from platform_assets.lake.location import Lake
-from platform_assets.layers.materialization import materialization_metadata
+from platform_assets.layers.materialization import record_commit
 from platform_assets.layers.specs import asset_kwargs, partition_dates
 from platform_assets.quality.check_events import check_events
 from platform_assets.quality.gate import publish_with_gate
@@ -99,7 +99,7 @@ def build_spark_asset(
         if outcome.published and not outcome.blocked_partitions:
             summary["rows_by_partition"] = dg.MetadataValue.json(outcome.published_rows_by_partition)
             yield dg.MaterializeResult(
-                metadata=materialization_metadata(contract, lake, outcome.published_rows, summary),
+                metadata=record_commit(context, contract, lake, outcome.published_rows, summary),
             )
             yield from results
             return
@@ -109,7 +109,7 @@ def build_spark_asset(
             yield dg.AssetMaterialization(
                 asset_key=context.asset_key,
                 partition=partition,
-                metadata=materialization_metadata(contract, lake, rows, summary),
+                metadata=record_commit(context, contract, lake, rows, summary, partition=partition),
             )
         yield from results
 

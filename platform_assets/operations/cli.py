@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace, settings: PlatformSettings) -> int:
-    from platform_assets.operations.restore import restore_all, restore_table
+    from platform_assets.lake.location import Lake
+    from platform_assets.operations.restore import restore_all, restore_lake_table
 
     root, options = settings.lake_root, settings.storage_options
     if args.all == bool(args.table):
@@ -67,17 +68,14 @@ def _restore(args: argparse.Namespace, settings: PlatformSettings) -> int:
             return 2
         outcomes = restore_all(root, args.to_time, options)
     else:
-        uri = f"{root.rstrip('/')}/{args.table}"
-        outcomes = [
-            restore_table(
-                uri,
-                to_version=args.to_version,
-                to_time=args.to_time,
-                storage_options=options,
-                name=args.table,
-            )
-        ]
-    _audit_restores(settings, outcomes)
+        lake = Lake(root, options)
+        try:
+            outcomes = [
+                restore_lake_table(lake, args.table, to_version=args.to_version, to_time=args.to_time)
+            ]
+        except ValueError as exc:  # the audit log, or a version the table does not have
+            print(f"restore: {exc}", file=sys.stderr)
+            return 2
     for o in outcomes:
         if o.to_version is None:
             print(f"{o.table}: created after {args.to_time.isoformat()}; left as it is")
@@ -113,35 +111,6 @@ def _encryption(apply: bool, settings: PlatformSettings) -> int:
         print(f"encryption: {exc}", file=sys.stderr)
         return 2
     return 0
-
-
-def _audit_restores(settings: PlatformSettings, outcomes: list) -> None:
-    """One ``ops/audit_log`` row per table the restore changed: versions, positions reset, rows now."""
-    from platform_assets.governance.audit import AuditEvent, current_user, record
-    from platform_assets.lake.delta_tables import row_count
-    from platform_assets.lake.location import Lake
-
-    root, options = settings.lake_root, settings.storage_options
-    changed = [o for o in outcomes if o.to_version is not None and o.new_version != o.from_version]
-    if not changed:
-        return
-    record(
-        Lake(root, options),
-        [
-            AuditEvent(
-                user=current_user(),
-                role="operator",
-                action="restore",
-                allowed=True,
-                datasets=[o.table],
-                statement=f"restore {o.table} to version {o.to_version} (was {o.from_version})",
-                row_count=row_count(f"{root.rstrip('/')}/{o.table}", options),
-                reason=f"new version {o.new_version}; positions reset: "
-                + (", ".join(f"{k}={v}" for k, v in o.positions_reset.items()) or "none"),
-            )
-            for o in changed
-        ],
-    )
 
 
 def _dr(action: str, settings: PlatformSettings) -> int:

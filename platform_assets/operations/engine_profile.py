@@ -35,7 +35,7 @@ STAGES: dict[str, str] = {
     "append": "quarantine",
     "evaluate": "gate (aggregate, samples)",
     "record_quality_results": "metadata (quality results)",
-    "materialization_metadata": "metadata",
+    "record_commit": "metadata",  # the materialize audit row included
     "_applied": "metadata",
     "cost_metadata": "metadata",
     "reading_plan": "metadata",

@@ -15,12 +15,12 @@ from dagster import AssetExecutionContext
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from platform_assets.contracts.model import Contract
-from platform_assets.governance.audit import AuditEvent, current_user, record
+from platform_assets.lake.audit_log import audit_write
 from platform_assets.lake.delta_tables import open_table
 from platform_assets.lake.location import Lake
 from platform_assets.layers.specs import PLATFORM_OWNER, asset_key
 from platform_assets.operations.maintenance import maintain_table
-from platform_assets.operations.retention import RetentionReport, enforce_retention
+from platform_assets.operations.retention import RetentionReport, enforce_held_retention, enforce_retention
 
 DATASET_TAG = "platform/dataset"
 SCHEDULE = "0 3 * * *"  # nightly, when the sources are quiet
@@ -54,7 +54,8 @@ def _build_asset(contract: Contract) -> dg.AssetsDefinition:
         deps=[asset_key(dataset)],
         description=(
             f"Maintenance of {dataset}: retention ({contract.retention.days} days by "
-            f"{contract.retention_column or 'no column: rows are kept'}), compaction of partitions with small files, Z-order "
+            f"{contract.retention_column or 'no column: rows are kept'}; its quarantine rows and dead "
+            f"letters {contract.held_retention_days} days), compaction of partitions with small files, Z-order "
             f"{policy.z_order or 'none'}, checkpoint every {policy.checkpoint_interval} commits, vacuum "
             f"after {policy.vacuum_retention} (the time-travel window)."
         ),
@@ -74,6 +75,14 @@ def _build_asset(contract: Contract) -> dg.AssetsDefinition:
         if retention.rows_deleted:
             _audit_retention(lake, retention, context.run.run_id)
         report = maintain_table(uri, policy, lake.storage_options, name=dataset)
+        held = enforce_held_retention(lake, contract, datetime.now(UTC).date())
+        for deleted in held:
+            if deleted.rows_deleted:
+                _audit_retention(lake, deleted, context.run.run_id, contract.held_retention_days)
+            # the same time-travel window, so deleted dead letters leave storage as table rows do
+            maintain_table(
+                lake.root.rstrip("/") + "/" + deleted.table, policy, lake.storage_options, name=deleted.table
+            )
         context.log.info(
             f"{dataset}: {retention.rows_deleted} row(s) past retention deleted; {report.files_before} -> {report.files_after} files, "
             f"{len(report.partitions_compacted)} partition(s) compacted, {report.vacuumed_files} vacuumed"
@@ -82,26 +91,25 @@ def _build_asset(contract: Contract) -> dg.AssetsDefinition:
         metadata["partitions_compacted"] = dg.MetadataValue.json(report.partitions_compacted)
         metadata["retention_rows_deleted"] = retention.rows_deleted
         metadata["retention_cutoff"] = str(retention.cutoff) if retention.cutoff else "none"
+        metadata["held_rows_deleted"] = dg.MetadataValue.json({h.table: h.rows_deleted for h in held})
         return dg.MaterializeResult(metadata=metadata)
 
     return _maintain
 
 
-def _audit_retention(lake: Lake, retention: RetentionReport, run_id: str) -> None:
-    record(
+def _audit_retention(
+    lake: Lake, retention: RetentionReport, run_id: str, held_days: int | None = None
+) -> None:
+    audit_write(
         lake,
-        [
-            AuditEvent(
-                user=current_user(),
-                role="pipeline",
-                action="retention",
-                allowed=True,
-                datasets=[retention.table],
-                statement=f"DELETE WHERE {retention.predicate}",
-                row_count=retention.rows_deleted,
-                reason=f"rows dated before {retention.cutoff} (contract retention); run {run_id}",
-            )
-        ],
+        "retention",
+        role="pipeline",
+        datasets=[retention.table],
+        statement=f"DELETE WHERE {retention.predicate}",
+        row_count=retention.rows_deleted,
+        reason=f"rows dated before {retention.cutoff} ("
+        + (f"held rows kept {held_days} days" if held_days else "contract retention")
+        + f"); run {run_id}",
     )
 
 

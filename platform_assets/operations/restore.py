@@ -6,6 +6,10 @@ positions (``platform.positions`` in commit metadata, read from the newest commi
 restore commit here also carries both, as they were at the target version: ingestion then resumes right
 after the restored data, with nothing lost and nothing ingested twice. An app id that did not exist at
 the target version is set to -1 (a Delta txn cannot be removed), which readers take as "before offset 0".
+
+Each table a lake restore changes is a ``restore`` row in ``ops/audit_log``, written right after its
+restore commit. The audit log itself is never restored: it is append-only, and restoring it would
+rewind the history of what was done (the restores included).
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 from deltalake import CommitProperties, DeltaTable, Transaction
 
+from platform_assets.lake.audit_log import AUDIT_TABLE, audit_write
+from platform_assets.lake.delta_tables import row_count
+from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import POSITIONS_APP, POSITIONS_KEY
 from platform_assets.lake.storage import filesystem, list_files, read_bytes, table_uris
 
@@ -109,12 +116,48 @@ def restore_table(
     return RestoreOutcome(label, current, target, table.version(), resets)
 
 
+def _uri(lake: Lake, table: str) -> str:
+    return f"{lake.root.rstrip('/')}/{table}"  # any zone: quarantine/ and ops/ tables too
+
+
+def _audit_restore(lake: Lake, outcome: RestoreOutcome) -> None:
+    """A ``restore`` audit row for a table the restore changed: versions, rows now, positions reset."""
+    if outcome.to_version is None or outcome.new_version == outcome.from_version:
+        return
+    resets = ", ".join(f"{k}={v}" for k, v in outcome.positions_reset.items()) or "none"
+    audit_write(
+        lake,
+        "restore",
+        role="operator",
+        datasets=[outcome.table],
+        statement=f"restore {outcome.table} to version {outcome.to_version} (was {outcome.from_version})",
+        row_count=row_count(_uri(lake, outcome.table), lake.storage_options),
+        reason=f"new version {outcome.new_version}; positions reset: {resets}",
+    )
+
+
+def restore_lake_table(
+    lake: Lake, table: str, *, to_version: int | None = None, to_time: datetime | None = None
+) -> RestoreOutcome:
+    """Restore one table of the lake (``silver/orders``) and audit it."""
+    if table == AUDIT_TABLE:
+        raise ValueError(f"{AUDIT_TABLE} is append-only and is never restored")
+    outcome = restore_table(
+        _uri(lake, table),
+        to_version=to_version,
+        to_time=to_time,
+        storage_options=lake.storage_options,
+        name=table,
+    )
+    _audit_restore(lake, outcome)
+    return outcome
+
+
 def restore_all(
     root: str, to_time: datetime, storage_options: dict[str, str] | None = None
 ) -> list[RestoreOutcome]:
-    """Every table under the lake root to its state at ``to_time`` (UTC if naive)."""
+    """Every table under the lake root but the audit log to its state at ``to_time`` (UTC if naive)."""
     when = to_time if to_time.tzinfo else to_time.replace(tzinfo=UTC)
-    return [
-        restore_table(f"{root.rstrip('/')}/{t}", to_time=when, storage_options=storage_options, name=t)
-        for t in table_uris(root, storage_options)
-    ]
+    lake = Lake(root, storage_options)
+    tables = [t for t in table_uris(root, storage_options) if t != AUDIT_TABLE]
+    return [restore_lake_table(lake, t, to_time=when) for t in tables]

@@ -8,6 +8,10 @@ erasure (governance/erasure.py) is how a person leaves it.
 The DELETE only removes rows from the current version; the files that held them stay readable by time
 travel until the maintenance vacuum removes them past the table's time-travel window
 (``maintenance.vacuum_retention``), which the maintenance asset runs right after (maintenance.py).
+
+The rows a dataset's writes held back have a retention of their own (``retention.held_days``, default
+by layer): its quarantine table (``quarantine/<layer>_<table>``, aged by ``_quarantined_at``) and, for
+a bronze dataset, its dead letters (``bronze/<table>_dlq``, aged by the ingestion day ``_proc_date``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,12 @@ from typing import Any
 from deltalake import DeltaTable
 
 from platform_assets.contracts.model import Contract
+from platform_assets.lake.delta_tables import open_table
+from platform_assets.lake.location import Lake
+from platform_assets.layers.bronze.incremental_asset import dlq_dataset
+
+QUARANTINED_AT = "_quarantined_at"  # quality/gate.py stamps every quarantined row
+DEAD_LETTER_DAY = "_proc_date"  # the ingestion day a dead letter arrived on (its partition)
 
 
 @dataclass(frozen=True)
@@ -34,13 +44,17 @@ class RetentionReport:
         return asdict(self)
 
 
-def retention_predicate(contract: Contract, cutoff: date) -> str:
+def _before(column: str, is_timestamp: bool, cutoff: date) -> str:
     """DataFusion SQL selecting the expired rows (a timestamp counts from midnight UTC of the cutoff)."""
-    column = contract.retention_column
-    assert column is not None
-    if contract.column(column).type == "timestamp":
+    if is_timestamp:
         return f"\"{column}\" < '{cutoff.isoformat()}T00:00:00Z'"
     return f"\"{column}\" < CAST('{cutoff.isoformat()}' AS DATE)"
+
+
+def retention_predicate(contract: Contract, cutoff: date) -> str:
+    column = contract.retention_column
+    assert column is not None
+    return _before(column, contract.column(column).type == "timestamp", cutoff)
 
 
 def enforce_retention(
@@ -61,3 +75,31 @@ def enforce_retention(
     return RetentionReport(
         contract.dataset, column, cutoff, int(metrics.get("num_deleted_rows", 0)), predicate
     )
+
+
+def held_tables(lake: Lake, contract: Contract) -> list[tuple[str, str, str, bool]]:
+    """(name, uri, age column, is a timestamp) of the held-back tables of ``contract`` that exist."""
+    candidates = [
+        (
+            f"quarantine/{contract.ref.layer}_{contract.ref.table}",
+            lake.quarantine_uri(contract.ref),
+            QUARANTINED_AT,
+            True,
+        )
+    ]
+    if contract.ref.layer == "bronze":
+        candidates.append((dlq_dataset(contract), lake.uri(dlq_dataset(contract)), DEAD_LETTER_DAY, False))
+    return [c for c in candidates if open_table(c[1], lake.storage_options) is not None]
+
+
+def enforce_held_retention(lake: Lake, contract: Contract, today: date) -> list[RetentionReport]:
+    """Delete the quarantine rows and dead letters of ``contract`` older than its held retention."""
+    cutoff = today - timedelta(days=contract.held_retention_days)
+    reports = []
+    for name, uri, column, is_timestamp in held_tables(lake, contract):
+        predicate = _before(column, is_timestamp, cutoff)
+        metrics = DeltaTable(uri, storage_options=lake.storage_options or None).delete(predicate)
+        reports.append(
+            RetentionReport(name, column, cutoff, int(metrics.get("num_deleted_rows", 0)), predicate)
+        )
+    return reports

@@ -53,9 +53,9 @@ def _add_caller_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def caller_from(args: argparse.Namespace):  # -> governance.decision.Caller (imported lazily)
-    from platform_assets.governance.audit import current_user
     from platform_assets.governance.decision import Caller
     from platform_assets.governance.read_path import Governance
+    from platform_assets.lake.audit_log import current_user
 
     attributes = {}
     for item in args.attr:

@@ -22,6 +22,7 @@ from typing import Any
 import dagster as dg
 
 from platform_assets.contracts.model import Contract
+from platform_assets.lake.audit_log import audit_write
 from platform_assets.lake.delta_tables import open_table, read_table
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import PositionConflict, append_with_positions, read_positions
@@ -30,6 +31,7 @@ from platform_assets.layers.bronze.conform import conform_records
 from platform_assets.layers.bronze.field_checks import field_checks_for
 from platform_assets.layers.bronze.incremental_asset import dlq_dataset, typed_bronze_table
 from platform_assets.layers.bronze.records import Batch, source_columns
+from platform_assets.layers.materialization import SERVICE_ROLE
 from platform_assets.layers.specs import asset_key
 
 REPLAYED = "dlq_replayed"  # former structured position of the replayed DLQ positions (still honoured)
@@ -120,6 +122,15 @@ def _replay_once(lake: Lake, contract: Contract, now: datetime) -> ReplayOutcome
             commit_metadata={"batch_id": batch.batch_id, "source": batch.source},
             storage_options=lake.storage_options,
             read=snapshot,
+        )
+        audit_write(
+            lake,
+            "materialize",
+            role=SERVICE_ROLE,
+            datasets=[contract.dataset],
+            statement=f"materialize {contract.dataset} partition {now.date().isoformat()} "
+            f"(dead-letter replay from {dlq_dataset(contract)})",
+            row_count=len(conformed.rows),
         )
     failing = {d["_position"]: d["_error"] for d in conformed.dead_letters}
     return ReplayOutcome(

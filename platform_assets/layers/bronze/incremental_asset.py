@@ -48,7 +48,7 @@ from platform_assets.layers.bronze.conform import (
 from platform_assets.layers.bronze.dead_letter_rate import record_dead_letter_rate
 from platform_assets.layers.bronze.field_checks import field_checks_for, field_shapes_for
 from platform_assets.layers.bronze.records import METADATA_COLUMNS, Batch, metadata_arrays, source_columns
-from platform_assets.layers.materialization import materialization_metadata
+from platform_assets.layers.materialization import record_commit
 from platform_assets.layers.retries import retry_transient_errors
 from platform_assets.layers.specs import bronze_asset_kwargs, partition_dates
 from platform_assets.quality.check_events import check_events
@@ -220,7 +220,8 @@ def build_incremental_bronze_asset(
         )
         record_quality_results(context, contract, report)
         yield dg.MaterializeResult(
-            metadata=materialization_metadata(
+            metadata=record_commit(
+                context,
                 contract,
                 lake,
                 conformed.row_count,

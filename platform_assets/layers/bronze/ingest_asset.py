@@ -17,7 +17,7 @@ from platform_assets.engine.delta_io import read_delta
 from platform_assets.lake.delta_tables import in_predicate, replace_partitions
 from platform_assets.lake.location import Lake
 from platform_assets.layers.bronze.records import Batch, to_bronze_table
-from platform_assets.layers.materialization import materialization_metadata
+from platform_assets.layers.materialization import record_commit
 from platform_assets.layers.retries import retry_transient_errors
 from platform_assets.layers.specs import bronze_asset_kwargs, partition_dates
 from platform_assets.quality.check_events import check_events
@@ -82,7 +82,8 @@ def build_bronze_asset(
         report, _ = evaluate(written, contract.rules, "_proc_date")
         record_quality_results(context, contract, report)
         yield dg.MaterializeResult(
-            metadata=materialization_metadata(
+            metadata=record_commit(
+                context,
                 contract,
                 lake,
                 data.num_rows,

@@ -35,7 +35,7 @@ from platform_assets.contracts.model import Contract
 from platform_assets.engine import delta_io
 from platform_assets.lake.delta_tables import INGESTED_AT, count_by, row_count
 from platform_assets.lake.location import Lake
-from platform_assets.layers.materialization import materialization_metadata
+from platform_assets.layers.materialization import record_commit
 from platform_assets.layers.silver.business_date_range import RULE, out_of_range, quarantine_out_of_range
 from platform_assets.layers.spark_asset import TransformInputs
 from platform_assets.layers.specs import asset_kwargs, partition_dates
@@ -266,7 +266,7 @@ def build_change_apply_asset(
         summary = {**applied.summary, "out_of_range_quarantined": out_of_range_rows}
         if not blocked:
             yield dg.MaterializeResult(
-                metadata=materialization_metadata(contract, lake, applied.rows, summary),
+                metadata=record_commit(context, contract, lake, applied.rows, summary),
             )
             yield from results
             return
@@ -277,8 +277,13 @@ def build_change_apply_asset(
             yield dg.AssetMaterialization(
                 asset_key=context.asset_key,
                 partition=day.isoformat(),
-                metadata=materialization_metadata(
-                    contract, lake, by_partition.get(day.isoformat(), 0), summary
+                metadata=record_commit(
+                    context,
+                    contract,
+                    lake,
+                    by_partition.get(day.isoformat(), 0),
+                    summary,
+                    partition=day.isoformat(),
                 ),
             )
         yield from results

@@ -1,5 +1,9 @@
 """``ops/audit_log``: one row per governed read (allowed or denied) and per write: materializations
-(governance/write_audit.py), erasure, retention deletes, restores and policy changes.
+(layers/materialization.py, right after each commit), erasure, retention deletes, restores and policy
+changes.
+
+It lives in the lake layer because writers on every floor append to it: the layer assets, operations
+(restore, retention) and governance (reads, erasure, policies).
 
 A row is appended (one Delta commit) before the result is handed back, so a read nobody audited is
 never returned: if the audit write fails, the caller gets the error, not the rows.
@@ -72,3 +76,34 @@ def record(lake: Lake, events: Sequence[AuditEvent]) -> None:
         mode="append",
         storage_options=lake.storage_options or None,
     )
+
+
+def audit_write(
+    lake: Lake,
+    action: str,
+    *,
+    role: str,
+    datasets: Sequence[str] = (),
+    statement: str = "",
+    user: str | None = None,
+    allowed: bool = True,
+    columns_masked: Sequence[str] = (),
+    row_filters: Sequence[str] = (),
+    row_count: int | None = None,
+    reason: str = "",
+) -> AuditEvent:
+    """Append one audit row (its own commit) and return it; ``user`` defaults to the caller's."""
+    event = AuditEvent(
+        user=user or current_user(),
+        role=role,
+        action=action,
+        allowed=allowed,
+        datasets=list(datasets),
+        statement=statement,
+        columns_masked=list(columns_masked),
+        row_filters=list(row_filters),
+        row_count=row_count,
+        reason=reason,
+    )
+    record(lake, [event])
+    return event
