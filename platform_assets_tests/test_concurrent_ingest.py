@@ -16,6 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from platform_assets.contracts import load_contracts
+from platform_assets.lake.audit_log import audit_uri
 from platform_assets.lake.delta_tables import read_table, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import committed_offset
@@ -137,6 +138,9 @@ def test_two_concurrent_replays_replay_each_dead_letter_once(tmp_path: Path) -> 
     _dead_letters(lake, 5)
     assert _race(_replay_worker, lake.root) == [0, 5]
     assert row_count(lake.uri(DATASET)) == 5
+    # the replay that committed audited its write; the one that lost the race and found nothing did not
+    audit = read_table(audit_uri(lake), where="action = 'materialize'", columns=["datasets", "row_count"])
+    assert audit.to_pylist() == [{"datasets": [DATASET], "row_count": 5}]
 
 
 def _dead_letters(lake: Lake, count: int) -> None:
