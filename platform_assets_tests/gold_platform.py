@@ -28,7 +28,7 @@ from sandbox.generator.customers import CustomersDataset, apply_batch, generate_
 from sandbox.generator.fx import FxDataset, generate_fx
 from sandbox.generator.orders import OrderEventsDataset, generate_order_events
 from sandbox.generator.products import ProductsDataset, generate_products
-from sandbox.generator.salesforce import generate_salesforce
+from sandbox.generator.salesforce import SalesforceDataset, generate_salesforce
 from sandbox.services.dms_task import DmsTask
 from sandbox.services.fx_api import FxApiServer
 from sandbox.services.kafka_broker import KafkaBroker
@@ -64,6 +64,7 @@ class GoldWorld:
     lake: Lake
     defs: dg.Definitions
     drivers: dict[str, SensorDriver]
+    salesforce: SalesforceDataset
     customer_batches_applied: int = 0
     fx_through: datetime | None = None
     gold_runs: list[dg.ExecuteInProcessResult] = field(default_factory=list)
@@ -146,7 +147,7 @@ def gold_world(root: Path) -> Iterator[GoldWorld]:
         conn = stack.enter_context(contextlib.closing(psycopg2.connect(pg.dsn)))
         world = GoldWorld(
             fx, customers, products, generate_order_events(), fx_service, broker, conn, dms, instance,
-            settings, Lake(settings.lake_root), defs, drivers,
+            settings, Lake(settings.lake_root), defs, drivers, salesforce,
         )  # fmt: skip
         world.tick("salesforce_watermark_sensor")
         for _ in range(len(salesforce.rounds)):

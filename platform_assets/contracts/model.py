@@ -293,6 +293,16 @@ class ChangeApply(_Strict):
         return [c for c in value_columns if c not in excluded]
 
 
+class Publish(_Strict):
+    """How the gate writes an unpartitioned table: replace it whole, or merge the new state by key."""
+
+    mode: Literal["overwrite", "merge"] = "overwrite"
+    merge_keys: list[str] = Field(
+        default_factory=list,
+        description="merge: the columns that identify a row (null-safe), e.g. natural key and valid_from",
+    )
+
+
 class Contract(_Strict):
     """One dataset's contract. ``dataset`` must match the file's place under ``datasets/``."""
 
@@ -311,6 +321,7 @@ class Contract(_Strict):
     freshness: Freshness | None = None
     retention: Retention
     cdc: ChangeApply | None = None
+    publish: Publish = Field(default_factory=Publish)
     maintenance: Maintenance = Field(default_factory=Maintenance)
     changelog: list[ChangelogEntry] = Field(default_factory=list)
 
@@ -376,6 +387,14 @@ class Contract(_Strict):
                     raise ValueError(
                         f"schema.{column.name}.lineage: names {dataset!r}, which is not in upstream"
                     )
+        if self.publish.mode == "merge":
+            if self.partitioning is not None or self.cdc is not None:
+                raise ValueError("publish.mode: merge is for unpartitioned tables the gate replaces whole")
+            unknown = [c for c in self.publish.merge_keys if c not in names]
+            if not self.publish.merge_keys or unknown:
+                raise ValueError(
+                    f"publish.merge_keys: must name schema columns, got {self.publish.merge_keys}"
+                )
         if self.cdc is not None:
             if not self.keys or not self.sequence_by:
                 raise ValueError("cdc: change apply needs keys and sequence_by")

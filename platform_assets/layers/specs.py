@@ -130,6 +130,8 @@ def asset_kwargs(contract: Contract, contracts: dict[str, Contract], kinds: set[
         "metadata": {
             "dagster/table_name": table_name(contract),
             "dagster/column_schema": column_schema(contract),
+            # also on each materialization; here too, so the lineage is known before the first run
+            "dagster/column_lineage": column_lineage(contract),
             "contract": contract.dataset,
             "keys": dg.MetadataValue.json(contract.keys),
             "sequence_by": dg.MetadataValue.json(contract.sequence_by),

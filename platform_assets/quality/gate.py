@@ -20,7 +20,7 @@ from platform_assets.contracts.model import Contract
 from platform_assets.contracts.rules import Severity
 from platform_assets.engine import delta_io
 from platform_assets.engine.lake_catalog import LakeTables
-from platform_assets.lake.delta_tables import count_by, in_predicate, row_count
+from platform_assets.lake.delta_tables import count_by, in_predicate, open_table, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.quality.evaluate import ALL, QualityReport, evaluate, flag_column, with_rule_flags
 from platform_assets.quality.raw_values import raw_companions
@@ -42,6 +42,17 @@ class PublishOutcome:
     @property
     def published(self) -> bool:
         return bool(self.published_partitions)
+
+
+def _replace_table(good: DataFrame, contract: Contract, uri: str, lake: Lake) -> None:
+    """The whole table becomes ``good``: overwritten, or merged by key so unchanged rows stay put (a
+    table whose stored columns differ from the contract's, or a new one, is overwritten)."""
+    table = open_table(uri, lake.storage_options) if contract.publish.mode == "merge" else None
+    stored = [f.name for f in table.schema().fields] if table is not None else None
+    if stored == contract.column_names:
+        delta_io.merge_table(good, uri, contract.publish.merge_keys)
+    else:
+        delta_io.overwrite_table(good, uri)
 
 
 def _any(flags: Sequence[str]) -> F.Column:
@@ -113,7 +124,7 @@ def _gate(
             outcome.published_rows = sum(outcome.published_rows_by_partition.values())
         outcome.published_partitions = [p.isoformat() for p in targets]
     elif not blocked:
-        delta_io.overwrite_table(good.select(*contract.column_names), uri)
+        _replace_table(good.select(*contract.column_names), contract, uri, lake)
         outcome.published_partitions = [ALL]
         outcome.published_rows = row_count(uri, lake.storage_options)
         outcome.published_rows_by_partition = {ALL: outcome.published_rows}

@@ -12,6 +12,11 @@ batch has inserted yet is an inferred member (region Unknown). Products' version
 ``updated_at``; an order takes the latest version updated by its created_time, else the first.
 FX: a day whose publications carry a record without currency is held at the silver gate (none of its
 rates are published), as is the rest of the day's records.
+
+Salesforce: a customer's account is the live Account whose ``Customer_Id__c`` is the customer id, its
+owner the User named by ``OwnerId``. Opportunities convert at their currency's latest published rate
+and key to the account's customer while RDS holds that customer live (else the unknown member).
+The calendar spans the first to the last business date silver holds (order dates, published rates).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from sandbox.generator.customers import CustomersDataset
 from sandbox.generator.fx import FxDataset
 from sandbox.generator.orders import OrderEventsDataset
 from sandbox.generator.products import ProductsDataset
+from sandbox.generator.salesforce import ACCOUNT, OPPORTUNITY, SalesforceDataset
 
 UNKNOWN = "Unknown"
 REGION_OF_COUNTRY = {
@@ -171,3 +177,141 @@ def expected_daily_revenue(lines: list[ExpectedLine]) -> dict[tuple[str, str, st
         }
         for key, members in sorted(groups.items())
     }
+
+
+# -- Salesforce: account enrichment, opportunities, pipeline -----------------------------------------
+
+WON, LOST = "Closed Won", "Closed Lost"
+
+
+def expected_customer_accounts(salesforce: SalesforceDataset) -> dict[int, dict[str, Any]]:
+    """customer_id -> the attributes gold/dim_customer takes from its live Salesforce account (all rounds)."""
+    owners = {u["Id"]: u["Name"] for u in salesforce.users}
+    return {
+        a["Customer_Id__c"]: {
+            "account_id": a["Id"],
+            "account_name": a["Name"],
+            "industry": a["Industry"],
+            "billing_country": a["BillingCountry"],
+            "segment": a["Segment__c"],
+            "owner_id": a["OwnerId"],
+            "owner_name": owners.get(a["OwnerId"]),
+        }
+        for a in salesforce.expected_live(ACCOUNT)
+    }
+
+
+def latest_rates(fx: FxDataset, through: datetime | None = None) -> dict[str, float]:
+    """ccy -> the rate of its latest published business date."""
+    rates = published_rates(fx, through)
+    newest: dict[str, date] = {}
+    for ccy, day in rates:
+        newest[ccy] = max(day, newest.get(ccy, day))
+    return {ccy: rates[(ccy, day)] for ccy, day in newest.items()}
+
+
+@dataclass(frozen=True)
+class ExpectedOpportunity:
+    opportunity_id: str
+    account_id: str
+    customer_id: int | None  # None: the unknown member (-1)
+    stage: str
+    close_date: date
+    amount: float
+    currency: str
+    amount_usd: float | None
+
+    @property
+    def is_closed(self) -> bool:
+        return self.stage in (WON, LOST)
+
+    @property
+    def is_won(self) -> bool:
+        return self.stage == WON
+
+
+def expected_opportunities(
+    salesforce: SalesforceDataset,
+    customers: CustomersDataset,
+    customer_batches_applied: int,
+    fx: FxDataset,
+    fx_through: datetime | None = None,
+) -> dict[str, ExpectedOpportunity]:
+    """opportunity Id -> gold/fact_opportunities' row: live opportunities after all rounds."""
+    live_accounts = {a["Id"]: a for a in salesforce.expected_live(ACCOUNT)}
+    live_customers = customers.state_after(customer_batches_applied)
+    rates = latest_rates(fx, fx_through)
+    out: dict[str, ExpectedOpportunity] = {}
+    for opp in salesforce.expected_live(OPPORTUNITY):
+        account = live_accounts.get(opp["AccountId"])
+        customer = account["Customer_Id__c"] if account else None
+        rate = rates.get(opp["CurrencyIsoCode"])
+        out[opp["Id"]] = ExpectedOpportunity(
+            opportunity_id=opp["Id"],
+            account_id=opp["AccountId"],
+            customer_id=customer if customer in live_customers else None,
+            stage=opp["StageName"],
+            close_date=date.fromisoformat(opp["CloseDate"]),
+            amount=opp["Amount"],
+            currency=opp["CurrencyIsoCode"],
+            amount_usd=None if rate is None else opp["Amount"] * rate,
+        )
+    return out
+
+
+def expected_sales_pipeline(
+    opportunities: dict[str, ExpectedOpportunity],
+) -> dict[tuple[date, str], dict[str, float | int]]:
+    """(first day of close month, stage) -> opportunities, open_amount_usd, won, lost."""
+    groups: dict[tuple[date, str], list[ExpectedOpportunity]] = defaultdict(list)
+    for opp in opportunities.values():
+        groups[(opp.close_date.replace(day=1), opp.stage)].append(opp)
+    return {
+        key: {
+            "opportunities": len(members),
+            "open_amount_usd": round(sum(o.amount_usd or 0.0 for o in members if not o.is_closed), 6),
+            "won": sum(o.is_won for o in members),
+            "lost": sum(o.is_closed and not o.is_won for o in members),
+        }
+        for key, members in sorted(groups.items())
+    }
+
+
+# -- the calendar ------------------------------------------------------------------------------------
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+    "November", "December",
+)  # fmt: skip
+
+
+def business_dates(orders: OrderEventsDataset, fx: FxDataset, fx_through: datetime | None) -> set[date]:
+    """The business dates silver holds: every order's date and every published rate's date."""
+    days = {_parse(state["created_time"]).date() for state in orders.expected_orders().values()}
+    return days | {day for _, day in published_rates(fx, fx_through)}
+
+
+def expected_dim_date(days: set[date]) -> dict[int, dict[str, Any]]:
+    """date_key -> gold/dim_date's row, one per calendar day from the first to the last of ``days``."""
+    first, last = min(days), max(days)
+    out: dict[int, dict[str, Any]] = {}
+    for offset in range((last - first).days + 1):
+        day = date.fromordinal(first.toordinal() + offset)
+        iso_year, iso_week, iso_weekday = day.isocalendar()
+        key = day.year * 10_000 + day.month * 100 + day.day
+        out[key] = {
+            "date_key": key,
+            "date": day,
+            "day_of_month": day.day,
+            "day_of_week": iso_weekday,
+            "weekday_name": _WEEKDAYS[iso_weekday - 1],
+            "is_weekend": iso_weekday >= 6,
+            "week_of_year": iso_week,
+            "iso_year": iso_year,
+            "month": day.month,
+            "month_name": _MONTHS[day.month - 1],
+            "quarter": (day.month - 1) // 3 + 1,
+            "year": day.year,
+        }
+    return out

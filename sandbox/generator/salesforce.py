@@ -17,6 +17,11 @@ Every round, per object (see ``SalesforceDataset.manifest``):
 
 Planted data defects (``SalesforceDataset.defects``): an Account with ``Name = null`` and an Opportunity
 with a negative ``Amount``.
+
+Every Account has a ``Segment__c`` (a custom picklist: SMB, Mid-Market, Enterprise) and the standard
+``OwnerId``, a User of the org's sales team (``SalesforceDataset.users``); ``Owner.Name`` is read through
+the parent relationship, as in Salesforce. Both are drawn from their own random stream (seeded by the
+seed), so adding them left every other generated value as it was.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 
 ACCOUNT = "Account"
 OPPORTUNITY = "Opportunity"
+USER = "User"
 SOBJECTS: tuple[str, ...] = (ACCOUNT, OPPORTUNITY)
 
 FIELDS: dict[str, tuple[str, ...]] = {
@@ -41,6 +47,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "SystemModstamp",
         "CreatedDate",
         "Customer_Id__c",
+        "Segment__c",
+        "OwnerId",
     ),
     OPPORTUNITY: (
         "Id",
@@ -55,8 +63,14 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "CreatedDate",
     ),
 }
+USER_FIELDS: tuple[str, ...] = ("Id", "Name")
+# Parent relationships a SOQL field path may follow: object -> relationship -> (parent object, id field).
+RELATIONSHIPS: dict[str, dict[str, tuple[str, str]]] = {ACCOUNT: {"Owner": (USER, "OwnerId")}}
 PII_FIELDS: dict[str, tuple[str, ...]] = {ACCOUNT: ("Phone",), OPPORTUNITY: ()}
-KEY_PREFIX = {ACCOUNT: "001", OPPORTUNITY: "006"}
+KEY_PREFIX = {ACCOUNT: "001", OPPORTUNITY: "006", USER: "005"}
+SEGMENTS = ("SMB", "Mid-Market", "Enterprise")
+SEGMENT_WEIGHTS = (5, 3, 2)
+SALES_REPS = ("Dana Whitfield", "Marcus Oyelaran", "Priya Raman", "Tomas Lindqvist", "Keiko Tanaka")
 
 COUNTRIES = ("United States", "Germany", "United Kingdom", "France", "Japan", "Canada", "Brazil", "India")
 INDUSTRIES = ("Technology", "Manufacturing", "Retail", "Finance", "Healthcare", "Energy", "Logistics")
@@ -172,6 +186,7 @@ class SalesforceDataset:
     initial: dict[str, tuple[Record, ...]]
     rounds: tuple[tuple[SalesforceChange, ...], ...]
     defects: tuple[SalesforceDefect, ...]
+    users: tuple[Record, ...] = ()
 
     @property
     def round_count(self) -> int:
@@ -224,12 +239,22 @@ def generate_salesforce(
             "generate_salesforce: needs at least 10 accounts, 20 opportunities and 3 rounds (the planted "
             f"ties, deletes and undelete need them), got {n_accounts}, {n_opps}, {rounds}"
         )
-    return _Builder(random.Random(seed), start).build(seed, n_accounts, n_opps, rounds)
+    return _Builder(seed, start).build(seed, n_accounts, n_opps, rounds)
+
+
+def sales_users() -> tuple[Record, ...]:
+    """The org's sales team: the Users that own Accounts."""
+    return tuple(
+        {"Id": salesforce_id(KEY_PREFIX[USER], n), "Name": name} for n, name in enumerate(SALES_REPS, 1)
+    )
 
 
 class _Builder:
-    def __init__(self, rng: random.Random, start: datetime) -> None:
-        self.rng = rng
+    def __init__(self, seed: int, start: datetime) -> None:
+        self.rng = random.Random(seed)
+        # Segment and owner come from their own stream: the main stream (every other value) is unchanged.
+        self.account_rng = random.Random(f"salesforce-account-attributes:{seed}")
+        self.users = sales_users()
         self.start = start.astimezone(UTC)
         self.counters = {ACCOUNT: 0, OPPORTUNITY: 0}
         self.state: dict[str, dict[str, Record]] = {ACCOUNT: {}, OPPORTUNITY: {}}
@@ -246,7 +271,7 @@ class _Builder:
                 NEGATIVE_AMOUNT, OPPORTUNITY, opps[5]["Id"], f"Opportunity.Amount = {opps[5]['Amount']}"
             ),
         )
-        return SalesforceDataset(seed, self.start, initial, rounds, defects)
+        return SalesforceDataset(seed, self.start, initial, rounds, defects, self.users)
 
     # -- initial state ---------------------------------------------------------------------------------
 
@@ -295,6 +320,8 @@ class _Builder:
             "CreatedDate": format_sf_datetime(created),
             # the external id of the RDS customer this account is (customer ids start at 1, like counters)
             "Customer_Id__c": self.counters[ACCOUNT],
+            "Segment__c": self.account_rng.choices(SEGMENTS, SEGMENT_WEIGHTS)[0],
+            "OwnerId": self.account_rng.choice(self.users)["Id"],
         }
         self.state[ACCOUNT][record["Id"]] = record
         return record

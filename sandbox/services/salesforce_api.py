@@ -14,7 +14,9 @@ Routes (``/services/data`` routes need ``Authorization: Bearer <session id>``):
 
 The SOQL subset is what the platform's connector sends, parsed strictly:
 ``SELECT f1, f2 FROM Account|Opportunity [WHERE <datetime field> <op> <datetime literal>]
-[ORDER BY f [ASC|DESC], ...] [LIMIT n]``. Errors use Salesforce's shapes and codes (``INVALID_FIELD``
+[ORDER BY f [ASC|DESC], ...] [LIMIT n]``. A selected field may follow a parent relationship
+(``Owner.Name`` on Account, the owning User's name); the record then carries the parent as a nested
+object with its own ``attributes`` (or null when the id field is empty), as Salesforce returns it. Errors use Salesforce's shapes and codes (``INVALID_FIELD``
 for an unknown field, ``INVALID_TYPE`` for an unknown object, ``MALFORMED_QUERY`` for syntax,
 ``INVALID_SESSION_ID`` with 401 for a bad or expired session).
 """
@@ -41,7 +43,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from sandbox.generator.salesforce import FIELDS, SalesforceDataset, parse_sf_datetime
+from sandbox.generator.salesforce import (
+    FIELDS,
+    RELATIONSHIPS,
+    USER,
+    USER_FIELDS,
+    SalesforceDataset,
+    parse_sf_datetime,
+)
 from sandbox.services.runner import ThreadedUvicorn
 
 API_VERSION = "v59.0"
@@ -52,7 +61,7 @@ _KEYWORDS = frozenset({"SELECT", "FROM", "WHERE", "ORDER", "BY", "ASC", "DESC", 
 _TOKEN = re.compile(
     r"(?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,3})?(?:Z|[+-]\d{2}:\d{2}))"
     r"|(?P<number>\d+)"
-    r"|(?P<ident>[A-Za-z][A-Za-z0-9_]*)"
+    r"|(?P<ident>[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)?)"
     r"|(?P<op>>=|<=|!=|=|<|>)"
     r"|(?P<comma>,)"
     r"|(?P<space>\s+)"
@@ -65,6 +74,8 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b,
 }
+
+PARENT_FIELDS: dict[str, tuple[str, ...]] = {USER: USER_FIELDS}
 
 Record = dict[str, Any]
 Handler = Callable[[Request], Awaitable[JSONResponse]]
@@ -137,7 +148,7 @@ class _Parser:
         self._keyword("FROM")
         sobject_token = self._ident("object name")
         sobject = self._sobject(sobject_token)
-        fields = tuple(self._field(sobject, t) for t in raw_fields)
+        fields = tuple(self._field(sobject, t, allow_path=True) for t in raw_fields)
         duplicates = [f for f, n in Counter(fields).items() if n > 1]
         if duplicates:
             raise SoqlError("MALFORMED_QUERY", f"duplicate field selected: {duplicates[0]}")
@@ -198,7 +209,9 @@ class _Parser:
             ),
         )
 
-    def _field(self, sobject: str, token: _Token) -> str:
+    def _field(self, sobject: str, token: _Token, allow_path: bool = False) -> str:
+        if "." in token.text:
+            return self._path(sobject, token, allow_path)
         for name in self.schemas[sobject]:
             if name.lower() == token.text.lower():
                 return name
@@ -212,6 +225,37 @@ class _Parser:
                 "or the describe call for the appropriate names.",
             ),
         )
+
+    def _path(self, sobject: str, token: _Token, allow_path: bool) -> str:
+        """``Relationship.Field`` of a parent relationship, canonically cased."""
+        relationship, _, field = token.text.partition(".")
+        known = {r.lower(): r for r in RELATIONSHIPS.get(sobject, {})}
+        if relationship.lower() not in known:
+            raise SoqlError(
+                "INVALID_FIELD",
+                _located(
+                    self.soql,
+                    token.column,
+                    f"Didn't understand relationship '{relationship}' in field path. If you are attempting "
+                    "to use a custom relationship, be sure to append the '__r' after the custom "
+                    "relationship name. Please reference your WSDL or the describe call for the "
+                    "appropriate names.",
+                ),
+            )
+        name = known[relationship.lower()]
+        parent, _ = RELATIONSHIPS[sobject][name]
+        matches = [f for f in PARENT_FIELDS[parent] if f.lower() == field.lower()]
+        if not matches:
+            raise SoqlError(
+                "INVALID_FIELD",
+                _located(self.soql, token.column, f"No such column '{field}' on entity '{parent}'."),
+            )
+        if not allow_path:  # the sandbox filters and sorts on the object's own fields only
+            raise SoqlError(
+                "MALFORMED_QUERY",
+                _located(self.soql, token.column, "sandbox supports relationship fields in SELECT only"),
+            )
+        return f"{name}.{matches[0]}"
 
     def _peek_kind(self, kind: str) -> bool:
         return self.pos < len(self.tokens) and self.tokens[self.pos].kind == kind
@@ -267,6 +311,7 @@ class SalesforceOrgState:
         self.session_valid = True
         self.applied_round = 0
         self._records = dataset.state_after(0)
+        self._parents: dict[str, dict[str, Record]] = {USER: {u["Id"]: u for u in dataset.users}}
         self._cursors: OrderedDict[str, list[Record]] = OrderedDict()
         self._locators = itertools.count(1)
         self._lock = threading.Lock()
@@ -297,7 +342,7 @@ class SalesforceOrgState:
                 rows.sort(key=lambda r, f=field: _sort_key(r[f], f), reverse=descending)
             if query.limit is not None:
                 rows = rows[: query.limit]
-            result = [_project(r, query) for r in rows]
+            result = [_project(r, query, self._parents) for r in rows]
             locator = f"01g5g{next(self._locators):010d}"
             self._cursors[locator] = result
             while len(self._cursors) > MAX_OPEN_CURSORS:
@@ -327,9 +372,26 @@ def _sort_key(value: Any, field: str) -> tuple[int, Any]:
     return (1, parse_sf_datetime(value) if field in DATETIME_FIELDS else value)
 
 
-def _project(record: Record, query: SoqlQuery) -> Record:
-    url = f"/services/data/{API_VERSION}/sobjects/{query.sobject}/{record['Id']}"
-    return {"attributes": {"type": query.sobject, "url": url}, **{f: record[f] for f in query.fields}}
+def _attributes(sobject: str, record_id: str) -> dict[str, str]:
+    return {"type": sobject, "url": f"/services/data/{API_VERSION}/sobjects/{sobject}/{record_id}"}
+
+
+def _project(record: Record, query: SoqlQuery, parents: dict[str, dict[str, Record]]) -> Record:
+    out: Record = {"attributes": _attributes(query.sobject, record["Id"])}
+    for field in query.fields:
+        relationship, _, parent_field = field.partition(".")
+        if not parent_field:
+            out[field] = record[field]
+            continue
+        parent_object, id_field = RELATIONSHIPS[query.sobject][relationship]
+        parent = parents[parent_object].get(record[id_field] or "")
+        if parent is None:
+            out[relationship] = None  # Salesforce sends the relationship as null
+            continue
+        nested = out.get(relationship) or {"attributes": _attributes(parent_object, parent["Id"])}
+        nested[parent_field] = parent[parent_field]
+        out[relationship] = nested
+    return out
 
 
 def new_session_id() -> str:

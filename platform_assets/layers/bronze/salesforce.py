@@ -3,6 +3,8 @@
 Each run asks Salesforce (``queryAll``, so deletes arrive with ``IsDeleted = true``) for the contract's
 fields of every record whose ``SystemModstamp`` is at or after the watermark stored in the bronze table,
 minus the Ids already delivered at that timestamp, and commits the advanced watermark (JSON) with the rows.
+A column read through a parent relationship (``Owner_Name``: the owning User's ``Owner.Name``) is named
+in ``RELATIONSHIP_COLUMNS``: SOQL selects the path, bronze stores it under the column's name.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from platform_assets.sources.watermark import Watermark
 
 ACCOUNT, OPPORTUNITY = "Account", "Opportunity"
 DATASETS = {ACCOUNT: "bronze/salesforce_account", OPPORTUNITY: "bronze/salesforce_opportunity"}
+# bronze column -> SOQL field path, per object (a column name cannot hold the path's dot)
+RELATIONSHIP_COLUMNS: dict[str, dict[str, str]] = {ACCOUNT: {"Owner_Name": "Owner.Name"}}
 
 SALESFORCE_SOURCE = dg.AssetSpec(
     key=dg.AssetKey(["sources", "salesforce"]),
@@ -39,7 +43,9 @@ def stored_watermark(positions: dict, sobject: str) -> Watermark | None:
 
 
 def reader(sobject: str, contract: Contract) -> ReadSource:
-    fields = source_columns(contract)
+    paths = RELATIONSHIP_COLUMNS.get(sobject, {})
+    fields = [paths.get(c, c) for c in source_columns(contract)]
+    columns_of_paths = {path: column for column, path in paths.items()}
 
     def read(context: dg.AssetExecutionContext, committed: Committed) -> SourceBatch:
         watermark = stored_watermark(committed.positions, sobject)
@@ -51,7 +57,13 @@ def reader(sobject: str, contract: Contract) -> ReadSource:
         )
         if batch.is_empty or batch.watermark is None:
             return SourceBatch(records=[])
-        records = [(f"{sobject}:{r['SystemModstamp']}:{r['Id']}", r) for r in batch.records]
+        records = [
+            (
+                f"{sobject}:{r['SystemModstamp']}:{r['Id']}",
+                {columns_of_paths.get(k, k): v for k, v in r.items()},
+            )
+            for r in batch.records
+        ]
         return SourceBatch(records=records, positions={position_key(sobject): batch.watermark.to_json()})
 
     return read

@@ -25,7 +25,15 @@ REGIONS: dict[str, str] = {
 }
 
 
-ACCOUNT_COLUMNS = ("account_id", "account_name", "industry", "billing_country")
+ACCOUNT_COLUMNS = (
+    "account_id",
+    "account_name",
+    "industry",
+    "billing_country",
+    "segment",
+    "owner_id",
+    "owner_name",
+)
 
 
 def region_of(country: F.Column) -> F.Column:
@@ -61,6 +69,9 @@ def build_dim_customer(history: DataFrame, accounts: DataFrame, ordered_customer
         F.col("Name").alias("account_name"),
         F.col("Industry").alias("industry"),
         F.col("BillingCountry").alias("billing_country"),
+        F.col("Segment__c").alias("segment"),
+        F.col("OwnerId").alias("owner_id"),
+        F.col("Owner_Name").alias("owner_name"),
     )
     versions = with_effective_range(history, "customer_id")
     known = versions.join(
@@ -71,10 +82,7 @@ def build_dim_customer(history: DataFrame, accounts: DataFrame, ordered_customer
         "name",
         "country",
         region_of(F.col("country")).alias("region"),
-        "account_id",
-        "account_name",
-        "industry",
-        "billing_country",
+        *ACCOUNT_COLUMNS,
         "valid_from",
         "valid_to",
         "effective_from",

@@ -4,7 +4,9 @@ Each extraction runs ``SELECT <fields> FROM <object> WHERE SystemModstamp >= <wa
 SystemModstamp, Id`` on ``queryAll`` (so deleted records arrive with ``IsDeleted = true``), follows every
 ``nextRecordsUrl``, then drops the Ids the watermark already delivered at its timestamp (see
 ``platform_assets.sources.watermark``). Records come back as Salesforce sent them, minus the per-record
-``attributes`` envelope (type and URL are implied by the object).
+``attributes`` envelope (type and URL are implied by the object). A field may be a parent relationship
+path (``Owner.Name``): Salesforce nests the parent (``{"Owner": {"attributes": ..., "Name": ...}}``, or
+``"Owner": null``); the record carries it flat under the path as selected (``record["Owner.Name"]``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ WATERMARK_FIELD = "SystemModstamp"
 # Fields every extraction needs whatever the caller asks for: the key, the watermark, the delete marker.
 REQUIRED_FIELDS: tuple[str, ...] = ("Id", WATERMARK_FIELD, "IsDeleted")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")  # API names; anything else could inject SOQL
+_PATH = re.compile(r"^[A-Za-z][A-Za-z0-9_]*\.[A-Za-z][A-Za-z0-9_]*$")  # one parent relationship
 
 
 class SalesforceSessionError(SourceAuthError):
@@ -92,7 +95,8 @@ class SalesforceConnector:
         selected = _selected_fields(sobject, fields)
         soql = build_changes_soql(sobject, selected, watermark)
         fetched = self._query_all(sobject, soql)
-        stamped = (self._parse_record(sobject, index, raw) for index, raw in enumerate(fetched))
+        paths = [f for f in selected if "." in f]
+        stamped = (self._parse_record(sobject, index, raw, paths) for index, raw in enumerate(fetched))
         return ChangeBatch.after(SOURCE, sobject, watermark, stamped)
 
     def _query_all(self, sobject: str, soql: str) -> list[Any]:
@@ -117,12 +121,22 @@ class SalesforceConnector:
             ) from exc
 
     def _parse_record(
-        self, sobject: str, index: int, raw: Any
+        self, sobject: str, index: int, raw: Any, paths: Sequence[str] = ()
     ) -> tuple[dict[str, Any], tuple[datetime, str]]:
         where = f"{sobject} record {index}"
         if not isinstance(raw, dict):
             raise SourceResponseError(SOURCE, self.query_all_url, f"{where} is not an object: {raw!r:.200}")
         record = {k: v for k, v in raw.items() if k != "attributes"}
+        for path in paths:
+            relationship, _, field = path.partition(".")
+            parent = record.get(relationship)
+            if parent is not None and not isinstance(parent, dict):
+                raise SourceResponseError(
+                    SOURCE, self.query_all_url, f"{where}: {relationship} is not an object: {parent!r:.200}"
+                )
+            record[path] = parent.get(field) if parent else None
+        for relationship in {p.partition(".")[0] for p in paths}:
+            record.pop(relationship, None)
         record_id, modstamp = record.get("Id"), record.get(WATERMARK_FIELD)
         if not isinstance(record_id, str) or not record_id:
             raise SourceResponseError(SOURCE, self.query_all_url, f"{where} has no Id: {record!r:.200}")
@@ -152,7 +166,7 @@ class SalesforceConnector:
 
 def _selected_fields(sobject: str, fields: Sequence[str]) -> list[str]:
     for name in (sobject, *fields):
-        if not _NAME.match(name):
+        if not _NAME.match(name) and not (name != sobject and _PATH.match(name)):
             raise ValueError(f"{SOURCE}: {name!r} is not a valid Salesforce API name (querying {sobject})")
     selected: list[str] = []
     for name in (*REQUIRED_FIELDS, *fields):
