@@ -26,6 +26,8 @@ import pytest
 from deltalake import DeltaTable
 
 from platform_assets import cli
+from platform_assets.contracts.loader import load_contracts
+from platform_assets.contracts.model import parse_duration
 from platform_assets.domains.gold import GOLD_JOB
 from platform_assets.lake.delta_tables import read_table
 from platform_assets.operations.sensor_driver import QUIET
@@ -77,6 +79,30 @@ def daily_revenue(world: GoldWorld) -> dict[tuple[str, str, str], dict]:
     }
 
 
+def dim_dates(world: GoldWorld) -> dict[int, dict]:
+    return dimension(world, "gold/dim_date", "date_key")
+
+
+def expected_dim_date(world: GoldWorld) -> dict[int, dict]:
+    return gold_oracle.expected_dim_date(gold_oracle.business_dates(world.orders, world.fx, world.fx_through))
+
+
+def merge_commits_since(world: GoldWorld, dataset: str, version: int) -> list[dict]:
+    """The commits of ``dataset`` after ``version``, oldest first (operation and metrics)."""
+    table = DeltaTable(world.lake.uri(dataset))
+    return sorted((c for c in table.history() if c["version"] > version), key=lambda c: c["version"])
+
+
+def row_diff(before: dict[int, dict], after: dict[int, dict]) -> dict[str, set[int]]:
+    """Keys inserted, updated (same key, other values), deleted and unchanged between two states."""
+    return {
+        "inserted": set(after) - set(before),
+        "deleted": set(before) - set(after),
+        "updated": {k for k in set(before) & set(after) if before[k] != after[k]},
+        "unchanged": {k for k in set(before) & set(after) if before[k] == after[k]},
+    }
+
+
 def step_failures(result: dg.ExecuteInProcessResult) -> dict[str, str]:
     """What failed in a run, for the assertion message (the runs log quietly)."""
     events = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
@@ -114,6 +140,8 @@ def test_first_build_keys_late_members_and_falls_back_on_missing_rates(world: Go
     assert len(runs) == 1 and runs[0].success, step_failures(runs[0])
     want = assert_gold_matches_oracle(world)
     assert len(want) == 311
+    assert dim_dates(world) == expected_dim_date(world)
+    assert (min(dim_dates(world)), max(dim_dates(world))) == (20261101, 20261103)
     assert sum(x.customer_inferred for x in want) == 1 and sum(x.product_unknown for x in want) == 1
     assert sum(x.is_rate_fallback for x in want) == 106
 
@@ -140,6 +168,50 @@ def test_facts_join_the_customer_version_valid_when_the_order_was_placed(world: 
         version = customers[row["customer_key"]]
         assert version["effective_from"].year == 1900 and not version["is_current"]  # the first version
         assert row["customer_key"] != current[row["customer_id"]]
+
+
+ACCOUNT_ATTRIBUTES = (
+    "account_id",
+    "account_name",
+    "industry",
+    "billing_country",
+    "segment",
+    "owner_id",
+    "owner_name",
+)
+KNOWN_ACCOUNTS = {  # from the generator (seed 11): customer_id -> account name, segment, owner name
+    1: ("Cyberdyne Motors 001", "Manufacturing", "SMB", "Priya Raman"),
+    2: ("Initech Industries 002", "Technology", "Mid-Market", "Dana Whitfield"),
+    4: (None, "Retail", "Mid-Market", "Keiko Tanaka"),  # the account planted with Name = null
+}
+
+
+def test_dim_customer_carries_the_linked_accounts_segment_and_owner(world: GoldWorld) -> None:
+    """Every customer version takes its live Salesforce account's attributes (linked by
+    Customer_Id__c); the segment is a custom field, the owner's name comes through Owner.Name."""
+    accounts = gold_oracle.expected_customer_accounts(world.salesforce)
+    rows = dimension(world, "gold/dim_customer", "customer_key").values()
+    linked = 0
+    for row in rows:
+        want = accounts.get(row["customer_id"]) if not row["is_inferred"] else None
+        got = {c: row[c] for c in ACCOUNT_ATTRIBUTES}
+        assert got == (want or dict.fromkeys(ACCOUNT_ATTRIBUTES)), row["customer_id"]
+        linked += want is not None
+    assert linked == LINKED_VERSIONS
+    current = {r["customer_id"]: r for r in rows if r["is_current"]}
+    for customer_id, (name, industry, segment, owner) in KNOWN_ACCOUNTS.items():
+        row = current[customer_id]
+        assert (row["account_name"], row["industry"], row["segment"], row["owner_name"]) == (
+            name, industry, segment, owner
+        )  # fmt: skip
+    segments = {r["segment"] for r in current.values() if r["segment"]}
+    assert segments == {"SMB", "Mid-Market", "Enterprise"}
+    contract = load_contracts()["gold/dim_customer"]
+    assert contract.column("owner_name").classification.value == "pii"  # a person's name, like `name`
+    assert contract.column("segment").classification.value == "internal"
+
+
+LINKED_VERSIONS = 76  # customer versions with a live linked account, after batch 4
 
 
 def _files(world: GoldWorld, dataset: str) -> tuple[int, dict[str, set[str]]]:
@@ -174,12 +246,19 @@ GOLD_UNPARTITIONED = (
 )  # fmt: skip
 LINES_ON_NOV_1, GROUPS_ON_NOV_1 = 101, 18  # the oracle's order lines and revenue groups of 2026-11-01
 GOLD_PARTITIONED = ("gold/fact_order_lines", "gold/agg_daily_revenue")
+MERGED_BY_BATCH_4 = (8, 5, 1)  # dim_customer rows inserted, updated, deleted by customer batch 4
+UNCHANGED_BY_BATCH_4 = 0
 
 
 def test_late_customer_and_late_rate_rebuild_only_their_dates(world: GoldWorld) -> None:
     before = {d: _files(world, d) for d in GOLD_PARTITIONED}
     late = world.orders.exception(LATE_CUSTOMER).order_id
     inferred_key = facts(world)[(late, 1)]["customer_key"]
+    dates_before = dim_dates(world)
+    customers_before = dimension(world, "gold/dim_customer", "customer_key")
+    dim_versions = {
+        d: DeltaTable(world.lake.uri(d)).version() for d in ("gold/dim_customer", "gold/dim_product")
+    }
     world.apply_customer_batches(4)
     world.publish_fx_through(date(2026, 11, 7))
     runs = world.gold()
@@ -203,6 +282,38 @@ def test_late_customer_and_late_rate_rebuild_only_their_dates(world: GoldWorld) 
     jpy_lines = [r for (order_id, _), r in facts(world).items() if order_id == jpy]
     assert {(r["fx_rate_date"], r["is_rate_fallback"]) for r in jpy_lines} == {(date(2026, 11, 2), False)}
     _assert_rewrote_only(world, before, {"2026-11-02", "2026-11-03"})
+
+    # the calendar grew with the new FX dates, and holds every day of the new range
+    assert dim_dates(world) == expected_dim_date(world)
+    assert set(dates_before) < set(dim_dates(world)) and max(dim_dates(world)) == 20261107
+    _assert_dimension_merged_only_what_changed(world, customers_before, dim_versions)
+
+
+def _assert_dimension_merged_only_what_changed(
+    world: GoldWorld, customers_before: dict[int, dict], versions: dict[str, int]
+) -> None:
+    """Batch 4 changed a few customers: one MERGE commit touched exactly those versions (and the
+    late customer's inferred member, replaced); every other row kept its values. The product
+    catalogue did not change: no commit at all."""
+    customers_after = dimension(world, "gold/dim_customer", "customer_key")
+    diff = row_diff(customers_before, customers_after)
+    touched = {customers_before.get(k, customers_after.get(k))["customer_id"] for k in
+               diff["inserted"] | diff["deleted"] | diff["updated"]}  # fmt: skip
+    batch4 = {c.customer_id for c in world.customers.batches[3].changes}
+    assert touched == batch4 | {56}, (touched, batch4)
+    (commit,) = merge_commits_since(world, "gold/dim_customer", versions["gold/dim_customer"])
+    metrics = commit["operationMetrics"]
+    assert commit["operation"] == "MERGE"
+    assert (
+        metrics["numTargetRowsInserted"],
+        metrics["numTargetRowsUpdated"],
+        metrics["numTargetRowsDeleted"],
+    ) == (len(diff["inserted"]), len(diff["updated"]), len(diff["deleted"]))
+    assert (len(diff["inserted"]), len(diff["updated"]), len(diff["deleted"])) == MERGED_BY_BATCH_4
+    assert len(diff["unchanged"]) == UNCHANGED_BY_BATCH_4, len(diff["unchanged"])
+    # copy-on-write: rows that share a rewritten file with a changed one are copied, never more
+    assert metrics["numTargetRowsCopied"] <= len(diff["unchanged"])
+    assert merge_commits_since(world, "gold/dim_product", versions["gold/dim_product"]) == []
 
 
 def _new_event_for(world: GoldWorld, order_id: str) -> OrderMessage:
@@ -263,9 +374,106 @@ def test_one_new_order_event_rewrites_only_its_order_date(world: GoldWorld) -> N
     assert (lines_of_day, groups_of_day) == (LINES_ON_NOV_1, GROUPS_ON_NOV_1)
 
 
+def test_fact_opportunities_and_the_pipeline_match_the_oracle(world: GoldWorld) -> None:
+    """Live opportunities in USD at their currency's latest rate, keyed to the account's current
+    customer version (-1 when the account's customer is not live in RDS); the pipeline by close month."""
+    want = gold_oracle.expected_opportunities(
+        world.salesforce, world.customers, world.customer_batches_applied, world.fx, world.fx_through
+    )
+    got = {r["opportunity_id"]: r for r in read_table(world.lake.uri("gold/fact_opportunities")).to_pylist()}
+    customers = dimension(world, "gold/dim_customer", "customer_key")
+    assert sorted(got) == sorted(want)
+    for opportunity_id, x in want.items():
+        row = got[opportunity_id]
+        assert (row["account_id"], row["stage"], row["close_date"], row["currency"]) == (
+            x.account_id, x.stage, x.close_date, x.currency
+        ), x  # fmt: skip
+        assert (row["is_closed"], row["is_won"]) == (x.is_closed, x.is_won), x
+        assert row["amount"] == pytest.approx(x.amount) and row["amount_usd"] == pytest.approx(x.amount_usd)
+        if x.customer_id is None:
+            assert row["customer_key"] == -1, x
+        else:
+            version = customers[row["customer_key"]]
+            assert (version["customer_id"], version["is_current"]) == (x.customer_id, True), x
+    unknown = sum(x.customer_id is None for x in want.values())
+    total_usd = round(sum(x.amount_usd for x in want.values()), 2)
+    assert (len(want), unknown, total_usd) == OPPORTUNITY_FIGURES
+
+    pipeline = {
+        (r["close_month"], r["stage"]): {
+            "opportunities": r["opportunities"], "open_amount_usd": round(r["open_amount_usd"], 6),
+            "won": r["won"], "lost": r["lost"],
+        }
+        for r in read_table(world.lake.uri("gold/agg_sales_pipeline")).to_pylist()
+    }  # fmt: skip
+    expected_pipeline = gold_oracle.expected_sales_pipeline(want)
+    assert sorted(pipeline) == sorted(expected_pipeline)
+    for key, figures in expected_pipeline.items():
+        assert pipeline[key] == pytest.approx(figures), key
+    won = sum(v["won"] for v in expected_pipeline.values())
+    lost = sum(v["lost"] for v in expected_pipeline.values())
+    open_usd = round(sum(v["open_amount_usd"] for v in expected_pipeline.values()), 2)
+    assert (len(expected_pipeline), won, lost, open_usd) == PIPELINE_FIGURES
+
+
+OPPORTUNITY_FIGURES = (121, 11, 10447883.5)  # live opportunities, unknown customer, total USD
+PIPELINE_FIGURES = (28, 8, 4, 9618411.55)  # (month, stage) groups, won, lost, open pipeline USD
+
+
+def _deps(lineage: dg.TableColumnLineage) -> dict[str, set[tuple[str, str]]]:
+    return {
+        column: {(d.asset_key.to_user_string(), d.column_name) for d in deps}
+        for column, deps in lineage.deps_by_column.items()
+    }
+
+
+def test_every_gold_asset_has_its_contracts_freshness_and_column_lineage(world: GoldWorld) -> None:
+    """On the definitions (not the YAML): each gold asset's freshness policy is its contract's SLA,
+    and its column lineage (definition and latest materialization) names the contract's upstream
+    columns, each an existing column of an upstream asset of that asset."""
+    contracts = load_contracts()
+    graph = world.defs.resolve_asset_graph()
+    gold = sorted(k for k in graph.get_all_asset_keys() if k.path[0] == "gold")
+    assert [k.path[1] for k in gold] == sorted(GOLD_TABLES)
+    for key in gold:
+        contract = contracts[key.to_user_string()]
+        node = graph.get(key)
+        assert contract.freshness is not None, key
+        policy = node.freshness_policy
+        assert policy is not None, key
+        assert (policy.fail_window.to_timedelta(), policy.warn_window.to_timedelta()) == (
+            parse_duration(contract.freshness.fail_after), parse_duration(contract.freshness.warn_after)
+        ), key  # fmt: skip
+        declared = {
+            c.name: {(ref.rpartition(".")[0], ref.rpartition(".")[2]) for ref in c.lineage}
+            for c in contract.columns if c.lineage
+        }  # fmt: skip
+        assert _deps(node.metadata["dagster/column_lineage"]) == declared, key
+        event = world.instance.get_latest_materialization_event(key)
+        assert event is not None and event.asset_materialization is not None, key
+        materialized = event.asset_materialization.metadata["dagster/column_lineage"].value
+        assert _deps(materialized) == declared, key
+        parents = {p.to_user_string() for p in node.parent_keys}
+        for column, deps in declared.items():
+            for dataset, source_column in deps:
+                assert dataset in parents, (key, column, dataset)
+                schema = graph.get(dg.AssetKey(dataset.split("/"))).metadata["dagster/column_schema"]
+                assert source_column in {c.name for c in schema.columns}, (key, column, dataset)
+    lineage = {k.path[1]: _deps(graph.get(k).metadata["dagster/column_lineage"]) for k in gold}
+    assert lineage["fact_order_lines"]["amount_usd"] == {
+        ("silver/order_lines", "quantity"), ("silver/order_lines", "unit_price"), ("silver/fx_rates", "rate_to_base")
+    }  # fmt: skip
+    assert lineage["agg_daily_revenue"]["revenue_usd"] == {("gold/fact_order_lines", "amount_usd")}
+    assert lineage["dim_customer"]["owner_name"] == {("silver/accounts", "Owner_Name")}
+    assert lineage["fact_opportunities"]["amount_usd"] == {
+        ("silver/opportunities", "Amount"), ("gold/dim_currency", "latest_rate_to_base")
+    }  # fmt: skip
+
+
 def test_a_rebuild_of_the_dimensions_keeps_every_surrogate_key(world: GoldWorld) -> None:
     """Keys hash the natural key and the version's start: rebuilt from the same history, every
-    customer and product version gets the key it had, so the facts written earlier stay joined."""
+    customer and product version gets the key it had, so the facts written earlier stay joined; the
+    merge by (natural key, valid_from) finds no row that differs and leaves the tables as they were."""
 
     def keys(name: str, key: str) -> dict[int, tuple]:
         rows = read_table(world.lake.uri(name)).to_pylist()
@@ -281,7 +489,8 @@ def test_a_rebuild_of_the_dimensions_keeps_every_surrogate_key(world: GoldWorld)
     )
     assert result.success
     for name, key in dims.items():
-        assert DeltaTable(world.lake.uri(name)).version() == versions[name] + 1  # rewritten whole
+        # merged by (natural key, valid_from): nothing differs, so nothing is written at all
+        assert merge_commits_since(world, name, versions[name]) == [], name
         assert keys(name, key) == before[name], name
     assert len(before["gold/dim_customer"]) > len(world.customers.final_state())  # versions + unknown
     fact_keys = {(r["customer_key"], r["product_key"]) for r in facts(world).values()}

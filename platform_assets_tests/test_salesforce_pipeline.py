@@ -44,6 +44,9 @@ COLUMNS = {
         "Industry",
         "CreatedDate",
         "Customer_Id__c",
+        "Segment__c",
+        "OwnerId",
+        "Owner_Name",
         "SystemModstamp",
     ],
     OPPORTUNITY: [
@@ -100,7 +103,12 @@ def _typed(column: str, value: object) -> object:
 def expected(dataset: SalesforceDataset, sobject: str, round_no: int) -> dict[str, tuple]:
     """Every record (deleted ones as tombstones) after ``round_no``, as silver should hold it."""
     state = dataset.state_after(round_no)[sobject]
-    return {i: (*(_typed(c, r[c]) for c in COLUMNS[sobject]), r["IsDeleted"]) for i, r in state.items()}
+    owners = {u["Id"]: u["Name"] for u in dataset.users}  # Owner.Name: the owning User's name
+    return {
+        i: (*(_typed(c, owners[r["OwnerId"]] if c == "Owner_Name" else r[c]) for c in COLUMNS[sobject]),
+            r["IsDeleted"])
+        for i, r in state.items()
+    }  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -221,6 +221,47 @@ def test_soql_parser_is_strict(soql: str, code: str) -> None:
     assert caught.value.error_code == code
 
 
+def test_owner_name_comes_through_the_user_relationship(
+    org: SalesforceApiServer, connector: SalesforceConnector
+) -> None:
+    """``Owner.Name`` on Account: Salesforce nests the parent User; the connector flattens it."""
+    users = {u["Id"]: u["Name"] for u in DATASET.users}
+    client = httpx.Client(
+        base_url=org.instance_url,
+        verify=ssl.create_default_context(cafile=org.ca_path),
+        trust_env=False,
+        headers={"Authorization": f"Bearer {org.session_id}"},
+    )
+    with client:
+        soql = "SELECT Id, OwnerId, owner.name, Segment__c FROM Account ORDER BY Id LIMIT 1"
+        record = client.get("/services/data/v59.0/query/", params={"q": soql}).json()["records"][0]
+    first = min(DATASET.initial[ACCOUNT], key=lambda r: r["Id"])
+    assert record["Owner"] == {
+        "attributes": {"type": "User", "url": f"/services/data/v59.0/sobjects/User/{first['OwnerId']}"},
+        "Name": users[first["OwnerId"]],
+    }
+    assert (record["OwnerId"], record["Segment__c"]) == (first["OwnerId"], first["Segment__c"])
+    batch = connector.fetch_changes(ACCOUNT, ["OwnerId", "Owner.Name", "Segment__c"], None)
+    assert len(batch) == 60 and all(r["Owner.Name"] == users[r["OwnerId"]] for r in batch.records)
+    assert "Owner" not in batch.records[0]
+    assert {r["Segment__c"] for r in batch.records} == {"SMB", "Mid-Market", "Enterprise"}
+
+
+@pytest.mark.parametrize(
+    ("soql", "code"),
+    [
+        ("SELECT Id, Boss.Name FROM Account", "INVALID_FIELD"),
+        ("SELECT Id, Owner.Email FROM Account", "INVALID_FIELD"),
+        ("SELECT Id, Owner.Name FROM Opportunity", "INVALID_FIELD"),
+        ("SELECT Id FROM Account ORDER BY Owner.Name", "MALFORMED_QUERY"),
+    ],
+)
+def test_relationship_paths_are_checked(soql: str, code: str) -> None:
+    with pytest.raises(SoqlError) as caught:
+        parse_soql(soql)
+    assert caught.value.error_code == code
+
+
 def test_soql_parser_reads_the_connectors_query() -> None:
     query = parse_soql(
         "select id, systemmodstamp FROM opportunity WHERE SystemModstamp >= 2026-11-01T07:59:00.250Z "

@@ -213,6 +213,9 @@ class PostgresServer:
             "full_page_writes": "off",
             "shared_buffers": "32MB",
             "max_connections": "30",
+            # The DMS stand-in reads its slot only when polled: a test may leave the replication
+            # connection idle for minutes (a long gold run), longer than the default 60 s timeout.
+            "wal_sender_timeout": "0",
         }
         if self._has_setting("output_plugin_libraries"):
             # Some Debian builds only load output plugins listed here (see verified-facts.md).
