@@ -17,7 +17,6 @@ from typing import Any
 import dagster as dg
 
 from platform_assets.contracts.model import Contract
-from platform_assets.engine.emr_serverless import job_environment, pipes_client, start_job_run_params
 from platform_assets.lake.location import Lake
 from platform_assets.layers.materialization import record_commit
 
@@ -34,6 +33,9 @@ def _raw(value: Any) -> Any:
 def run_as_emr_serverless_job(
     context: dg.AssetExecutionContext, contract: Contract, lake: Lake, partitions: list[date] | None
 ) -> Iterator[Any]:
+    # imported here: boto3 and dagster-aws are only needed when a step submits (code-location start-up)
+    from platform_assets.engine.emr_serverless import job_environment, pipes_client, start_job_run_params
+
     engine = context.resources.spark
     params = start_job_run_params(
         application_id=engine.emr_application_id,
