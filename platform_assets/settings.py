@@ -4,9 +4,14 @@
 |---|---|---|
 | PLATFORM_LAKE_ROOT | ./.lake | root of all tables: a folder, or s3://bucket/prefix |
 | PLATFORM_STORAGE_OPTIONS | {} | JSON object of delta-rs storage options (AWS_ENDPOINT_URL, ...) |
-| PLATFORM_ENGINE | sail | sail (in-process), connect (a Spark Connect URL) or local (Apache Spark) |
+| PLATFORM_ENGINE | sail | sail (in-process), connect (a Spark Connect URL), local (Apache Spark) or emr_serverless |
 | PLATFORM_SPARK_CONNECT_URL | | sc://host:port, for PLATFORM_ENGINE=connect |
 | PLATFORM_SPARK_MASTER | local[2] | Spark master for PLATFORM_ENGINE=local: local[N] or spark://host:port |
+| PLATFORM_EMR_APPLICATION_ID | | emr_serverless: the EMR Serverless (Spark) application the job runs go to |
+| PLATFORM_EMR_EXECUTION_ROLE_ARN | | emr_serverless: the job runtime role (docs/deployment.md lists its permissions) |
+| PLATFORM_EMR_ENTRY_POINT | | emr_serverless: s3:// URI of the job's entry point (`platform_assets/emr_job.py`) |
+| PLATFORM_EMR_SUBMIT_PARAMETERS | | emr_serverless: extra sparkSubmitParameters (the venv archive, Delta jars) |
+| PLATFORM_EMR_LOG_GROUP | /aws/emr-serverless | emr_serverless: the CloudWatch log group Pipes reads back |
 | FX_API_URL | http://127.0.0.1:8765 | FX REST API base URL (the sandbox's by default) |
 | FX_API_TOKEN | sandbox-token | bearer token for the FX API |
 | DMS_LANDING_ROOT | ./.landing/dms | where AWS DMS lands its files (`<schema>/<table>/*.csv`) |
@@ -21,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ENGINES = ("sail", "connect", "local")
+ENGINES = ("sail", "connect", "local", "emr_serverless")
 _AWS_KEYS = (
     "AWS_ENDPOINT_URL",
     "AWS_ACCESS_KEY_ID",
@@ -40,6 +45,31 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
+class EmrServerlessSettings:
+    """Where ``PLATFORM_ENGINE=emr_serverless`` submits its job runs (engine/emr_serverless.py)."""
+
+    application_id: str
+    execution_role_arn: str
+    entry_point: str  # s3://.../emr_job.py
+    submit_parameters: str = ""
+    log_group: str = "/aws/emr-serverless"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> EmrServerlessSettings:
+        names = ("PLATFORM_EMR_APPLICATION_ID", "PLATFORM_EMR_EXECUTION_ROLE_ARN", "PLATFORM_EMR_ENTRY_POINT")
+        missing = [n for n in names if not env.get(n, "").strip()]
+        if missing:
+            raise SettingsError(f"PLATFORM_ENGINE=emr_serverless needs {', '.join(missing)}")
+        return cls(
+            application_id=env["PLATFORM_EMR_APPLICATION_ID"].strip(),
+            execution_role_arn=env["PLATFORM_EMR_EXECUTION_ROLE_ARN"].strip(),
+            entry_point=env["PLATFORM_EMR_ENTRY_POINT"].strip(),
+            submit_parameters=env.get("PLATFORM_EMR_SUBMIT_PARAMETERS", "").strip(),
+            log_group=env.get("PLATFORM_EMR_LOG_GROUP", "").strip() or cls.log_group,
+        )
+
+
+@dataclass(frozen=True)
 class PlatformSettings:
     lake_root: str
     storage_options: dict[str, str] = field(default_factory=dict)
@@ -51,6 +81,7 @@ class PlatformSettings:
     dms_landing_root: str = ".landing/dms"
     alerts_webhook: str | None = None  # alerts are posted here as JSON, besides the ops/alerts table
     reports_dir: str = ".reports"  # the DQ report, Data Docs and platform health (reporting/)
+    emr: EmrServerlessSettings | None = None  # PLATFORM_ENGINE=emr_serverless only
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> PlatformSettings:
@@ -82,4 +113,5 @@ class PlatformSettings:
             dms_landing_root=str(Path(env.get("DMS_LANDING_ROOT", "") or cls.dms_landing_root).resolve()),
             alerts_webhook=env.get("PLATFORM_ALERTS_WEBHOOK", "").strip() or None,
             reports_dir=str(Path(env.get("PLATFORM_REPORTS_DIR", "") or cls.reports_dir).resolve()),
+            emr=EmrServerlessSettings.from_env(env) if engine == "emr_serverless" else None,
         )

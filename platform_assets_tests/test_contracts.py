@@ -98,6 +98,8 @@ def _with_column_change(position: int, **changes: object) -> list[dict]:
             "'bronze/fx_rates', which is not in",
         ),
         ({"dataset": "silver/rates"}, "dataset", "the file's place says 'silver/fx_rates'"),
+        ({"ingest": "engine"}, "ingest", "'engine' is built for Kafka sources only"),
+        ({"ingest": "cluster"}, "ingest", "'process' or 'engine'"),
         (
             {"schema": _with_column_change(1, lineage=["bronze/fx_rates.currency"])},
             "schema.ccy.lineage",

@@ -11,23 +11,36 @@ the tables must have identical content checksums, and both workers' executors mu
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
-from deltalake import write_deltalake
+from deltalake import DeltaTable, write_deltalake
 from pyspark.sql import functions as F
 
 from platform_assets.contracts import load_contracts
+from platform_assets.contracts.model import Contract
 from platform_assets.engine import delta_io
 from platform_assets.engine.spark_resource import SparkEngine
 from platform_assets.lake.location import Lake
+from platform_assets.layers.bronze.engine_kafka import read_on_engine
+from platform_assets.layers.bronze.incremental_asset import ingest_increment
+from platform_assets.layers.bronze.records import Batch
 from platform_assets.layers.gold.dim_currency import build_dim_currency
 from platform_assets.layers.gold.dim_date import build_dim_date
 from platform_assets.layers.silver.fx_rates import conform_fx_rates
 from platform_assets.operations.checksum import table_checksum
 from platform_assets.quality.gate import publish_with_gate
 from platform_assets.settings import PlatformSettings
+from platform_assets.sources.batch import Committed, SourceBatch
+from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
 from platform_assets_tests.test_engine_local_spark import AS_OF_DATES, _bronze_table
+from sandbox.generator.orders import generate_order_events
+from sandbox.services.kafka_broker import KafkaBroker
+from sandbox.services.order_producer import produce_order_events
 from sandbox.services.seaweedfs import SeaweedS3
 from sandbox.services.spark_cluster import SparkCluster, executor_tasks
 
@@ -102,3 +115,83 @@ def test_silver_and_gold_identical_on_the_cluster_and_on_sail(
     # the work ran on the workers: one executor per worker, each with completed tasks
     tasks = executor_tasks(spark_cluster.state.connect_ui_url)
     assert len(tasks) == 2 and all(count > 0 for count in tasks.values()), tasks
+
+
+ENGINE_TOPIC = "orders.events"
+# far ahead of the clock, so that both paths stamp the same _ingested_at (the factory keeps the later of
+# the batch's stamp and now) and their tables can be compared by checksum, metadata columns included
+INGESTED_AT = datetime(2099, 1, 1, tzinfo=UTC)
+
+
+def _ingest_all(lake: Lake, contract: Contract, read: Callable[[Committed], SourceBatch]) -> int:
+    """Bounded batches until the topic is drained; returns how many batches committed rows."""
+    for number in range(1, 20):
+        batch = Batch(date(2026, 11, 3), INGESTED_AT, f"kafka:{ENGINE_TOPIC}", f"batch-{number}")
+        source_batch, _, _ = ingest_increment(lake, contract, batch, read)
+        if not source_batch.offsets:
+            return number - 1
+    raise AssertionError("the topic did not drain in 20 batches")
+
+
+@pytest.mark.timeout(600)
+def test_bronze_on_the_engine_gives_the_process_paths_tables_and_dead_letters(
+    spark_cluster: SparkCluster, tmp_path: Path
+) -> None:
+    """ingest: engine (Spark's Kafka source by offset ranges, typing on the workers) against ingest:
+    process on the same topic, with the generator's planted bad records: identical bronze and DLQ."""
+    orders = generate_order_events(seed=11, days=3, orders_per_day=8)
+    contracts = load_contracts()
+    process_contract = contracts["bronze/order_events"]
+    assert process_contract.ingest == "process"
+    engine_contract = process_contract.model_copy(update={"ingest": "engine"})
+    lakes = {"process": Lake(str(tmp_path / "process")), "engine": Lake(str(tmp_path / "engine"))}
+    engine = SparkEngine(engine="connect", connect_url=spark_cluster.connect_url)
+    with KafkaBroker() as broker:
+        broker.create_topic(ENGINE_TOPIC, partitions=2)
+        produced = produce_order_events(broker.bootstrap_servers, ENGINE_TOPIC, orders)
+        per_batch = 30  # messages per partition and batch: several bounded batches per path
+        sources = {
+            name: KafkaTopic(broker.bootstrap_servers, ENGINE_TOPIC, f"bronze-{name}", per_batch)
+            for name in lakes
+        }
+        started = time.monotonic()
+        batches = {
+            "process": _ingest_all(
+                lakes["process"], process_contract, lambda c: read_batch(sources["process"], c)
+            ),
+        }
+        print(f"process path: {time.monotonic() - started:.1f} s")
+        started = time.monotonic()
+        spark = engine.get_session()
+        try:
+            batches["engine"] = _ingest_all(
+                lakes["engine"],
+                engine_contract,
+                lambda c: read_on_engine(spark, sources["engine"], engine_contract, c, min_partitions=2),
+            )
+        finally:
+            engine.stop_session()
+        print(f"engine path: {time.monotonic() - started:.1f} s")
+
+    valid = sum(m.valid for m in orders.messages)
+    assert 0 < valid < len(orders.messages)  # planted malformed JSON and contract violations
+    expected_batches = max(-(-count // per_batch) for count in produced.values())
+    assert batches == {"process": expected_batches, "engine": expected_batches} and expected_batches > 1
+    bronze = {name: table_checksum(lake.uri("bronze/order_events")) for name, lake in lakes.items()}
+    assert bronze["engine"] == bronze["process"] and bronze["engine"].rows == valid
+    # the DLQ keeps malformed payloads as raw bytes, which the checksum's text cast cannot read
+    dead = {name: _rows_by_position(lake.uri("bronze/order_events_dlq")) for name, lake in lakes.items()}
+    assert dead["engine"].equals(dead["process"])
+    assert dead["engine"].num_rows == len(orders.messages) - valid
+    assert dead["engine"].column("_raw_bytes").null_count < dead["engine"].num_rows  # malformed bytes
+    # the offsets are in the table, as app transactions of the same commits as the rows
+    for lake in lakes.values():
+        bronze = DeltaTable(lake.uri("bronze/order_events"))
+        assert {p: bronze.transaction_version(f"{ENGINE_TOPIC}-{p}") for p in produced} == {
+            p: count - 1 for p, count in produced.items()
+        }
+
+
+def _rows_by_position(uri: str) -> pa.Table:
+    table = DeltaTable(uri).to_pyarrow_table()
+    return table.select(sorted(table.column_names)).sort_by("_position")

@@ -311,6 +311,9 @@ class Contract(_Strict):
     owners: list[str] = Field(min_length=1)
     domain: str
     source: str | None = None
+    # bronze: type the records in the Dagster process, or read and type them on the Spark engine
+    # (Kafka sources; layers/bronze/engine_kafka.py)
+    ingest: Literal["process", "engine"] = "process"
     tags: dict[str, str] = Field(default_factory=dict)
     upstream: list[str] = Field(default_factory=list)
     columns: list[ColumnSpec] = Field(min_length=1, alias="schema")
@@ -369,6 +372,8 @@ class Contract(_Strict):
                 raise ValueError(f"{group}: names columns not in the schema: {unknown}")
         if self.partitioning and self.partitioning.column not in names:
             raise ValueError(f"partitioning.column: {self.partitioning.column!r} is not in the schema")
+        if self.ingest == "engine" and self.source != "kafka":
+            raise ValueError(f"ingest: 'engine' is built for Kafka sources only, not {self.source!r}")
         age = self.retention.column
         if age is not None and (age not in names or self.column(age).type not in ("date", "timestamp")):
             raise ValueError(f"retention.column: {age!r} must be a date or timestamp column of the schema")

@@ -90,19 +90,42 @@ def _make_active(session: SparkSession) -> None:
 class SparkEngine(dg.ConfigurableResource):
     """Hands out a Spark session; which engine runs behind it is configuration, not code."""
 
-    engine: str = Field("sail", description="sail (in-process), connect (Spark Connect URL) or local (Spark)")
+    engine: str = Field(
+        "sail",
+        description="sail (in-process), connect (Spark Connect URL), local (Spark), or emr_serverless "
+        "(the Spark-asset transforms as EMR Serverless job runs through Pipes; the rest on Sail)",
+    )
     connect_url: str | None = Field(None, description="sc://host:port when engine is 'connect'")
     app_name: str = Field("platform_assets", description="Spark application name")
     master: str = Field(
         "local[2]", description="Spark master for engine 'local': local[N] or spark://host:port (a cluster)"
     )
 
+    emr_application_id: str | None = Field(None, description="emr_serverless: the application id")
+    emr_execution_role_arn: str | None = Field(None, description="emr_serverless: the job runtime role")
+    emr_entry_point: str | None = Field(None, description="emr_serverless: s3:// URI of emr_job.py")
+    emr_submit_parameters: str = Field("", description="emr_serverless: extra sparkSubmitParameters")
+    emr_log_group: str = Field("/aws/emr-serverless", description="emr_serverless: CloudWatch log group")
+
     @classmethod
     def from_settings(cls, settings: PlatformSettings) -> SparkEngine:
-        """The engine the environment configures (PLATFORM_ENGINE, _SPARK_CONNECT_URL, _SPARK_MASTER)."""
+        """The engine the environment configures (PLATFORM_ENGINE, _SPARK_CONNECT_URL, _SPARK_MASTER, _EMR_*)."""
+        emr = settings.emr
         return cls(
-            engine=settings.engine, connect_url=settings.spark_connect_url, master=settings.spark_master
+            engine=settings.engine,
+            connect_url=settings.spark_connect_url,
+            master=settings.spark_master,
+            emr_application_id=emr.application_id if emr else None,
+            emr_execution_role_arn=emr.execution_role_arn if emr else None,
+            emr_entry_point=emr.entry_point if emr else None,
+            emr_submit_parameters=emr.submit_parameters if emr else "",
+            emr_log_group=emr.log_group if emr else "/aws/emr-serverless",
         )
+
+    @property
+    def submits_jobs(self) -> bool:
+        """Spark-asset transforms run as EMR Serverless job runs, not on this process's session."""
+        return self.engine == "emr_serverless"
 
     def get_session(self) -> SparkSession:
         key = (self.engine, self.connect_url or self.master)
@@ -123,7 +146,7 @@ class SparkEngine(dg.ConfigurableResource):
     def _create(self) -> SparkSession:
         from pyspark.sql import SparkSession
 
-        if self.engine == "sail":
+        if self.engine in ("sail", "emr_serverless"):  # emr_serverless: the in-process work (bronze checks)
             return SparkSession.builder.remote(sail_endpoint()).create()
         if self.engine == "connect":
             if not self.connect_url:

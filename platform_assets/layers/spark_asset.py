@@ -21,6 +21,7 @@ from platform_assets.lake.delta_tables import (
     partitions_with_values_after,
 )
 from platform_assets.lake.location import Lake
+from platform_assets.layers.emr_asset import run_as_emr_serverless_job
 from platform_assets.layers.materialization import record_commit
 from platform_assets.layers.specs import asset_kwargs, partition_dates
 from platform_assets.quality.check_events import check_events
@@ -65,6 +66,10 @@ class TransformInputs:
 
 Transform = Callable[[TransformInputs], DataFrame]
 
+# dataset -> its transform, filled as the assets are built: what an EMR Serverless job run looks up
+# (platform_assets/emr_job.py)
+TRANSFORMS: dict[str, Transform] = {}
+
 
 def build_spark_asset(
     contract: Contract, contracts: dict[str, Contract], transform: Transform, kinds: set[str] | None = None
@@ -77,6 +82,9 @@ def build_spark_asset(
     def _spark_asset(context: AssetExecutionContext) -> Iterator:
         lake: Lake = context.resources.lake.lake
         partitions = partition_dates(context) if contract.partitioning else None
+        if context.resources.spark.submits_jobs:  # PLATFORM_ENGINE=emr_serverless
+            yield from run_as_emr_serverless_job(context, contract, lake, partitions)
+            return
         inputs = TransformInputs(context.resources.spark.get_session(), lake, partitions)
         candidate = transform(inputs)
         outcome = publish_with_gate(candidate, contract, lake, partitions, context.run.run_id)
@@ -113,4 +121,5 @@ def build_spark_asset(
             )
         yield from results
 
+    TRANSFORMS[contract.dataset] = transform
     return _spark_asset

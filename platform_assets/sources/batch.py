@@ -23,6 +23,9 @@ class SourceBatch:
     positions: dict[str, Any] = field(default_factory=dict)
     offsets: dict[str, int] = field(default_factory=dict)  # e.g. {"orders.events-0": 41}
     acknowledge: Callable[[], None] | None = None  # tell the source, after the commit
+    # the records already typed by the contract where they were read (bronze on the engine,
+    # layers/bronze/engine_kafka.py): a ``Conformed``; None when bronze types ``records`` itself
+    conformed: Any = None
 
 
 @dataclass(frozen=True)

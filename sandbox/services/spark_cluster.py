@@ -18,6 +18,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -155,6 +156,9 @@ class SparkCluster:
         }
         if label == "connect":  # the driver: spark-class sizes it from SPARK_DRIVER_MEMORY
             env["SPARK_DRIVER_MEMORY"] = self.config.driver_memory
+            # the Python the executors run UDFs with (bronze typing, engine_kafka.py): this venv's,
+            # which has the package; Spark Connect takes it from the server's environment
+            env["PYSPARK_PYTHON"] = sys.executable
         else:  # master and worker daemons (not their executors)
             env["SPARK_DAEMON_MEMORY"] = self.config.daemon_memory
         return env

@@ -10,10 +10,13 @@ with the reason.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dagster as dg
 from pydantic import Field
 
 from platform_assets.contracts.model import Contract
+from platform_assets.layers.bronze.engine_kafka import read_on_engine
 from platform_assets.layers.bronze.incremental_asset import build_incremental_bronze_asset
 from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
@@ -37,21 +40,35 @@ class KafkaOrdersResource(dg.ConfigurableResource):
     topic: str = Field(description="order events topic")
     group_id: str = Field(default="platform.bronze.order_events", description="consumer group (monitoring)")
     max_messages: int = Field(default=10_000, description="messages per partition and run, at most")
+    engine_min_partitions: int = Field(
+        default=0, description="ingest: engine: Spark tasks per batch at least (0: one per topic-partition)"
+    )
 
     def source(self) -> KafkaTopic:
         return KafkaTopic(self.bootstrap_servers, self.topic, self.group_id, self.max_messages)
 
 
-def read_order_events(context: dg.AssetExecutionContext, committed: Committed) -> SourceBatch:
-    kafka: KafkaOrdersResource = context.resources.kafka_orders
-    return read_batch(kafka.source(), committed, log=context.log.info)
+def reader(contract: Contract) -> Callable[[dg.AssetExecutionContext, Committed], SourceBatch]:
+    """The batch reader the contract's ``ingest`` picks: in this process, or on the Spark engine."""
+
+    def read_order_events(context: dg.AssetExecutionContext, committed: Committed) -> SourceBatch:
+        kafka: KafkaOrdersResource = context.resources.kafka_orders
+        if contract.ingest == "engine":
+            spark = context.resources.spark.get_session()
+            return read_on_engine(
+                spark, kafka.source(), contract, committed, context.log.info, kafka.engine_min_partitions
+            )
+        return read_batch(kafka.source(), committed, log=context.log.info)
+
+    return read_order_events
 
 
 def build(contracts: dict[str, Contract], topic: str) -> dg.AssetsDefinition:
+    contract = contracts[DATASET]
     return build_incremental_bronze_asset(
-        contracts[DATASET],
+        contract,
         contracts,
-        read_order_events,
+        reader(contract),
         source_label=f"kafka:{topic}",
         resource_keys={"kafka_orders"},
         kinds={"kafka"},

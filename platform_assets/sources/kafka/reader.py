@@ -158,6 +158,36 @@ class ReceivedMessages:
         )
 
 
+@dataclass(frozen=True)
+class BatchPlan:
+    """What a bounded batch reads: [first, target) per partition with messages after the stored offset."""
+
+    stored: dict[int, int | None]
+    ranges: dict[int, tuple[int, int]]  # partition -> (first offset, target offset exclusive)
+
+
+def plan_batch(
+    source: KafkaTopic, committed: Committed, log: Callable[[str], None] = lambda message: None
+) -> BatchPlan:
+    """The offset ranges of the next batch: after the stored offsets, bounded by the end offsets seen
+    now and ``max_messages`` per partition (what ``read_batch`` reads, and the engine path too)."""
+    consumer = source.consumer()
+    try:
+        marks = watermarks(consumer, source.topic)
+    finally:
+        consumer.close()
+    stored = stored_offsets(marks, source.topic, committed.offset_of)
+    for p, (low, _) in marks.items():
+        if stored[p] is not None and stored[p] + 1 < low:
+            log(
+                f"{source.topic}-{p}: offsets {stored[p] + 1}..{low - 1} expired before ingestion (retention)"
+            )
+    ranges = pending_ranges(marks, stored)
+    return BatchPlan(
+        stored, {p: (first, min(end, first + source.max_messages)) for p, (first, end) in ranges.items()}
+    )
+
+
 def read_batch(
     source: KafkaTopic,
     committed: Committed,
@@ -177,7 +207,7 @@ def read_batch(
         received = ReceivedMessages(source.topic)
         last: dict[int, int] = {}
         if not ranges:  # still acknowledged: the group's offsets catch up with the table's
-            return SourceBatch(records=[], acknowledge=_acknowledge(source, stored, last))
+            return SourceBatch(records=[], acknowledge=acknowledger(source, stored, last))
         targets = {p: min(end, first + source.max_messages) for p, (first, end) in ranges.items()}
         consumer.assign([TopicPartition(source.topic, p, first) for p, (first, _) in ranges.items()])
         open_partitions = set(targets)
@@ -210,11 +240,11 @@ def read_batch(
     return SourceBatch(
         records=received.payloads(),
         offsets=offsets,
-        acknowledge=_acknowledge(source, stored, last),
+        acknowledge=acknowledger(source, stored, last),
     )
 
 
-def _acknowledge(
+def acknowledger(
     source: KafkaTopic, stored: dict[int, int | None], last: dict[int, int]
 ) -> Callable[[], None]:
     """After the bronze commit: the group's offsets mirror the table's, for lag dashboards only."""

@@ -1,0 +1,170 @@
+"""Bronze on the engine (``ingest: engine``): a Kafka batch read and typed by Spark, committed as today.
+
+The batch is the process path's (``sources/kafka/reader.plan_batch``): after the offsets stored in the
+table, bounded by the end offsets seen at the start and ``max_messages`` per partition. Spark's Kafka
+source (``spark-sql-kafka``) reads exactly those offset ranges (``assign`` + ``startingOffsets`` /
+``endingOffsets``), spread over the executors (one task per topic-partition, more with
+``min_partitions``); each task types its messages by the contract with the same code as the process
+path (``batch_conform.conform_batch``, in a ``mapInArrow`` on the executor) and sends back its typed
+rows, dead letters and drift evidence. The driver merges the tasks' results in (partition, offset)
+order, and the bronze factory commits them with the offsets as Delta app transactions in ONE commit
+(``incremental_asset._ingest_once``), exactly as for the process path: same protocol, same tables.
+
+Why the commit is made from the driver with delta-rs rather than by Spark's Delta writer: a Spark Delta
+write carries at most one app transaction (``txnAppId``/``txnVersion``), while the protocol stores one
+per topic-partition plus the ``platform.positions`` pointer that makes concurrent runs conflict. The
+typed rows of one bounded batch pass through the driver as Arrow; the CPU work (decoding, typing,
+dead-lettering) is what runs on the workers.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+from platform_assets.contracts.model import Contract
+from platform_assets.layers.bronze.batch_conform import conform_batch
+from platform_assets.layers.bronze.conform import Conformed
+from platform_assets.layers.bronze.field_checks import field_checks_for, field_shapes_for
+from platform_assets.layers.bronze.records import source_columns
+from platform_assets.sources.batch import Committed, SourceBatch
+from platform_assets.sources.kafka.reader import KafkaTopic, ReceivedMessages, acknowledger, plan_batch
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+PIECE_SCHEMA = "first_partition int, first_offset long, last_offset long, conformed binary"
+
+
+def kafka_frame(
+    spark: SparkSession, source: KafkaTopic, ranges: dict[int, tuple[int, int]], min_partitions: int = 0
+) -> DataFrame:
+    """The messages of ``ranges`` ([first, end) per partition) through Spark's Kafka source."""
+    topic = source.topic
+    reader = (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", source.bootstrap_servers)
+        .option("assign", json.dumps({topic: sorted(ranges)}))
+        .option("startingOffsets", json.dumps({topic: {str(p): r[0] for p, r in ranges.items()}}))
+        .option("endingOffsets", json.dumps({topic: {str(p): r[1] for p, r in ranges.items()}}))
+        .option("failOnDataLoss", "true")  # an offset gone between plan and read fails the run
+    )
+    if min_partitions:
+        reader = reader.option("minPartitions", str(min_partitions))
+    return reader.load().select("partition", "offset", "key", "value")
+
+
+def conform_task(
+    contract: Contract, topic: str
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The executor side: type one task's messages by the contract, as the process path does."""
+    columns = source_columns(contract)
+
+    def conform(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        received = ReceivedMessages(topic)
+        table = pa.Table.from_batches(list(batches))
+        if table.num_rows == 0:
+            return
+        table = table.sort_by([("partition", "ascending"), ("offset", "ascending")])
+        for partition, offset, key, value in zip(
+            *(table.column(n).to_pylist() for n in ("partition", "offset", "key", "value")), strict=True
+        ):
+            received.add(partition, offset, key, value)
+        conformed = conform_batch(
+            contract,
+            received.payloads(),
+            columns,
+            field_checks_for(contract.dataset),
+            field_shapes_for(contract.dataset),
+        )
+        conformed.rows = []  # a view of ``table``; rebuilt by the driver after merging
+        yield pa.RecordBatch.from_pydict(
+            {
+                "first_partition": [received.partitions[0]],
+                "first_offset": [received.offsets[0]],
+                "last_offset": [received.offsets[-1]],  # a task reads one partition's range
+                "conformed": [pickle.dumps(conformed, protocol=pickle.HIGHEST_PROTOCOL)],
+            },
+            schema=pa.schema(
+                [
+                    ("first_partition", pa.int32()),
+                    ("first_offset", pa.int64()),
+                    ("last_offset", pa.int64()),
+                    ("conformed", pa.binary()),
+                ]
+            ),
+        )
+
+    return conform
+
+
+def merge_conformed(pieces: list[Conformed]) -> Conformed:
+    """The tasks' results as one batch's: rows and dead letters in order, counts summed, drift unioned."""
+    from platform_assets.layers.bronze.batch_conform import TableRows
+
+    out = Conformed()
+    tables: list[pa.Table] = []
+    for piece in pieces:
+        out.dead_letters.extend(piece.dead_letters)
+        out.new_fields.extend(n for n in piece.new_fields if n not in out.new_fields)
+        for name, count in piece.failures_by_field.items():
+            out.failures_by_field[name] = out.failures_by_field.get(name, 0) + count
+        for name, count in piece.present_by_field.items():
+            out.present_by_field[name] = out.present_by_field.get(name, 0) + count
+        out.received += piece.received
+        out.typed_per_record += piece.typed_per_record
+        if piece.table is not None:
+            tables.append(piece.table)
+    if tables:
+        aligned = []
+        for table in tables:  # a drift field some tasks did not see: text, null in their rows
+            for name in out.new_fields:
+                if name not in table.column_names:
+                    table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
+            aligned.append(table)
+        head = [n for n in aligned[0].column_names if n not in out.new_fields and n != "_position"]
+        order = [*head, *out.new_fields, "_position"]
+        out.table = pa.concat_tables([t.select(order) for t in aligned])
+    out.rows = TableRows(out)  # type: ignore[assignment]
+    return out
+
+
+def read_on_engine(
+    spark: SparkSession,
+    source: KafkaTopic,
+    contract: Contract,
+    committed: Committed,
+    log: Callable[[str], None] = lambda message: None,
+    min_partitions: int = 0,
+) -> SourceBatch:
+    """The next bounded batch read and typed on the engine; the bronze factory commits it."""
+    plan = plan_batch(source, committed, log)
+    if not plan.ranges:  # still acknowledged: the group's offsets catch up with the table's
+        return SourceBatch(records=[], acknowledge=acknowledger(source, plan.stored, {}))
+    frame = kafka_frame(spark, source, plan.ranges, min_partitions)
+    pieces = frame.mapInArrow(conform_task(contract, source.topic), PIECE_SCHEMA).toArrow()
+    ordered = pieces.sort_by([("first_partition", "ascending"), ("first_offset", "ascending")])
+    conformed = merge_conformed([pickle.loads(b) for b in ordered.column("conformed").to_pylist()])
+    # the last message read per partition, as the process path stores it
+    last: dict[int, int] = {}
+    for partition, offset in zip(
+        ordered.column("first_partition").to_pylist(), ordered.column("last_offset").to_pylist(), strict=True
+    ):
+        last[partition] = max(offset, last.get(partition, offset))
+    offsets = {f"{source.topic}-{p}": o for p, o in last.items()}
+    if conformed.received != sum(end - first for first, end in plan.ranges.values()):
+        log(
+            f"{source.topic}: {conformed.received} message(s) for "
+            f"{sum(end - first for first, end in plan.ranges.values())} planned offsets (control records)"
+        )
+    log(f"{source.topic}: {conformed.received} message(s) read and typed on the engine, through {offsets}")
+    return SourceBatch(
+        records=[],
+        offsets=offsets,
+        acknowledge=acknowledger(source, plan.stored, last),
+        conformed=conformed,
+    )

@@ -1,0 +1,80 @@
+"""A Spark asset's step under PLATFORM_ENGINE=emr_serverless: submit the transform, report what it did.
+
+The step does no Spark work itself: it starts an EMR Serverless job run of ``platform_assets/emr_job.py``
+through dagster-aws Pipes (``engine/emr_serverless.py``), with the dataset (the asset key) and the
+partitions as Pipes extras. The job runs the same transform and publish gate as the in-process step and
+reports its row counts, gate outcome and one check result per contract rule through Pipes; this step
+turns them into the materialization (with the platform's standard table metadata, read from the lake
+with delta-rs, and the write audited as for the in-process step) and the check results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import dagster as dg
+
+from platform_assets.contracts.model import Contract
+from platform_assets.lake.location import Lake
+from platform_assets.layers.materialization import record_commit
+
+# what the job reports in its materialization (platform_assets/emr_job.py)
+PUBLISHED_ROWS = "published_rows"
+BLOCKED_PARTITIONS = "blocked_partitions"
+ROWS_BY_PARTITION = "rows_by_partition"
+
+
+def _raw(value: Any) -> Any:
+    return value.value if isinstance(value, dg.MetadataValue) else value
+
+
+def run_as_emr_serverless_job(
+    context: dg.AssetExecutionContext, contract: Contract, lake: Lake, partitions: list[date] | None
+) -> Iterator[Any]:
+    # imported here: boto3 and dagster-aws are only needed when a step submits (code-location start-up)
+    from platform_assets.engine.emr_serverless import job_environment, pipes_client, start_job_run_params
+
+    engine = context.resources.spark
+    params = start_job_run_params(
+        application_id=engine.emr_application_id,
+        execution_role_arn=engine.emr_execution_role_arn,
+        entry_point=engine.emr_entry_point,
+        name=f"{contract.dataset}:{context.run.run_id}",
+        env=job_environment(lake.root, lake.storage_options),
+        submit_parameters=engine.emr_submit_parameters,
+        log_group=engine.emr_log_group,
+    )
+    extras = {
+        "dataset": contract.dataset,
+        "partitions": [d.isoformat() for d in partitions] if partitions is not None else None,
+        "run_id": context.run.run_id,
+    }
+    invocation = pipes_client().run(context=context, start_job_run_params=params, extras=extras)
+    results = invocation.get_results()
+    materialized = [r for r in results if isinstance(r, dg.MaterializeResult)]
+    checks = [r for r in results if isinstance(r, dg.AssetCheckResult)]
+    if len(materialized) != 1:
+        raise dg.Failure(
+            f"{contract.dataset}: the EMR Serverless job reported {len(materialized)} materializations, "
+            "expected one (see the job's logs above)"
+        )
+    reported = {k: _raw(v) for k, v in (materialized[0].metadata or {}).items()}
+    job_metadata = dict(materialized[0].metadata or {}) | dict(invocation.metadata)
+    blocked = reported.get(BLOCKED_PARTITIONS) or []
+    by_partition: dict[str, int] = reported.get(ROWS_BY_PARTITION) or {}
+    if not blocked:
+        yield dg.MaterializeResult(
+            metadata=record_commit(
+                context, contract, lake, int(reported.get(PUBLISHED_ROWS, 0)), job_metadata
+            )
+        )
+    else:  # as in-process: record exactly the published partitions, no output for downstream
+        for partition, rows in by_partition.items():
+            yield dg.AssetMaterialization(
+                asset_key=context.asset_key,
+                partition=partition,
+                metadata=record_commit(context, contract, lake, rows, job_metadata, partition=partition),
+            )
+    yield from checks
