@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,12 +19,31 @@ if TYPE_CHECKING:
     from platform_assets.settings import PlatformSettings
 
 _sessions: dict[tuple[str, str | None], SparkSession] = {}
+_handed_out_at: dict[tuple[str, str | None], float] = {}
+# A Spark Connect server drops a session left idle (Sail after 15 min, Spark Connect after 60): a long-lived
+# process (the code location, the daemon, `platform serve`, a test session) then holds a dead session.
+# A session not handed out for this long is pinged once before reuse, and replaced if the server dropped it.
+SESSION_PING_AFTER_SECS = 60.0
 DELTA_JARS_DIR_ENV = "PLATFORM_DELTA_JARS_DIR"
 _REPO_ROOT = Path(__file__).resolve().parents[2]  # platform_assets/engine/ -> repo
 
 
 class EngineError(RuntimeError):
     pass
+
+
+def _alive(session: SparkSession, key: tuple[str, str | None]) -> bool:
+    """False when a session idle for a while was dropped by its server (it is then stopped and forgotten)."""
+    if time.monotonic() - _handed_out_at.get(key, 0.0) < SESSION_PING_AFTER_SECS:
+        return True
+    try:
+        session.sql("SELECT 1").collect()
+        return True
+    except Exception:  # any failure means the session cannot be used: make a new one
+        with contextlib.suppress(Exception):  # the server may have forgotten it already
+            session.stop()
+        _sessions.pop(key, None)
+        return False
 
 
 def delta_jars_dir() -> Path:
@@ -130,10 +151,13 @@ class SparkEngine(dg.ConfigurableResource):
     def get_session(self) -> SparkSession:
         key = (self.engine, self.connect_url or self.master)
         session = _sessions.get(key)
+        if session is not None and not _alive(session, key):
+            session = None
         if session is None or getattr(session, "is_stopped", False):
             session = self._create()
             session.conf.set("spark.sql.session.timeZone", "UTC")  # timestamps mean the same everywhere
             _sessions[key] = session
+        _handed_out_at[key] = time.monotonic()
         _make_active(session)
         return session
 
