@@ -219,7 +219,7 @@ def _products_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> 
 
 def _orders_demo(settings: PlatformSettings, instance: dg.DagsterInstance, seed: int) -> list[RunOutcome]:
     """A real Kafka broker (KRaft) with the order stream and its planted defects, read exactly once."""
-    from sandbox.generator.orders import generate_order_events
+    from sandbox.generator.order_stream import generate_order_events
     from sandbox.services.kafka_broker import KafkaBroker, KafkaBrokerError, kafka_libs_dir
     from sandbox.services.order_producer import produce_order_events
 

@@ -26,7 +26,8 @@ from platform_assets.operations.sensor_driver import SensorDriver
 from platform_assets.settings import PlatformSettings
 from sandbox.generator.customers import CustomersDataset, apply_batch, generate_customers, load_initial
 from sandbox.generator.fx import FxDataset, generate_fx
-from sandbox.generator.orders import OrderEventsDataset, generate_order_events
+from sandbox.generator.order_stream import generate_order_events
+from sandbox.generator.orders import OrderEventsDataset
 from sandbox.generator.products import ProductsDataset, generate_products
 from sandbox.generator.salesforce import SalesforceDataset, generate_salesforce
 from sandbox.services.dms_task import DmsTask

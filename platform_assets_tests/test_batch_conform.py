@@ -24,7 +24,8 @@ from platform_assets.layers.bronze.conform import Conformed, arrow_schema, confo
 from platform_assets.layers.bronze.field_checks import field_checks_for, field_shapes_for
 from platform_assets.layers.bronze.records import source_columns
 from platform_assets.sources.kafka.reader import ReceivedMessages, parse_message, position_label
-from sandbox.generator.orders import CONTRACT_VIOLATION, MALFORMED_JSON, generate_order_events
+from sandbox.generator.order_stream import generate_order_events
+from sandbox.generator.orders import CONTRACT_VIOLATION, MALFORMED_JSON
 
 CONTRACTS = load_contracts()
 ORDERS = CONTRACTS["bronze/order_events"]

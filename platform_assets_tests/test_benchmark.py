@@ -10,7 +10,7 @@ import pytest
 
 from platform_assets import cli
 from platform_assets.benchmark import INCREMENT_FRACTION
-from sandbox.generator.orders import generate_order_events
+from sandbox.generator.order_stream import generate_order_events
 
 
 def test_the_benchmark_writes_per_stage_figures_that_match_the_stream(

@@ -21,7 +21,7 @@ from platform_assets.layers.bronze.records import Batch
 from platform_assets.operations.dr import replicate_lake
 from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets.sources.kafka.reader import app_id, parse_message, position_label
-from sandbox.generator.orders import generate_order_events
+from sandbox.generator.order_stream import generate_order_events
 
 TOPIC, CHUNK = "orders.events", 40
 

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.generator.order_stream import OrderEventStream
-from sandbox.generator.orders import generate_order_events
+from sandbox.generator.order_stream import OrderEventStream, generate_order_events
 
 # sha256 of repr((messages, defects, exceptions)) from the in-memory generator before streaming
 # (commit 4841ce4's sandbox/generator/orders.py); orders_per_day 10,050 gives five-digit order

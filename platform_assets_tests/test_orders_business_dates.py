@@ -23,12 +23,8 @@ from platform_assets.layers.specs import RANGE_END, RANGE_START
 from platform_assets.operations.sensor_driver import QUIET, SensorDriver
 from platform_assets.sensors.business_dates import consecutive_ranges, plan_business_date_runs
 from platform_assets_tests.orders_oracle import assert_silver_orders_match, orders_platform
-from sandbox.generator.orders import (
-    LATE,
-    OrderEventsDataset,
-    OrderMessage,
-    generate_order_events,
-)
+from sandbox.generator.order_stream import generate_order_events
+from sandbox.generator.orders import LATE, OrderEventsDataset, OrderMessage
 from sandbox.services.kafka_broker import KafkaBroker
 from sandbox.services.order_producer import produce_order_events
 

@@ -39,12 +39,8 @@ from platform_assets.settings import PlatformSettings
 from platform_assets.sources.batch import SourceBatch
 from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
 from platform_assets_tests.orders_oracle import assert_silver_orders_match, order_date_of, orders_platform
-from sandbox.generator.orders import (
-    CONTRACT_VIOLATION,
-    MALFORMED_JSON,
-    OrderEventsDataset,
-    generate_order_events,
-)
+from sandbox.generator.order_stream import generate_order_events
+from sandbox.generator.orders import CONTRACT_VIOLATION, MALFORMED_JSON, OrderEventsDataset
 from sandbox.services.kafka_broker import KafkaBroker
 from sandbox.services.order_producer import produce_order_events
 

@@ -7,7 +7,7 @@ from datetime import date
 from platform_assets.contracts import load_contracts
 from platform_assets.definitions import build_definitions
 from sandbox.generator.fx import generate_fx
-from sandbox.generator.orders import generate_order_events
+from sandbox.generator.order_stream import generate_order_events
 
 SANDBOX_FIRST_DAY = date(2026, 11, 1)
 

@@ -20,6 +20,7 @@ from confluent_kafka import Consumer, Message
 from confluent_kafka.admin import AdminClient
 
 from sandbox import cli
+from sandbox.generator.order_stream import generate_order_events
 from sandbox.generator.orders import (
     CHANNELS,
     CONTRACT_VIOLATION,
@@ -30,7 +31,6 @@ from sandbox.generator.orders import (
     SCHEMA_CHANGE,
     OrderEventsDataset,
     OrderMessage,
-    generate_order_events,
 )
 from sandbox.services.kafka_broker import KafkaBroker, KafkaBrokerError
 from sandbox.services.order_producer import produce_order_events

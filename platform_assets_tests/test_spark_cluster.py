@@ -38,7 +38,7 @@ from platform_assets.settings import PlatformSettings
 from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
 from platform_assets_tests.test_engine_local_spark import AS_OF_DATES, _bronze_table
-from sandbox.generator.orders import generate_order_events
+from sandbox.generator.order_stream import generate_order_events
 from sandbox.services.kafka_broker import KafkaBroker
 from sandbox.services.order_producer import produce_order_events
 from sandbox.services.seaweedfs import SeaweedS3

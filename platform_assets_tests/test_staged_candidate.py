@@ -28,7 +28,7 @@ from platform_assets.settings import PlatformSettings
 from platform_assets.sources.batch import SourceBatch
 from platform_assets.sources.kafka.reader import app_id, parse_message, position_label
 from platform_assets_tests.orders_oracle import assert_silver_orders_match
-from sandbox.generator.orders import generate_order_events
+from sandbox.generator.order_stream import generate_order_events
 
 TOPIC = "orders.events"
 

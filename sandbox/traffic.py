@@ -110,7 +110,7 @@ class Sources:
 class TrafficGenerator:
     def __init__(self, home: Path, params: TrafficParameters, log: Callable[[str], None] = print) -> None:
         from sandbox.generator.customers import generate_customers, late_customer_id
-        from sandbox.generator.orders import generate_order_events
+        from sandbox.generator.order_stream import generate_order_events
         from sandbox.generator.products import generate_products
 
         self.home, self.params, self.log = home, params, log

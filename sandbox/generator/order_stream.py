@@ -449,3 +449,29 @@ def _lexicographic_ranks(per_day: int) -> list[int]:
     for position, n in enumerate(sorted(range(1, per_day + 1), key=lambda n: f"{n:04d}-")):
         rank[n] = position
     return rank
+
+
+def generate_order_events(
+    seed: int = 7,
+    start: date = date(2026, 11, 1),
+    days: int = 3,
+    orders_per_day: int = 40,
+    scale: float = 1.0,
+    late_customer_id: int | None = None,
+) -> o.OrderEventsDataset:
+    """Build the order event stream. ``scale`` multiplies the orders per day (and the customer pool).
+
+    ``late_customer_id`` (default: the customer the RDS generator inserts in its last batch) is the
+    customer of the ``late_customer`` exception.
+    """
+    with OrderEventStream(seed, start, days, orders_per_day, scale, late_customer_id) as stream:
+        messages = tuple(stream)
+        return o.OrderEventsDataset(
+            seed=seed,
+            start=start,
+            days=days,
+            orders_per_day=stream.orders_per_day,
+            messages=messages,
+            defects=stream.defects,
+            exceptions=stream.exceptions,
+        )

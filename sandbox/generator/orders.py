@@ -211,34 +211,6 @@ def format_timestamp(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def generate_order_events(
-    seed: int = 7,
-    start: date = date(2026, 11, 1),
-    days: int = 3,
-    orders_per_day: int = 40,
-    scale: float = 1.0,
-    late_customer_id: int | None = None,
-) -> OrderEventsDataset:
-    """Build the order event stream. ``scale`` multiplies the orders per day (and the customer pool).
-
-    ``late_customer_id`` (default: the customer the RDS generator inserts in its last batch) is the
-    customer of the ``late_customer`` exception.
-    """
-    from sandbox.generator.order_stream import OrderEventStream  # built on this module's simulation
-
-    with OrderEventStream(seed, start, days, orders_per_day, scale, late_customer_id) as stream:
-        messages = tuple(stream)
-        return OrderEventsDataset(
-            seed=seed,
-            start=start,
-            days=days,
-            orders_per_day=stream.orders_per_day,
-            messages=messages,
-            defects=stream.defects,
-            exceptions=stream.exceptions,
-        )
-
-
 # --------------------------------------------------------------------------------------------- simulation
 @dataclass
 class _Order:
