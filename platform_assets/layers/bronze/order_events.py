@@ -16,7 +16,7 @@ from pydantic import Field
 from platform_assets.contracts.model import Contract
 from platform_assets.layers.bronze.incremental_asset import build_incremental_bronze_asset
 from platform_assets.sources.batch import Committed, SourceBatch
-from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
+from platform_assets.sources.kafka.reader import KafkaTopic, kafka_security, read_batch
 
 DATASET = "bronze/order_events"
 
@@ -37,9 +37,18 @@ class KafkaOrdersResource(dg.ConfigurableResource):
     topic: str = Field(description="order events topic")
     group_id: str = Field(default="platform.bronze.order_events", description="consumer group (monitoring)")
     max_messages: int = Field(default=10_000, description="messages per partition and run, at most")
+    security_protocol: str = Field(
+        default="SSL", description="SSL (the broker's certificate is verified) or PLAINTEXT (opt-out)"
+    )
+    ssl_ca_location: str | None = Field(
+        default=None, description="PEM CA bundle to verify the brokers with (None: the system store)"
+    )
 
     def source(self) -> KafkaTopic:
-        return KafkaTopic(self.bootstrap_servers, self.topic, self.group_id, self.max_messages)
+        security = kafka_security(self.security_protocol, self.ssl_ca_location)
+        return KafkaTopic(
+            self.bootstrap_servers, self.topic, self.group_id, self.max_messages, security=security
+        )
 
 
 def read_order_events(context: dg.AssetExecutionContext, committed: Committed) -> SourceBatch:
