@@ -157,7 +157,7 @@ def hold_at_first_day(home: LiveHome, ports: LivePorts) -> None:
     import httpx
 
     from sandbox.services.kafka_broker import client_security, create_topic
-    from sandbox.services.tls import sandbox_ca_path
+    from sandbox.services.tls import sandbox_ca_path, verify_with
     from sandbox.traffic import ORDERS_TOPIC, TrafficParameters, fx_clock
 
     ca = sandbox_ca_path(home.sandbox)
@@ -165,7 +165,11 @@ def hold_at_first_day(home: LiveHome, ports: LivePorts) -> None:
 
     clock = {"now": fx_clock(TrafficParameters(), 0)}
     httpx.post(
-        f"https://{HOST}:{ports.fx}/_sandbox/clock", json=clock, timeout=10, trust_env=False, verify=str(ca)
+        f"https://{HOST}:{ports.fx}/_sandbox/clock",
+        json=clock,
+        timeout=10,
+        trust_env=False,
+        verify=verify_with(ca),
     ).raise_for_status()
 
 

@@ -13,6 +13,7 @@ import argparse
 import os
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -116,12 +117,12 @@ def _fx_url(args: argparse.Namespace) -> str:
 
 
 def _fx_answers(home: Path, url: str, pid: int) -> bool:
-    from sandbox.services.tls import service_ca
+    from sandbox.services.tls import service_ca, verify_with
 
     ca = service_ca(home, "fx")
     if url.startswith("https://") and ca is None:
         return False  # serve-fx has not written its certificate yet
-    return _health_pid(url, str(ca) if ca else True) == pid
+    return _health_pid(url, verify_with(ca)) == pid
 
 
 FX = DetachedService(
@@ -203,7 +204,7 @@ def _service_argv(args: argparse.Namespace) -> list[str]:
     return [*argv, "--plaintext"] if args.plaintext else argv
 
 
-def _health_pid(url: str, verify: str | bool = True) -> int | None:
+def _health_pid(url: str, verify: ssl.SSLContext | bool = True) -> int | None:
     """The pid reported by ``/health``, so we know the answer comes from our process and not a squatter."""
     try:
         with httpx.Client(timeout=1.0, trust_env=False, verify=verify) as client:

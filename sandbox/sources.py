@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 
 from sandbox.detached import HOST, DetachedService, alive, kill_group, pid_from_file, read_text
-from sandbox.services.tls import mark_tls, sandbox_ca, sandbox_ca_path
+from sandbox.services.tls import mark_tls, sandbox_ca, sandbox_ca_path, verify_with
 
 SALESFORCE_DEFAULT_PORT = 8443
 SALESFORCE_DEFAULT_SESSION = "sandbox-session"  # the platform's default (domains/salesforce.py)
@@ -110,7 +110,7 @@ def _salesforce_answers(home: Path, url: str, pid: int) -> bool:
     if not _ready_file(home, "salesforce").exists() or not ca.exists():
         return False
     try:
-        with httpx.Client(timeout=1.0, trust_env=False, verify=str(ca)) as client:
+        with httpx.Client(timeout=1.0, trust_env=False, verify=verify_with(ca)) as client:
             response = client.get(f"{url}/health")
         return response.status_code == 200 and int(response.json()["pid"]) == pid
     except (httpx.HTTPError, ValueError, KeyError, TypeError):

@@ -36,7 +36,7 @@ from typing import Any
 import httpx
 
 from sandbox.detached import DetachedService, read_text
-from sandbox.services.tls import sandbox_ca_path, service_ca
+from sandbox.services.tls import sandbox_ca_path, service_ca, verify_with
 
 STATUS_FILE = "traffic.status"
 ORDERS_TOPIC = "orders.events"
@@ -175,7 +175,7 @@ class TrafficGenerator:
                 json={"now": clock},
                 timeout=10,
                 trust_env=False,
-                verify=str(ca) if ca else True,
+                verify=verify_with(ca),
             ).raise_for_status()
             self.counts["fx_days"] += 1
             return f"{day} FX: clock -> {clock} (the day's publications visible)"
@@ -215,7 +215,9 @@ class TrafficGenerator:
         if number > self.salesforce_rounds:
             return f"Salesforce: no round {number} (the org has {self.salesforce_rounds})"
         url = self.sources.address("salesforce")
-        with httpx.Client(timeout=10, trust_env=False, verify=str(sandbox_ca_path(self.home))) as client:
+        with httpx.Client(
+            timeout=10, trust_env=False, verify=verify_with(sandbox_ca_path(self.home))
+        ) as client:
             response = client.post(f"{url}/_sandbox/rounds")
         response.raise_for_status()
         self.counts["salesforce_rounds"] += 1

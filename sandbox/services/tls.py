@@ -8,7 +8,7 @@ certificates from the same CA. Made with trustme; nothing here is meant for anyt
 
     ca = SandboxCA.in_folder(home / "tls")
     cert = ca.server_cert("kafka")       # cert.bundle (key + chain), cert.key, cert.chain
-    httpx.Client(verify=str(ca.ca_path))
+    httpx.Client(verify=ca.client_context())
 """
 
 from __future__ import annotations
@@ -146,3 +146,8 @@ def service_ca(home: Path, service: str) -> Path | None:
         return Path(marker) if (marker := tls_marker(home, service).read_text().strip()) else None
     except FileNotFoundError:
         return None
+
+
+def verify_with(ca_path: Path | str | None) -> ssl.SSLContext | bool:
+    """httpx's ``verify=``: a context trusting ``ca_path``, or True (the system store) without one."""
+    return ssl.create_default_context(cafile=str(ca_path)) if ca_path else True
