@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 
 from sandbox.detached import HOST, DetachedService, alive, kill_group, pid_from_file, read_text
-from sandbox.services.tls import mark_tls, sandbox_ca, sandbox_ca_path, verify_with
+from sandbox.services.tls import mark_tls, sandbox_ca, sandbox_ca_path, serve_tls, verify_with
 
 SALESFORCE_DEFAULT_PORT = 8443
 SALESFORCE_DEFAULT_SESSION = "sandbox-session"  # the platform's default (domains/salesforce.py)
@@ -85,7 +85,8 @@ def serve_salesforce(args: argparse.Namespace) -> int:
     from sandbox.services.salesforce_api import create_salesforce_app
 
     home: Path = args.home
-    cert = sandbox_ca(home).server_cert("salesforce")
+    cert = serve_tls(home, "salesforce", plaintext=False)  # HTTPS only: simple-salesforce speaks nothing else
+    assert cert is not None
     session = os.environ.get("SANDBOX_SALESFORCE_SESSION_ID") or SALESFORCE_DEFAULT_SESSION
     dataset = generate_salesforce(seed=args.seed, rounds=args.rounds)
     app = create_salesforce_app(dataset, session)
@@ -123,7 +124,7 @@ SALESFORCE = DetachedService(
     b"serve-salesforce",
     _salesforce_answers,
     start_timeout=30.0,
-    extra_state=("salesforce.ready",),
+    extra_state=("salesforce.ready", "salesforce.tls"),
 )
 
 
