@@ -12,15 +12,17 @@ converted). Column names come back lower-cased (Snowflake folds unquoted identif
 
 TLS: the connector always verifies the server's certificate. It has no CA-bundle parameter: its vendored
 ``requests`` reads ``REQUESTS_CA_BUNDLE`` on every request, so ``ca_path`` (the sandbox's CA) is set there
-for this process; a different ``REQUESTS_CA_BUNDLE`` already set is an error, not silently replaced.
+for this process (a bundle already set there is kept, combined with ``ca_path`` in one file).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -87,16 +89,21 @@ def _as_utc(value: Any) -> datetime | None:
 
 
 def _trust(ca_path: str | None) -> None:
-    """Make the connector's ``requests`` verify against ``ca_path`` (see the module docstring)."""
+    """Make the connector's ``requests`` verify against ``ca_path`` (see the module docstring). A bundle
+    already in ``REQUESTS_CA_BUNDLE`` (e.g. the system store) is kept: both go into one combined file."""
     if ca_path is None:
         return
     current = os.environ.get("REQUESTS_CA_BUNDLE")
-    if current and current != ca_path:
-        raise ValueError(
-            f"{SOURCE}: REQUESTS_CA_BUNDLE={current} is set and differs from the Snowflake CA {ca_path}: "
-            "unset one of them (the connector can verify against only one bundle per process)"
-        )
-    os.environ["REQUESTS_CA_BUNDLE"] = ca_path
+    if not current or current == ca_path or current == _COMBINED.get(ca_path):
+        os.environ["REQUESTS_CA_BUNDLE"] = current or ca_path
+        return
+    combined = Path(tempfile.gettempdir()) / f"platform-ca-{os.getpid()}-{abs(hash((current, ca_path)))}.pem"
+    combined.write_bytes(Path(current).read_bytes() + b"\n" + Path(ca_path).read_bytes())
+    _COMBINED[ca_path] = str(combined)
+    os.environ["REQUESTS_CA_BUNDLE"] = str(combined)
+
+
+_COMBINED: dict[str, str] = {}  # the sandbox CA -> the combined bundle made for it in this process
 
 
 class SnowflakeConnector:
