@@ -137,9 +137,10 @@ class TrafficGenerator:
         }
 
     def run(self, stop: threading.Event) -> None:
-        from sandbox.services.kafka_broker import create_topic
+        from sandbox.services.kafka_broker import client_security, create_topic
 
-        create_topic(self.sources.address("kafka"), ORDERS_TOPIC, 3, exist_ok=True)
+        security = client_security(service_ca(self.home, "kafka"))
+        create_topic(self.sources.address("kafka"), ORDERS_TOPIC, 3, exist_ok=True, security=security)
         began = time.monotonic()
         with self._connections() as connections:
             for step in self.steps:
