@@ -15,6 +15,7 @@ import shutil
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from dagster._core.definitions.repository_definition import SINGLETON_REPOSITORY_NAME
@@ -30,6 +31,9 @@ from platform_assets.operations.instance_sensor import workspace_repository_orig
 from platform_assets.operations.sensor_driver import SensorDriver
 from platform_assets.operations.ui_services import prepare_home, reset_home
 from platform_assets.settings import PlatformSettings
+
+if TYPE_CHECKING:
+    from sandbox.services.tls import SandboxCA
 
 
 @dataclass
@@ -104,7 +108,12 @@ def _tick(driver: SensorDriver, label: str) -> list[RunOutcome]:
 
 
 def _fx_demo(
-    settings: PlatformSettings, instance: dg.DagsterInstance, start: date, days: int, seed: int
+    settings: PlatformSettings,
+    instance: dg.DagsterInstance,
+    start: date,
+    days: int,
+    seed: int,
+    ca: SandboxCA,
 ) -> list[RunOutcome]:
     from sandbox.generator.fx import generate_fx
     from sandbox.services.fx_api import FxApiServer
@@ -114,9 +123,15 @@ def _fx_demo(
         f"FX REST API (sandbox): {len(dataset.publications)} publications for {start}..{dataset.as_of_dates[-1]}"
     )
     outcomes: list[RunOutcome] = []
-    with FxApiServer(dataset) as fx_service:
+    with FxApiServer(dataset, ca=ca) as fx_service:
         os.environ["FX_API_TOKEN"] = fx_service.token  # resolved at run time (dg.EnvVar), never in config
-        settings = replace(settings, fx_api_url=fx_service.base_url, fx_api_token=fx_service.token)
+        os.environ["FX_API_CA_PATH"] = str(ca.ca_path)
+        settings = replace(
+            settings,
+            fx_api_url=fx_service.base_url,
+            fx_api_token=fx_service.token,
+            fx_api_ca_path=str(ca.ca_path),
+        )
         defs = build_definitions(settings)
         driver = SensorDriver(defs, instance, build_resources(settings), "fx_publications_sensor", _origin())
         for offset in range(days):
@@ -126,7 +141,9 @@ def _fx_demo(
     return outcomes
 
 
-def _customers_demo(settings: PlatformSettings, instance: dg.DagsterInstance, seed: int) -> list[RunOutcome]:
+def _customers_demo(
+    settings: PlatformSettings, instance: dg.DagsterInstance, seed: int, ca: SandboxCA
+) -> list[RunOutcome]:
     """PostgreSQL -> logical replication -> DMS files -> bronze -> silver, if PostgreSQL is installed."""
     import contextlib
 
@@ -144,7 +161,7 @@ def _customers_demo(settings: PlatformSettings, instance: dg.DagsterInstance, se
     driver = SensorDriver(defs, instance, build_resources(settings), "rds_customers_dms_sensor", _origin())
     outcomes: list[RunOutcome] = []
     with (
-        PostgresServer() as pg,
+        PostgresServer(ca=ca) as pg,  # TLS only; the DMS task and the loader verify it (verify-full)
         DmsTask(pg.dsn, "demo", CUSTOMERS_PUBLICATION, Path(settings.dms_landing_root)) as task,
     ):
         print(
@@ -161,14 +178,16 @@ def _customers_demo(settings: PlatformSettings, instance: dg.DagsterInstance, se
     return outcomes
 
 
-def _salesforce_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> list[RunOutcome]:
+def _salesforce_demo(
+    settings: PlatformSettings, instance: dg.DagsterInstance, ca: SandboxCA
+) -> list[RunOutcome]:
     """The sandbox org over the real Salesforce REST query API (TLS), by exact watermark."""
     from sandbox.generator.salesforce import generate_salesforce
     from sandbox.services.salesforce_api import SalesforceApiServer
 
     dataset = generate_salesforce()
     outcomes: list[RunOutcome] = []
-    with SalesforceApiServer(dataset) as org:
+    with SalesforceApiServer(dataset, ca=ca) as org:
         os.environ.update(
             SALESFORCE_INSTANCE_URL=org.instance_url,
             SALESFORCE_SESSION_ID=org.session_id,
@@ -186,14 +205,16 @@ def _salesforce_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -
     return outcomes
 
 
-def _products_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> list[RunOutcome]:
+def _products_demo(
+    settings: PlatformSettings, instance: dg.DagsterInstance, ca: SandboxCA
+) -> list[RunOutcome]:
     """The product catalogue in a Snowflake stand-in (fakesnow), by exact `updated_at` watermark."""
     from sandbox.generator.products import generate_products
     from sandbox.services.snowflake_server import FakeSnowflakeServer, apply_round, seed_products
 
     dataset = generate_products()
     outcomes: list[RunOutcome] = []
-    with FakeSnowflakeServer() as warehouse:
+    with FakeSnowflakeServer(ca=ca) as warehouse:
         params = warehouse.conn_params
         table = seed_products(params, dataset)
         os.environ.update(
@@ -203,9 +224,10 @@ def _products_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> 
             SNOWFLAKE_HOST=params["host"],
             SNOWFLAKE_PORT=str(params["port"]),
             SNOWFLAKE_PROTOCOL=params["protocol"],
+            SNOWFLAKE_CA_PATH=params["ca_path"],
             SNOWFLAKE_PRODUCTS_TABLE=table,
         )
-        print(f"\nSnowflake (fakesnow on port {params['port']}): {table}")
+        print(f"\nSnowflake (fakesnow over HTTPS on port {params['port']}): {table}")
         defs = build_definitions(settings)
         driver = SensorDriver(
             defs, instance, build_resources(settings), "snowflake_products_watermark_sensor", _origin()
@@ -217,7 +239,9 @@ def _products_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -> 
     return outcomes
 
 
-def _orders_demo(settings: PlatformSettings, instance: dg.DagsterInstance, seed: int) -> list[RunOutcome]:
+def _orders_demo(
+    settings: PlatformSettings, instance: dg.DagsterInstance, seed: int, ca: SandboxCA
+) -> list[RunOutcome]:
     """A real Kafka broker (KRaft) with the order stream and its planted defects, read exactly once."""
     from sandbox.generator.order_stream import generate_order_events
     from sandbox.services.kafka_broker import KafkaBroker, KafkaBrokerError, kafka_libs_dir
@@ -228,7 +252,7 @@ def _orders_demo(settings: PlatformSettings, instance: dg.DagsterInstance, seed:
         return []
     dataset = generate_order_events(seed=seed)
     outcomes: list[RunOutcome] = []
-    broker = KafkaBroker()
+    broker = KafkaBroker(ca=ca)  # an SSL listener; the platform's client verifies it
     try:
         broker.start()
     except KafkaBrokerError as exc:
@@ -237,8 +261,8 @@ def _orders_demo(settings: PlatformSettings, instance: dg.DagsterInstance, seed:
     try:
         topic = "orders.events"
         broker.create_topic(topic, partitions=3, exist_ok=True)
-        os.environ.update(KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, ORDERS_TOPIC=topic)
-        print(f"\nOrders (Kafka {broker.bootstrap_servers}, topic {topic}, 3 partitions)")
+        os.environ.update(broker.client_env(), ORDERS_TOPIC=topic)
+        print(f"\nOrders (Kafka over TLS {broker.bootstrap_servers}, topic {topic}, 3 partitions)")
         defs = build_definitions(settings)
         resources = build_resources(settings)
         ingest = SensorDriver(defs, instance, resources, "orders_kafka_sensor", _origin())
@@ -249,7 +273,12 @@ def _orders_demo(settings: PlatformSettings, instance: dg.DagsterInstance, seed:
         rounds.append(((), "no new events"))
         for messages, label in rounds:
             if messages:
-                produce_order_events(broker.bootstrap_servers, topic, replace(dataset, messages=messages))
+                produce_order_events(
+                    broker.bootstrap_servers,
+                    topic,
+                    replace(dataset, messages=messages),
+                    security=broker.security,
+                )
             outcomes += _tick(ingest, label)
             outcomes += _tick(apply, f"{label} (order dates)")
     finally:
@@ -282,11 +311,16 @@ def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
             # history in PostgreSQL is not in the home folder reset above: it goes with the lake too
             instance.wipe()
             instance.wipe_all_schedules()
-        outcomes = _fx_demo(settings, instance, start, days, seed)
-        outcomes += _customers_demo(settings, instance, seed)
-        outcomes += _salesforce_demo(settings, instance)
-        outcomes += _products_demo(settings, instance)
-        outcomes += _orders_demo(settings, instance, seed)
+        from sandbox.services.tls import SandboxCA
+
+        # every source serves TLS from one sandbox CA; the platform's clients verify against it
+        ca = SandboxCA.in_folder(dagster_home / "sandbox_tls")
+        os.environ["PLATFORM_CA_PATH"] = str(ca.ca_path)
+        outcomes = _fx_demo(settings, instance, start, days, seed, ca)
+        outcomes += _customers_demo(settings, instance, seed, ca)
+        outcomes += _salesforce_demo(settings, instance, ca)
+        outcomes += _products_demo(settings, instance, ca)
+        outcomes += _orders_demo(settings, instance, seed, ca)
         gold_demo(settings, instance)
         _operations_demo(settings, instance)
     _print_summary(lake, outcomes, dagster_home)

@@ -91,9 +91,11 @@ class LiveHome:
 
 
 def platform_env(home: LiveHome, ports: LivePorts, base: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """The platform's configuration pointing at the sandbox sources of this live home."""
-    from sandbox.sources import salesforce_ca_path
+    """The platform's configuration pointing at the sandbox sources of this live home: every source
+    over TLS, each client verifying its server against the sandbox's one CA."""
+    from sandbox.services.tls import sandbox_ca_path
 
+    ca = str(sandbox_ca_path(home.sandbox))
     token = base.get("SANDBOX_FX_TOKEN") or "sandbox-token"
     return {
         **base,
@@ -102,15 +104,20 @@ def platform_env(home: LiveHome, ports: LivePorts, base: Mapping[str, str] = os.
         "PLATFORM_LAKE_ROOT": str(home.lake),
         "DMS_LANDING_ROOT": str(home.landing),
         "PLATFORM_REPORTS_DIR": str(home.root / "reports"),
-        "FX_API_URL": f"http://{HOST}:{ports.fx}",
+        "PLATFORM_CA_PATH": ca,
+        "FX_API_URL": f"https://{HOST}:{ports.fx}",
+        "FX_API_CA_PATH": ca,
         "FX_API_TOKEN": token,
         "KAFKA_BOOTSTRAP_SERVERS": f"{HOST}:{ports.kafka}",
+        "KAFKA_SECURITY_PROTOCOL": "SSL",
+        "KAFKA_SSL_CA_LOCATION": ca,
         "SALESFORCE_INSTANCE_URL": f"https://{HOST}:{ports.salesforce}",
         "SALESFORCE_SESSION_ID": SESSION_ID,
-        "SALESFORCE_CA_PATH": str(salesforce_ca_path(home.sandbox)),
+        "SALESFORCE_CA_PATH": ca,
         "SNOWFLAKE_HOST": HOST,
         "SNOWFLAKE_PORT": str(ports.snowflake),
-        "SNOWFLAKE_PROTOCOL": "http",
+        "SNOWFLAKE_PROTOCOL": "https",
+        "SNOWFLAKE_CA_PATH": ca,
     }
 
 
@@ -144,19 +151,25 @@ def start_sources(home: LiveHome, ports: LivePorts, days: int, seed: int) -> Non
         raise RuntimeError("a sandbox source did not start (see the messages above)")
 
 
-def hold_at_first_day(ports: LivePorts) -> None:
+def hold_at_first_day(home: LiveHome, ports: LivePorts) -> None:
     """The FX service shows every publication by default: the live scenario starts on its first day.
     The order topic exists before the first sensor tick (the traffic generator fills it)."""
     import httpx
 
-    from sandbox.services.kafka_broker import create_topic
+    from sandbox.services.kafka_broker import client_security, create_topic
+    from sandbox.services.tls import sandbox_ca_path, verify_with
     from sandbox.traffic import ORDERS_TOPIC, TrafficParameters, fx_clock
 
-    create_topic(f"{HOST}:{ports.kafka}", ORDERS_TOPIC, 3, exist_ok=True)
+    ca = sandbox_ca_path(home.sandbox)
+    create_topic(f"{HOST}:{ports.kafka}", ORDERS_TOPIC, 3, exist_ok=True, security=client_security(ca))
 
     clock = {"now": fx_clock(TrafficParameters(), 0)}
     httpx.post(
-        f"http://{HOST}:{ports.fx}/_sandbox/clock", json=clock, timeout=10, trust_env=False
+        f"https://{HOST}:{ports.fx}/_sandbox/clock",
+        json=clock,
+        timeout=10,
+        trust_env=False,
+        verify=verify_with(ca),
     ).raise_for_status()
 
 
@@ -208,7 +221,7 @@ def run_up(root: Path, ui_port: int, days: int, day_seconds: float, seed: int) -
         start_sources(home, ports, days, seed)
         # The sources hold their first day until the daemon's sensors have had their first tick: the
         # UI then shows each path's first run on the first day, and the traffic moves on from there.
-        hold_at_first_day(ports)
+        hold_at_first_day(home, ports)
         print("Starting the Dagster code server, webserver and daemon ...")
         services.start()
         traffic = ["traffic-start", "--home", str(home.sandbox), f"--days={days}", f"--seed={seed}"]

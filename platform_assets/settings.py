@@ -12,7 +12,9 @@
 | PLATFORM_EMR_ENTRY_POINT | | emr_serverless: s3:// URI of the job's entry point (`platform_assets/emr_job.py`) |
 | PLATFORM_EMR_SUBMIT_PARAMETERS | | emr_serverless: extra sparkSubmitParameters (the venv archive, Delta jars) |
 | PLATFORM_EMR_LOG_GROUP | /aws/emr-serverless | emr_serverless: the CloudWatch log group Pipes reads back |
-| FX_API_URL | http://127.0.0.1:8765 | FX REST API base URL (the sandbox's by default) |
+| FX_API_URL | https://127.0.0.1:8765 | FX REST API base URL (the sandbox's by default) |
+| FX_API_CA_PATH | $PLATFORM_CA_PATH | PEM CA bundle the FX API's certificate is verified with (unset: system store) |
+| PLATFORM_CA_PATH | | PEM CA bundle for every source without its own CA setting (the sandbox's `tls/sandbox-ca.pem`) |
 | FX_API_TOKEN | sandbox-token | bearer token for the FX API |
 | DMS_LANDING_ROOT | ./.landing/dms | where AWS DMS lands its files (`<schema>/<table>/*.csv`) |
 | PLATFORM_REPORTS_DIR | ./.reports | where the DQ report, Data Docs and platform health are written |
@@ -42,6 +44,12 @@ _AWS_KEYS = (
 
 class SettingsError(ValueError):
     pass
+
+
+def source_ca_path(variable: str, env: Mapping[str, str] = os.environ) -> str | None:
+    """The CA bundle a source's client verifies the server with: its own ``variable``, else
+    ``PLATFORM_CA_PATH``, else None (the system store). Verification itself is never switched off."""
+    return (env.get(variable) or "").strip() or (env.get("PLATFORM_CA_PATH") or "").strip() or None
 
 
 @dataclass(frozen=True)
@@ -76,8 +84,9 @@ class PlatformSettings:
     engine: str = "sail"
     spark_connect_url: str | None = None
     spark_master: str = "local[2]"  # PLATFORM_ENGINE=local: local[N], or a standalone cluster's spark://
-    fx_api_url: str = "http://127.0.0.1:8765"
+    fx_api_url: str = "https://127.0.0.1:8765"
     fx_api_token: str = "sandbox-token"
+    fx_api_ca_path: str | None = None  # verify the FX API's certificate with this CA (None: system store)
     dms_landing_root: str = ".landing/dms"
     alerts_webhook: str | None = None  # alerts are posted here as JSON, besides the ops/alerts table
     reports_dir: str = ".reports"  # the DQ report, Data Docs and platform health (reporting/)
@@ -110,6 +119,7 @@ class PlatformSettings:
             spark_master=env.get("PLATFORM_SPARK_MASTER", "").strip() or cls.spark_master,
             fx_api_url=env.get("FX_API_URL", cls.fx_api_url),
             fx_api_token=env.get("FX_API_TOKEN", cls.fx_api_token),
+            fx_api_ca_path=source_ca_path("FX_API_CA_PATH", env),
             dms_landing_root=str(Path(env.get("DMS_LANDING_ROOT", "") or cls.dms_landing_root).resolve()),
             alerts_webhook=env.get("PLATFORM_ALERTS_WEBHOOK", "").strip() or None,
             reports_dir=str(Path(env.get("PLATFORM_REPORTS_DIR", "") or cls.reports_dir).resolve()),

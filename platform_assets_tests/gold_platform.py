@@ -133,7 +133,7 @@ def gold_world(root: Path) -> Iterator[GoldWorld]:
             "SNOWFLAKE_PORT": str(params["port"]),
             "SNOWFLAKE_PROTOCOL": params["protocol"],
             "SNOWFLAKE_PRODUCTS_TABLE": table,
-            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+            **broker.client_env(),
             "ORDERS_TOPIC": TOPIC,
         }
         for name, value in env.items():

@@ -36,7 +36,8 @@ class OrdersPlatform:
 def orders_platform(root: Path, topic: str) -> Iterator[OrdersPlatform]:
     """A real broker with a 3-partition ``topic``, a test instance, and the definitions on a lake in ``root``."""
     with KafkaBroker() as broker, dg.instance_for_test() as instance, pytest.MonkeyPatch.context() as mp:
-        mp.setenv("KAFKA_BOOTSTRAP_SERVERS", broker.bootstrap_servers)
+        for name, value in broker.client_env().items():  # a plaintext broker: PLAINTEXT said explicitly
+            mp.setenv(name, value)
         mp.setenv("ORDERS_TOPIC", topic)
         broker.create_topic(topic, partitions=3)
         settings = PlatformSettings.from_env({"PLATFORM_LAKE_ROOT": str(root / "lake")})

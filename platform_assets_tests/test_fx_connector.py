@@ -227,6 +227,7 @@ def test_resource_builds_a_working_connector(fx_server: FxApiServer) -> None:
     assert set(fields) == {
         "base_url",
         "token",
+        "ca_path",
         "page_size",
         "max_attempts",
         "max_backoff_seconds",

@@ -1,12 +1,13 @@
 """`platform up` for a bounded time, then `platform down`: real sources, real sensors, nothing left behind.
 
-`platform up` runs as a separate process on free ports in a temporary live home, with a short
-scenario (6 business days of 20 s each). The test reads the webserver's GraphQL API (what the UI
-shows) until every source path has a successful run launched by its sensor through the daemon, and
-the alerts table holds the alert of a planted defect (the FX null currency blocked by `ccy_not_null`,
-or the Salesforce null account name / negative amount). Then `platform down`: the `up` process exits, no process carrying the live home's
-marker (`PLATFORM_LIVE_HOME`, inherited by every service, run worker, JVM and postmaster) remains,
-and every port is free again.
+`platform up` runs as a separate process on free ports in a temporary live home, with a short scenario (6
+business days of 20 s each). The test reads the webserver's GraphQL API (what the UI shows) until every
+source path has a successful run launched by its sensor through the daemon, and the alerts table holds
+the alert of a planted defect (the FX null currency blocked by `ccy_not_null`, or the Salesforce null
+account name / negative amount), and the real-time path (bronze/silver orders, SLA 15 minutes) is within
+its freshness SLA as the UI shows it. Then `platform down`: the `up` process exits, no process carrying
+the live home's marker (`PLATFORM_LIVE_HOME`, inherited by every service, run worker, JVM and postmaster)
+remains, and every port is free again.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ PORT_VARIABLES = (
     "SANDBOX_POSTGRES_PORT",
 )
 DEADLINE_SECONDS = 1200  # about 4 minutes on an idle 2-core machine; 10+ when it is shared and loaded
+# the real-time path: the Kafka order datasets whose contracts give a freshness SLA (15 minutes)
+REALTIME_ASSETS = (("bronze", "order_events"), ("silver", "orders"), ("silver", "order_lines"))
 PLANTED_ALERTS = {  # sandbox/generator/fx.py NULL_CURRENCY, salesforce.py NULL_NAME / NEGATIVE_AMOUNT
     ("silver/fx_rates", "ccy_not_null"),
     ("silver/accounts", "Name_not_null"),
@@ -68,6 +71,18 @@ def _successful_sensor_runs(url: str) -> dict[str, str]:
         if SOURCE_JOBS.get(run["jobName"]) == sensor:
             found[run["jobName"]] = sensor
     return found
+
+
+def _freshness(url: str) -> dict[str, str | None]:
+    """asset -> its freshness status as the UI shows it (the daemon's evaluation of its FreshnessPolicy)."""
+    keys = ", ".join(f'{{path: ["{layer}", "{table}"]}}' for layer, table in REALTIME_ASSETS)
+    data = _graphql(
+        url,
+        f"{{ assetNodes(assetKeys: [{keys}]) {{"
+        " assetKey { path } freshnessStatusInfo { freshnessStatus } } }",
+    )
+    found = {"/".join(node["assetKey"]["path"]): node["freshnessStatusInfo"] for node in data["assetNodes"]}
+    return {"/".join(key): (found.get("/".join(key)) or {}).get("freshnessStatus") for key in REALTIME_ASSETS}
 
 
 def _planted_defect_alerts(lake: Path) -> list[dict]:
@@ -132,9 +147,12 @@ def test_platform_up_runs_every_source_path_and_down_leaves_nothing(tmp_path: Pa
         assert up.poll() is None, log.read_text()
         runs: dict[str, str] = {}
         alerts: list[dict] = []
+        freshness: dict[str, str | None] = {}
+        fresh = {"/".join(key): "HEALTHY" for key in REALTIME_ASSETS}
         while time.monotonic() - began < DEADLINE_SECONDS:
             runs, alerts = _successful_sensor_runs(url), _planted_defect_alerts(live / "lake")
-            if len(runs) == len(SOURCE_JOBS) and alerts:
+            freshness = _freshness(url)
+            if len(runs) == len(SOURCE_JOBS) and alerts and freshness == fresh:
                 break
             assert up.poll() is None, log.read_text()
             time.sleep(5)
@@ -142,6 +160,9 @@ def test_platform_up_runs_every_source_path_and_down_leaves_nothing(tmp_path: Pa
         print(f"every source path ran and an alert was raised after {elapsed:.0f} s")
         assert runs == SOURCE_JOBS, f"after {elapsed:.0f} s only {sorted(runs)}"
         assert all(a["partition"] for a in alerts), alerts  # each alert names its partition
+        # the real-time path within its SLA, as the asset pages show it (HEALTHY; WARNING past 10 minutes)
+        assert freshness == fresh, f"after {elapsed:.0f} s: {freshness}"
+        print(f"real-time path freshness: {freshness}")
         assert set(ports.values()) | {ui_port} == {p for p in [*ports.values(), ui_port] if not _port_free(p)}
         assert _marked_processes(str(live.resolve()))  # the marker does reach the services
     finally:

@@ -10,8 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from platform_assets.sources.errors import SourceTlsError
+from platform_assets.sources.fx_api.connector import FxApiConnector
+from sandbox.generator.fx import generate_fx
 from sandbox.services.fx_api import FxApiServer
 from sandbox.services.ports import free_port
+from sandbox.services.tls import sandbox_ca_path, verify_with
 
 AUTH = {"Authorization": "Bearer test-token"}
 # 16 records: late JPY (09:00), the normal publication with a duplicate EUR (16:00), the correction (18:30).
@@ -184,6 +188,8 @@ def test_bad_fault_settings_are_400(fx_server: FxApiServer) -> None:
 
 
 def test_cli_start_status_stop_round_trip(tmp_path: Path) -> None:
+    """`sandbox start` serves HTTPS with the sandbox home's CA: the platform's FX client verifies it with
+    that CA (FX_API_CA_PATH), and is refused, at once and naming the setting, without it."""
     port = free_port()
     env = {
         **os.environ,
@@ -196,16 +202,32 @@ def test_cli_start_status_stop_round_trip(tmp_path: Path) -> None:
         command = [sys.executable, "-m", "sandbox", *args]
         return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
 
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
+    ca = str(sandbox_ca_path(tmp_path))
     started = sandbox("start", "--days", "5")
     try:
         assert started.returncode == 0, started.stdout + started.stderr
         pid = int((tmp_path / "fx.pid").read_text())
         assert started.stdout.strip() == f"fx_api started at {url} (pid {pid}, token cli-tok)"
         rates = httpx.get(
-            f"{url}/v1/rates?published_date=2026-11-05", headers={"Authorization": "Bearer cli-tok"}
+            f"{url}/v1/rates?published_date=2026-11-05",
+            headers={"Authorization": "Bearer cli-tok"},
+            verify=verify_with(ca),
+            trust_env=False,
         )
         assert len(rates.json()["data"]) == 13
+        with FxApiConnector(url, "cli-tok", ca_path=ca) as connector:
+            published = generate_fx(seed=7, start=date(2026, 11, 1), days=5).publications
+            assert len(connector.list_publications(0)) == len(published) == 7
+        # without the sandbox CA (the system store) the certificate is refused, not retried
+        sleeps: list[float] = []
+        refused = r"TLS certificate was not verified \(unable to get local issuer.*FX_API_CA_PATH"
+        connector = FxApiConnector(url, "cli-tok", sleep=sleeps.append)
+        with connector, pytest.raises(SourceTlsError, match=refused):
+            connector.list_publications(0)
+        assert sleeps == []
+        with pytest.raises(httpx.RemoteProtocolError):  # no plaintext HTTP on the TLS port
+            httpx.get(f"http://127.0.0.1:{port}/health", trust_env=False)
 
         again = sandbox("start")
         assert (again.returncode, again.stdout.strip()) == (
@@ -223,7 +245,7 @@ def test_cli_start_status_stop_round_trip(tmp_path: Path) -> None:
     assert not (tmp_path / "fx.pid").exists()
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{url}/health")
+        httpx.get(f"{url}/health", verify=verify_with(ca))
     stopped_again = sandbox("stop")
     assert (stopped_again.returncode, stopped_again.stdout.strip()) == (0, "fx_api is not running")
     status = sandbox("status")

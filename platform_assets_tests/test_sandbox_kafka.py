@@ -16,9 +16,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 from confluent_kafka.admin import AdminClient
 
+from platform_assets.layers.bronze.order_events import KafkaOrdersResource
+from platform_assets.sources.kafka.reader import end_offsets
 from sandbox import cli
 from sandbox.generator.order_stream import generate_order_events
 from sandbox.generator.orders import (
@@ -34,6 +36,7 @@ from sandbox.generator.orders import (
 )
 from sandbox.services.kafka_broker import KafkaBroker, KafkaBrokerError
 from sandbox.services.order_producer import produce_order_events
+from sandbox.services.tls import SandboxCA, sandbox_ca_path
 
 CONSUME_TIMEOUT_SECONDS = 30.0
 
@@ -133,6 +136,9 @@ def _consume_all(broker: KafkaBroker, topic: str, expected: int) -> list[Message
 def test_cli_starts_produces_and_stops_a_detached_broker(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """`kafka-start` serves an SSL listener with the sandbox home's CA: the platform's Kafka client
+    (security.protocol=SSL, ssl.ca.location) reads the topic's offsets; one trusting another CA is refused
+    at the handshake ("certificate verify failed"), and a PLAINTEXT client gets no metadata."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -143,6 +149,21 @@ def test_cli_starts_produces_and_stops_a_detached_broker(
         assert cli.main(["kafka-status", *home]) == 0
         assert cli.main(["produce-orders", *home, "--upto", "20"]) == 0
         assert "produced 20 messages to orders.events (created)" in capsys.readouterr().out
+        bootstrap = f"127.0.0.1:{port}"
+        ca = str(sandbox_ca_path(tmp_path))
+        verified = KafkaOrdersResource(bootstrap_servers=bootstrap, topic="orders.events", ssl_ca_location=ca)
+        assert sum(high for _, high in end_offsets(verified.source()).values()) == 20
+        other_ca = SandboxCA.in_folder(tmp_path / "other").ca_path
+        for security, refusal in (
+            ({"security.protocol": "SSL", "ssl.ca.location": str(other_ca)}, "certificate verify failed"),
+            ({"security.protocol": "PLAINTEXT"}, "brokers are down"),  # the SSL listener drops it
+        ):
+            errors: list[KafkaError] = []
+            admin = AdminClient({**security, "bootstrap.servers": bootstrap, "error_cb": errors.append})
+            with pytest.raises(KafkaException, match="Failed to get metadata"):
+                admin.list_topics(timeout=3)
+            admin.poll(1)  # delivers the client's errors to error_cb
+            assert refusal in " ".join(map(str, errors)), errors
     finally:
         assert cli.main(["kafka-stop", *home]) == 0
     with pytest.raises(ProcessLookupError):

@@ -1,7 +1,8 @@
 """`sandbox <source>-start|status|stop` for Salesforce, Snowflake and PostgreSQL + DMS, `stop --all`, and
 the traffic generator's plan. Real services on free ports in a tmp sandbox home: the org answers SOQL
-over TLS with its CA, the catalogue holds the generator's products, PostgreSQL holds the initial
-customers and the DMS task's full-load file has them; a killed service's child is stopped by `stop`."""
+over TLS, the catalogue holds the generator's products, PostgreSQL holds the initial customers and the
+DMS task's full-load file has them; a killed service's child is stopped by `stop`. Every one serves TLS
+from the sandbox home's one CA: the platform's clients verify it with that CA and are refused without."""
 
 from __future__ import annotations
 
@@ -19,13 +20,17 @@ from pathlib import Path
 
 import httpx
 import psycopg2
+import pytest
 
+from platform_assets.sources.errors import SourceTlsError
+from platform_assets.sources.snowflake.connector import SnowflakeConnector
 from sandbox.detached import alive
 from sandbox.generator.customers import generate_customers
 from sandbox.generator.products import generate_products
 from sandbox.generator.salesforce import generate_salesforce
 from sandbox.services.ports import free_port
-from sandbox.sources import postgres_dsn, salesforce_ca_path
+from sandbox.services.tls import SandboxCA, sandbox_ca_path, service_ca, verify_with
+from sandbox.sources import postgres_dsn
 from sandbox.traffic import TrafficParameters, plan
 
 
@@ -34,7 +39,9 @@ def _sandbox(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
 
 
-def test_salesforce_snowflake_postgres_services_start_answer_and_stop(tmp_path: Path) -> None:
+def test_salesforce_snowflake_postgres_services_start_answer_and_stop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = ["--home", str(tmp_path)]
     ports = {name: free_port() for name in ("salesforce", "snowflake", "postgres")}
     landing = tmp_path / "landing"
@@ -54,7 +61,9 @@ def test_salesforce_snowflake_postgres_services_start_answer_and_stop(tmp_path: 
             assert result.stdout.strip().endswith(f"127.0.0.1:{ports[name]} (pid {pid})")
         # Salesforce: the REST query API over TLS, verified with the sandbox's CA, the default session
         url = f"https://127.0.0.1:{ports['salesforce']}/services/data/v59.0/query/"
-        with httpx.Client(verify=str(salesforce_ca_path(tmp_path)), trust_env=False) as client:
+        ca = sandbox_ca_path(tmp_path)
+        assert {service_ca(tmp_path, name) for name in ports} == {ca}  # one CA for every service
+        with httpx.Client(verify=verify_with(ca), trust_env=False) as client:
             body = client.get(
                 url,
                 params={"q": "SELECT Id FROM Account"},
@@ -62,27 +71,35 @@ def test_salesforce_snowflake_postgres_services_start_answer_and_stop(tmp_path: 
             ).json()
         live_accounts = [r for r in generate_salesforce().initial["Account"] if not r["IsDeleted"]]
         assert body["totalSize"] == len(live_accounts) == 60
-        # Snowflake: the seeded catalogue through the real connector
-        import snowflake.connector
-
-        with contextlib.closing(
-            snowflake.connector.connect(
-                account="fakesnow",
-                user="fake",
-                password="snow",
-                host="127.0.0.1",
-                port=ports["snowflake"],
-                protocol="http",
-            )
-        ) as conn:
-            count = conn.cursor().execute("select count(*) from SANDBOX.CATALOG.PRODUCTS").fetchone()[0]
-        assert count == len(generate_products().initial) == 60
+        other_ca = SandboxCA.in_folder(tmp_path / "other").ca_path
+        with (
+            httpx.Client(verify=verify_with(other_ca), trust_env=False) as client,
+            pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"),
+        ):
+            client.get(url)
+        # Snowflake: the seeded catalogue through the platform's connector over HTTPS, verified
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", "")  # the connector sets it: put back after the test
+        sf = {"account": "fakesnow", "user": "fake", "password": "snow", "host": "127.0.0.1"}
+        sf |= {"port": ports["snowflake"], "protocol": "https", "login_timeout_seconds": 10}
+        with SnowflakeConnector(**sf, ca_path=str(ca)) as connector:
+            batch = connector.fetch_changes("SANDBOX.CATALOG.PRODUCTS", None)
+        assert len(batch.records) == len(generate_products().initial) == 60
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+        with SnowflakeConnector(**sf) as connector, pytest.raises(SourceTlsError, match="SNOWFLAKE_CA_PATH"):
+            connector.fetch_changes("SANDBOX.CATALOG.PRODUCTS", None)  # the system store: refused
         # PostgreSQL: the initial customers, and the DMS full load has exactly them
         dataset = generate_customers()
-        dsn = postgres_dsn(f"127.0.0.1:{ports['postgres']}")
+        address = f"127.0.0.1:{ports['postgres']}"
+        dsn = postgres_dsn(address, ca_path=ca)  # sslmode=verify-full against the sandbox CA
         with contextlib.closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM customers")
             assert cur.fetchone()[0] == len(dataset.initial)
+            cur.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            assert cur.fetchone()[0] is True
+        with pytest.raises(psycopg2.OperationalError, match="certificate verify failed"):
+            psycopg2.connect(postgres_dsn(address, ca_path=other_ca))
+        with pytest.raises(psycopg2.OperationalError, match=r"no pg_hba\.conf entry .* no encryption"):
+            psycopg2.connect(postgres_dsn(address) + " sslmode=disable")  # plaintext TCP is refused
         with open(landing / "public" / "customers" / "LOAD00000001.csv", newline="") as handle:
             assert len(list(csv.DictReader(handle))) == len(dataset.initial)
         status = _sandbox("postgres-status", *home)

@@ -43,6 +43,7 @@ from sandbox.services.kafka_broker import KafkaBroker
 from sandbox.services.order_producer import produce_order_events
 from sandbox.services.seaweedfs import SeaweedS3
 from sandbox.services.spark_cluster import SparkCluster, executor_tasks
+from sandbox.services.tls import SandboxCA
 
 pytestmark = pytest.mark.cluster
 TABLES = ("silver/fx_rates", "gold/dim_currency", "gold/dim_date")
@@ -146,12 +147,17 @@ def test_bronze_on_the_engine_gives_the_process_paths_tables_and_dead_letters(
     engine_contract = process_contract.model_copy(update={"ingest": "engine"})
     lakes = {"process": Lake(str(tmp_path / "process")), "engine": Lake(str(tmp_path / "engine"))}
     engine = SparkEngine(engine="connect", connect_url=spark_cluster.connect_url)
-    with KafkaBroker() as broker:
+    # over TLS, as the sandbox serves Kafka: the engine's Java client verifies the broker like librdkafka
+    with KafkaBroker(ca=SandboxCA(tmp_path / "tls")) as broker:
         broker.create_topic(ENGINE_TOPIC, partitions=2)
-        produced = produce_order_events(broker.bootstrap_servers, ENGINE_TOPIC, orders)
+        produced = produce_order_events(
+            broker.bootstrap_servers, ENGINE_TOPIC, orders, security=broker.security
+        )
         per_batch = 30  # messages per partition and batch: several bounded batches per path
         sources = {
-            name: KafkaTopic(broker.bootstrap_servers, ENGINE_TOPIC, f"bronze-{name}", per_batch)
+            name: KafkaTopic(
+                broker.bootstrap_servers, ENGINE_TOPIC, f"bronze-{name}", per_batch, security=broker.security
+            )
             for name in lakes
         }
         started = time.monotonic()

@@ -13,6 +13,7 @@ import argparse
 import os
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds sent with 429")
         p.add_argument("--outage", action="store_true", help="answer every /v1 request with 503")
         p.add_argument("--fault-seed", type=int, default=0, help="seed of the fault draws")
+        p.add_argument("--plaintext", action="store_true", help="serve plain HTTP (default: HTTPS)")
 
     every = "every source: FX, Kafka, Salesforce, Snowflake, PostgreSQL + DMS (and the traffic generator)"
     start = sub.add_parser("start", help="start the FX service (--all: every source) in the background")
@@ -91,6 +93,7 @@ def _serve_fx(args: argparse.Namespace) -> int:
     from sandbox.generator.fx import generate_fx
     from sandbox.services.faults import FaultConfig
     from sandbox.services.fx_api import create_fx_app
+    from sandbox.services.tls import serve_tls
 
     dataset = generate_fx(seed=args.seed, start=args.start_date, days=args.days, scale=args.scale)
     faults = FaultConfig(
@@ -101,16 +104,36 @@ def _serve_fx(args: argparse.Namespace) -> int:
         seed=args.fault_seed,
     )
     app = create_fx_app(dataset, args.token, faults)
-    print(f"fx_api serving on http://{HOST}:{args.port} (seed {args.seed}, {dataset.days} days)", flush=True)
-    uvicorn.run(app, host=HOST, port=args.port, log_level="warning", access_log=False)
+    cert = serve_tls(args.home, "fx", args.plaintext)
+    url = _fx_url(args)
+    print(f"fx_api serving on {url} (seed {args.seed}, {dataset.days} days)", flush=True)
+    tls = {"ssl_certfile": str(cert.bundle), "timeout_graceful_shutdown": 1} if cert else {}
+    uvicorn.run(app, host=HOST, port=args.port, log_level="warning", access_log=False, **tls)
     return 0
 
 
+def _fx_url(args: argparse.Namespace) -> str:
+    return f"{'http' if getattr(args, 'plaintext', False) else 'https'}://{HOST}:{args.port}"
+
+
 def _fx_answers(home: Path, url: str, pid: int) -> bool:
-    return _health_pid(url) == pid
+    from sandbox.services.tls import service_ca, verify_with
+
+    ca = service_ca(home, "fx")
+    if url.startswith("https://") and ca is None:
+        return False  # serve-fx has not written its certificate yet
+    return _health_pid(url, verify_with(ca)) == pid
 
 
-FX = DetachedService("fx_api", "fx", b"serve-fx", _fx_answers, START_TIMEOUT_SECONDS, STOP_TIMEOUT_SECONDS)
+FX = DetachedService(
+    "fx_api",
+    "fx",
+    b"serve-fx",
+    _fx_answers,
+    START_TIMEOUT_SECONDS,
+    STOP_TIMEOUT_SECONDS,
+    extra_state=("fx.tls",),
+)
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -118,8 +141,9 @@ def _start(args: argparse.Namespace) -> int:
         return _start_all(args)
     command = [sys.executable, "-m", "sandbox", "serve-fx", *_service_argv(args)]
     env = {**os.environ, "SANDBOX_FX_TOKEN": args.token}  # the token goes by env, not by command line
-    url = f"http://{HOST}:{args.port}"
-    return FX.start(args.home, command, url, args.port, "SANDBOX_FX_PORT", env, f", token {args.token}")
+    return FX.start(
+        args.home, command, _fx_url(args), args.port, "SANDBOX_FX_PORT", env, f", token {args.token}"
+    )
 
 
 def _stop(args: argparse.Namespace) -> int:
@@ -132,7 +156,7 @@ def _stop(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    code = FX.status(args.home, f"http://{HOST}:{args.port}", "NOT answering /health")
+    code = FX.status(args.home, f"https://{HOST}:{args.port}", "NOT answering /health")
     if not args.all:
         return code
     names = ("kafka", "salesforce", "snowflake", "postgres", "traffic")
@@ -150,7 +174,7 @@ def _start_all(args: argparse.Namespace) -> int:
             FX.start,
             args.home,
             [sys.executable, "-m", "sandbox", "serve-fx", *_service_argv(args)],
-            f"http://{HOST}:{args.port}",
+            _fx_url(args),
             args.port,
             "SANDBOX_FX_PORT",
             {**os.environ, "SANDBOX_FX_TOKEN": args.token},
@@ -174,17 +198,19 @@ def _service_argv(args: argparse.Namespace) -> list[str]:
         f"--rate-5xx={args.rate_5xx}",
         f"--retry-after={args.retry_after}",
         f"--fault-seed={args.fault_seed}",
+        f"--home={args.home}",
     ]
-    return [*argv, "--outage"] if args.outage else argv
+    argv += ["--outage"] if args.outage else []
+    return [*argv, "--plaintext"] if args.plaintext else argv
 
 
-def _health_pid(url: str) -> int | None:
+def _health_pid(url: str, verify: ssl.SSLContext | bool = True) -> int | None:
     """The pid reported by ``/health``, so we know the answer comes from our process and not a squatter."""
     try:
-        with httpx.Client(timeout=1.0, trust_env=False) as client:
+        with httpx.Client(timeout=1.0, trust_env=False, verify=verify) as client:
             response = client.get(f"{url}/health")
         return int(response.json()["pid"]) if response.status_code == 200 else None
-    except (httpx.HTTPError, ValueError, KeyError, TypeError):
+    except (httpx.HTTPError, OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -212,6 +238,7 @@ def _add_kafka_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
     start = sub.add_parser("kafka-start", help="start the Kafka broker (KRaft) in the background")
     common(start)
+    start.add_argument("--plaintext", action="store_true", help="a PLAINTEXT listener (default: SSL)")
     start.set_defaults(func=_kafka_start)
 
     stop = sub.add_parser("kafka-stop", help="stop the background Kafka broker")
@@ -224,6 +251,7 @@ def _add_kafka_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
     serve = sub.add_parser("serve-kafka", help="run the Kafka broker in the foreground")
     common(serve)
+    serve.add_argument("--plaintext", action="store_true", help="a PLAINTEXT listener (default: SSL)")
     serve.set_defaults(func=_serve_kafka)
 
     produce = sub.add_parser("produce-orders", help="produce the generated order events to Kafka")
@@ -246,16 +274,22 @@ def _serve_kafka(args: argparse.Namespace) -> int:
     import threading
 
     from sandbox.services.kafka_broker import KafkaBroker, KafkaBrokerError
+    from sandbox.services.tls import mark_tls, sandbox_ca
 
     home: Path = args.home
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    broker = KafkaBroker(home=home / "kafka", port=args.port)
+    ca = None if args.plaintext else sandbox_ca(home)
+    mark_tls(home, "kafka", ca)
+    broker = KafkaBroker(home=home / "kafka", port=args.port, ca=ca)
     try:
         broker.start()
         (home / KAFKA_JAVA_PID).write_text(f"{broker.pid}\n")
-        print(f"kafka serving on {broker.bootstrap_servers} (broker pid {broker.pid})", flush=True)
+        listener = "SSL" if ca else "PLAINTEXT"
+        print(
+            f"kafka serving on {broker.bootstrap_servers} ({listener}, broker pid {broker.pid})", flush=True
+        )
         while not stop.wait(1.0):
             if not broker.is_running():
                 print(f"error: the Kafka broker exited; log tail:\n{broker.log_tail()}", flush=True)
@@ -272,6 +306,7 @@ def _serve_kafka(args: argparse.Namespace) -> int:
 def _kafka_start(args: argparse.Namespace) -> int:
     home: Path = args.home
     command = [sys.executable, "-m", "sandbox", "serve-kafka", f"--port={args.port}", f"--home={home}"]
+    command += ["--plaintext"] if args.plaintext else []
     code = KAFKA.start(home, command, f"{HOST}:{args.port}", args.port, "SANDBOX_KAFKA_PORT")
     if code == 0:
         print(f"broker log: {home / 'kafka' / 'broker.log'}")
@@ -292,7 +327,8 @@ def _produce_orders(args: argparse.Namespace) -> int:
     from sandbox.services.order_producer import OrderProduceError, produce_order_events
 
     bootstrap = args.bootstrap or KAFKA.address(args.home, f"{HOST}:{args.port}")
-    if not _kafka_answers(bootstrap):
+    security = kafka_client_security(args.home)
+    if not _kafka_answers(bootstrap, security):
         print(f"error: no Kafka broker answers at {bootstrap}; run `sandbox kafka-start` first")
         return 1
     stream = OrderEventStream(  # made as it is sent: any scale in bounded memory
@@ -303,8 +339,8 @@ def _produce_orders(args: argparse.Namespace) -> int:
         scale=args.scale,
     )
     try:
-        created = create_topic(bootstrap, args.topic, args.partitions, exist_ok=True)
-        counts = produce_order_events(bootstrap, args.topic, stream, upto=args.upto)
+        created = create_topic(bootstrap, args.topic, args.partitions, exist_ok=True, security=security)
+        counts = produce_order_events(bootstrap, args.topic, stream, upto=args.upto, security=security)
     except (KafkaBrokerError, OrderProduceError) as exc:
         print(f"error: {exc}")
         return 1
@@ -318,7 +354,15 @@ def _produce_orders(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kafka_answers(bootstrap: str) -> bool:
+def kafka_client_security(home: Path) -> dict[str, str]:
+    """How to reach the sandbox broker of ``home``: TLS against the sandbox CA if it serves SSL."""
+    from sandbox.services.kafka_broker import client_security
+    from sandbox.services.tls import service_ca
+
+    return client_security(service_ca(home, "kafka"))
+
+
+def _kafka_answers(bootstrap: str, security: dict[str, str]) -> bool:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
@@ -328,7 +372,8 @@ def _kafka_answers(bootstrap: str) -> bool:
     except (OSError, ValueError):
         return False
     try:
-        return bool(AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=3).brokers)
+        admin = AdminClient({**security, "bootstrap.servers": bootstrap})
+        return bool(admin.list_topics(timeout=3).brokers)
     except KafkaException:
         return False
 
@@ -341,7 +386,7 @@ def _kafka_kill_orphan(home: Path) -> int | None:
 
 def _kafka_ready(home: Path, bootstrap: str, pid: int) -> bool:
     """serve-kafka writes kafka.java.pid once its broker answered; then we check the answer ourselves."""
-    return (home / KAFKA_JAVA_PID).exists() and _kafka_answers(bootstrap)
+    return (home / KAFKA_JAVA_PID).exists() and _kafka_answers(bootstrap, kafka_client_security(home))
 
 
 KAFKA = DetachedService(
@@ -351,7 +396,7 @@ KAFKA = DetachedService(
     _kafka_ready,
     KAFKA_START_TIMEOUT_SECONDS,
     KAFKA_STOP_TIMEOUT_SECONDS,
-    extra_state=(KAFKA_JAVA_PID,),
+    extra_state=(KAFKA_JAVA_PID, "kafka.tls"),
     kill_orphans=_kafka_kill_orphan,
 )
 
@@ -463,6 +508,7 @@ def _salesforce_options(p: argparse.ArgumentParser) -> None:
 def _snowflake_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=13, help="generator seed (default 13)")
     p.add_argument("--rounds", type=int, default=3, help="change rounds of the catalogue (default 3)")
+    p.add_argument("--plaintext", action="store_true", help="serve plain HTTP (default: HTTPS)")
 
 
 def _postgres_options(p: argparse.ArgumentParser) -> None:
@@ -471,6 +517,7 @@ def _postgres_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batches", type=int, default=4, help="change batches of the customers (default 4)")
     p.add_argument("--landing", default=landing, help="DMS landing folder (default $DMS_LANDING_ROOT)")
     p.add_argument("--poll-seconds", type=float, default=2.0, help="DMS task poll interval (default 2)")
+    p.add_argument("--plaintext", action="store_true", help="accept plaintext TCP (default: TLS only)")
 
 
 def _traffic_options(p: argparse.ArgumentParser) -> None:
@@ -523,6 +570,9 @@ def _source_argv(
     argv: list[str] = []
     for action in probe._actions:
         value = getattr(args, action.dest)
+        if action.nargs == 0:  # a flag (store_true): present or not
+            argv += [action.option_strings[0]] if value else []
+            continue
         argv.append(f"{action.option_strings[0]}={value.isoformat() if isinstance(value, date) else value}")
     return argv
 

@@ -4,15 +4,18 @@ Each is a ``serve-<name>`` process started by ``sandbox <name>-start`` through t
 ``sandbox/detached.py`` (state files ``<name>.pid``, ``<name>.address``, ``<name>.log`` in the sandbox
 home), wrapping the stand-in the tests use:
 
-- ``salesforce``: the sandbox org (``services/salesforce_api.py``) over HTTPS with a throwaway CA written
-  to ``salesforce/sandbox-ca.pem`` (give it to the platform as ``SALESFORCE_CA_PATH``); change rounds are
-  applied through its ``/_sandbox/rounds`` route.
+- ``salesforce``: the sandbox org (``services/salesforce_api.py``) over HTTPS; change rounds are applied
+  through its ``/_sandbox/rounds`` route.
 - ``snowflake``: fakesnow in server mode (``services/snowflake_server.py``) seeded with the product
   catalogue; its child process is recorded in ``snowflake.child.pid``.
 - ``postgres``: a fresh PostgreSQL cluster with logical replication (``services/postgres.py``) holding
   the initial customers, and the DMS-like task (``services/dms_task.py``) doing the full load into the
   DMS landing folder, then writing CDC files every ``--poll-seconds``. The postmaster is recorded in
   ``postgres.postmaster.pid`` and the cluster folder in ``postgres.cluster``.
+
+Every one serves TLS by default with a certificate from the sandbox home's one CA
+(``services/tls.py``: ``tls/sandbox-ca.pem``, give it to the platform as ``PLATFORM_CA_PATH``); ``--plaintext``
+is the explicit opt-out (not for Salesforce, whose client only speaks HTTPS).
 
 Every one writes ``<name>.ready`` once it can be used: ``answers`` checks it, then the service itself.
 """
@@ -33,6 +36,7 @@ from pathlib import Path
 import httpx
 
 from sandbox.detached import HOST, DetachedService, alive, kill_group, pid_from_file, read_text
+from sandbox.services.tls import mark_tls, sandbox_ca, sandbox_ca_path, serve_tls, verify_with
 
 SALESFORCE_DEFAULT_PORT = 8443
 SALESFORCE_DEFAULT_SESSION = "sandbox-session"  # the platform's default (domains/salesforce.py)
@@ -74,20 +78,15 @@ def _listening(address: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ Salesforce
-def salesforce_ca_path(home: Path) -> Path:
-    return home / "salesforce" / "sandbox-ca.pem"
-
-
 def serve_salesforce(args: argparse.Namespace) -> int:
     import uvicorn
 
     from sandbox.generator.salesforce import generate_salesforce
-    from sandbox.services.salesforce_api import TlsCertificates, create_salesforce_app
+    from sandbox.services.salesforce_api import create_salesforce_app
 
     home: Path = args.home
-    folder = salesforce_ca_path(home).parent
-    folder.mkdir(parents=True, exist_ok=True)
-    certs = TlsCertificates(folder)
+    cert = serve_tls(home, "salesforce", plaintext=False)  # HTTPS only: simple-salesforce speaks nothing else
+    assert cert is not None
     session = os.environ.get("SANDBOX_SALESFORCE_SESSION_ID") or SALESFORCE_DEFAULT_SESSION
     dataset = generate_salesforce(seed=args.seed, rounds=args.rounds)
     app = create_salesforce_app(dataset, session)
@@ -101,18 +100,18 @@ def serve_salesforce(args: argparse.Namespace) -> int:
         port=args.port,
         log_level="warning",
         access_log=False,
-        ssl_certfile=str(certs.cert_path),
+        ssl_certfile=str(cert.bundle),
         timeout_graceful_shutdown=1,
     )
     return 0
 
 
 def _salesforce_answers(home: Path, url: str, pid: int) -> bool:
-    ca = salesforce_ca_path(home)
+    ca = sandbox_ca_path(home)
     if not _ready_file(home, "salesforce").exists() or not ca.exists():
         return False
     try:
-        with httpx.Client(timeout=1.0, trust_env=False, verify=str(ca)) as client:
+        with httpx.Client(timeout=1.0, trust_env=False, verify=verify_with(ca)) as client:
             response = client.get(f"{url}/health")
         return response.status_code == 200 and int(response.json()["pid"]) == pid
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
@@ -125,7 +124,7 @@ SALESFORCE = DetachedService(
     b"serve-salesforce",
     _salesforce_answers,
     start_timeout=30.0,
-    extra_state=("salesforce.ready",),
+    extra_state=("salesforce.ready", "salesforce.tls"),
 )
 
 
@@ -139,13 +138,16 @@ def serve_snowflake(args: argparse.Namespace) -> int:
 
     home: Path = args.home
     stop = _stop_event()
-    server = FakeSnowflakeServer(port=args.port)
+    ca = None if args.plaintext else sandbox_ca(home)
+    mark_tls(home, "snowflake", ca)
+    server = FakeSnowflakeServer(port=args.port, ca=ca)
     try:
         server.start(timeout_seconds=60)
         assert server._process is not None  # started above
         (home / SNOWFLAKE_CHILD_PID).write_text(f"{server._process.pid}\n")
         table = seed_products(server.conn_params, generate_products(seed=args.seed, rounds=args.rounds))
-        print(f"snowflake (fakesnow) serving on {HOST}:{args.port}: {table}", flush=True)
+        scheme = "https" if ca else "http"
+        print(f"snowflake (fakesnow) serving on {scheme}://{HOST}:{args.port}: {table}", flush=True)
         _write_ready(home, "snowflake", seed=args.seed, rounds=args.rounds, table=table)
         while not stop.wait(1.0):
             if server._process is None or server._process.poll() is not None:
@@ -173,7 +175,7 @@ SNOWFLAKE = DetachedService(
     _snowflake_answers,
     start_timeout=90.0,
     stop_timeout=15.0,
-    extra_state=("snowflake.ready", SNOWFLAKE_CHILD_PID),
+    extra_state=("snowflake.ready", "snowflake.tls", SNOWFLAKE_CHILD_PID),
     kill_orphans=_snowflake_kill_orphan,
 )
 
@@ -183,9 +185,13 @@ POSTMASTER_PID = "postgres.postmaster.pid"
 CLUSTER_DIR = "postgres.cluster"
 
 
-def postgres_dsn(address: str, database: str = "shop") -> str:
+def postgres_dsn(address: str, database: str = "shop", ca_path: Path | None = None) -> str:
+    """libpq DSN of the sandbox PostgreSQL; with ``ca_path`` (the server's TLS CA): verify-full TLS."""
+    from sandbox.services.postgres import client_tls
+
     host, _, port = address.rpartition(":")
-    return f"host={host} port={port} dbname={database} user=postgres"
+    dsn = f"host={host} port={port} dbname={database} user=postgres"
+    return f"{dsn} {client_tls(ca_path)}" if ca_path else dsn
 
 
 def serve_postgres(args: argparse.Namespace) -> int:
@@ -201,7 +207,9 @@ def serve_postgres(args: argparse.Namespace) -> int:
     # A fresh cluster is a fresh source: the landing folder's files of an earlier one no longer describe it.
     shutil.rmtree(landing / "public" / "customers", ignore_errors=True)
     (landing / STATE_DIR / f"{DMS_SLOT}.json").unlink(missing_ok=True)
-    server = PostgresServer(port=args.port)
+    ca = None if args.plaintext else sandbox_ca(home)
+    mark_tls(home, "postgres", ca)
+    server = PostgresServer(port=args.port, ca=ca)
     try:
         server.start()
         (home / POSTMASTER_PID).write_text(f"{server.postmaster_pid}\n")
@@ -253,6 +261,6 @@ POSTGRES = DetachedService(
     _postgres_answers,
     start_timeout=90.0,
     stop_timeout=30.0,
-    extra_state=("postgres.ready", POSTMASTER_PID, CLUSTER_DIR),
+    extra_state=("postgres.ready", "postgres.tls", POSTMASTER_PID, CLUSTER_DIR),
     kill_orphans=_postgres_kill_orphan,
 )

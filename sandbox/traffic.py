@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 
 from sandbox.detached import DetachedService, read_text
+from sandbox.services.tls import sandbox_ca_path, service_ca, verify_with
 
 STATUS_FILE = "traffic.status"
 ORDERS_TOPIC = "orders.events"
@@ -136,9 +137,10 @@ class TrafficGenerator:
         }
 
     def run(self, stop: threading.Event) -> None:
-        from sandbox.services.kafka_broker import create_topic
+        from sandbox.services.kafka_broker import client_security, create_topic
 
-        create_topic(self.sources.address("kafka"), ORDERS_TOPIC, 3, exist_ok=True)
+        security = client_security(service_ca(self.home, "kafka"))
+        create_topic(self.sources.address("kafka"), ORDERS_TOPIC, 3, exist_ok=True, security=security)
         began = time.monotonic()
         with self._connections() as connections:
             for step in self.steps:
@@ -156,7 +158,8 @@ class TrafficGenerator:
 
         from sandbox.sources import postgres_dsn
 
-        pg = psycopg2.connect(postgres_dsn(self.sources.address("postgres")))
+        ca = service_ca(self.home, "postgres")
+        pg = psycopg2.connect(postgres_dsn(self.sources.address("postgres"), ca_path=ca))
         try:
             yield {"postgres": pg}
         finally:
@@ -167,17 +170,26 @@ class TrafficGenerator:
         if step.source == "fx":
             clock = fx_clock(self.params, step.number)
             url = self.sources.address("fx")
+            ca = service_ca(self.home, "fx")
             httpx.post(
-                f"{url}/_sandbox/clock", json={"now": clock}, timeout=10, trust_env=False
+                f"{url}/_sandbox/clock",
+                json={"now": clock},
+                timeout=10,
+                trust_env=False,
+                verify=verify_with(ca),
             ).raise_for_status()
             self.counts["fx_days"] += 1
             return f"{day} FX: clock -> {clock} (the day's publications visible)"
         if step.source == "orders":
+            from sandbox.services.kafka_broker import client_security
             from sandbox.services.order_producer import produce_order_events
 
             chunk = self.orders.messages[step.first : step.last]
             produce_order_events(
-                self.sources.address("kafka"), ORDERS_TOPIC, replace(self.orders, messages=chunk)
+                self.sources.address("kafka"),
+                ORDERS_TOPIC,
+                replace(self.orders, messages=chunk),
+                security=client_security(service_ca(self.home, "kafka")),
             )
             self.counts["orders"] += len(chunk)
             defects = sorted({m.defect for m in chunk if m.defect})
@@ -203,10 +215,10 @@ class TrafficGenerator:
     def _salesforce(self, number: int) -> str:
         if number > self.salesforce_rounds:
             return f"Salesforce: no round {number} (the org has {self.salesforce_rounds})"
-        from sandbox.sources import salesforce_ca_path
-
         url = self.sources.address("salesforce")
-        with httpx.Client(timeout=10, trust_env=False, verify=str(salesforce_ca_path(self.home))) as client:
+        with httpx.Client(
+            timeout=10, trust_env=False, verify=verify_with(sandbox_ca_path(self.home))
+        ) as client:
             response = client.post(f"{url}/_sandbox/rounds")
         response.raise_for_status()
         self.counts["salesforce_rounds"] += 1
@@ -219,7 +231,9 @@ class TrafficGenerator:
 
         host, _, port = self.sources.address("snowflake").rpartition(":")
         params = {"account": "fakesnow", "user": "fake", "password": "snow", "host": host, "port": int(port)}
-        changed = apply_round({**params, "protocol": "http"}, self.products, number)
+        ca = service_ca(self.home, "snowflake")
+        tls = {"protocol": "https", "ca_path": str(ca)} if ca else {"protocol": "http"}
+        changed = apply_round(params | tls, self.products, number)
         self.counts["product_rounds"] += 1
         return f"Snowflake catalogue: change round {number} written ({changed} statements)"
 

@@ -35,7 +35,9 @@ def definitions(contracts: dict[str, Contract], settings: PlatformSettings) -> d
         sensors=[build_fx_publications_sensor(job)],
         resources={
             "fx_api": FxApiResource(
-                base_url=settings.fx_api_url, token=env_secret("FX_API_TOKEN", settings.fx_api_token)
+                base_url=settings.fx_api_url,
+                token=env_secret("FX_API_TOKEN", settings.fx_api_token),
+                ca_path=settings.fx_api_ca_path,
             )
         },
     )

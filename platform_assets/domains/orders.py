@@ -10,6 +10,8 @@ keeps them from running at the same time.
 |---|---|---|
 | KAFKA_BOOTSTRAP_SERVERS | 127.0.0.1:9092 | Kafka brokers (the sandbox's by default) |
 | ORDERS_TOPIC | orders.events | the order events topic |
+| KAFKA_SECURITY_PROTOCOL | SSL | SSL (TLS, the broker's certificate verified) or PLAINTEXT (explicit opt-out) |
+| KAFKA_SSL_CA_LOCATION | $PLATFORM_CA_PATH | PEM CA bundle the brokers are verified with (unset: system store) |
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from platform_assets.layers.silver import orders as silver_orders
 from platform_assets.layers.specs import partitions_def, pipeline_selection
 from platform_assets.sensors.business_dates import build_business_dates_sensor
 from platform_assets.sensors.kafka_offsets import build_kafka_offsets_sensor
-from platform_assets.settings import PlatformSettings
+from platform_assets.settings import PlatformSettings, source_ca_path
 
 ORDERS_INGEST_JOB = "orders_ingest_job"
 ORDERS_APPLY_JOB = "orders_apply_job"
@@ -40,6 +42,8 @@ def kafka_resource(env: Mapping[str, str] = os.environ) -> KafkaOrdersResource:
     return KafkaOrdersResource(
         bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or DEFAULT_BOOTSTRAP_SERVERS,
         topic=env.get("ORDERS_TOPIC", "").strip() or DEFAULT_TOPIC,
+        security_protocol=env.get("KAFKA_SECURITY_PROTOCOL", "").strip() or "SSL",
+        ssl_ca_location=source_ca_path("KAFKA_SSL_CA_LOCATION", env),
     )
 
 

@@ -10,7 +10,8 @@ fakesnow server):
 | SNOWFLAKE_PASSWORD | snow | password |
 | SNOWFLAKE_HOST | 127.0.0.1 | host override (unset it for a real account: SNOWFLAKE_HOST=) |
 | SNOWFLAKE_PORT | 8766 | port override |
-| SNOWFLAKE_PROTOCOL | http | https for a real account |
+| SNOWFLAKE_PROTOCOL | https | https (the certificate verified); http only as an explicit opt-out |
+| SNOWFLAKE_CA_PATH | $PLATFORM_CA_PATH | PEM CA bundle to verify the server with (unset: system store) |
 | SNOWFLAKE_WAREHOUSE, SNOWFLAKE_ROLE | (none) | warehouse and role |
 | SNOWFLAKE_PRODUCTS_TABLE | SANDBOX.CATALOG.PRODUCTS | the catalogue table, fully qualified |
 """
@@ -28,7 +29,7 @@ from platform_assets.layers.bronze import snowflake_products as bronze_products
 from platform_assets.layers.silver import products as silver_products
 from platform_assets.layers.specs import pipeline_selection
 from platform_assets.sensors.watermark_probe import Probe, build_watermark_probe_sensor
-from platform_assets.settings import PlatformSettings
+from platform_assets.settings import PlatformSettings, source_ca_path
 from platform_assets.sources.snowflake import SnowflakeResource
 from platform_assets.sources.watermark import Watermark
 
@@ -52,7 +53,8 @@ def snowflake_resource(env: Mapping[str, str] = os.environ) -> SnowflakeResource
         role=env.get("SNOWFLAKE_ROLE") or None,
         host=host,
         port=int(port) if port else None,
-        protocol=env.get("SNOWFLAKE_PROTOCOL") or "http",
+        protocol=env.get("SNOWFLAKE_PROTOCOL") or "https",
+        ca_path=source_ca_path("SNOWFLAKE_CA_PATH", env),
     )
 
 

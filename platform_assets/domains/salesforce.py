@@ -6,7 +6,7 @@ The Salesforce connection comes from environment variables (read here, defaults 
 |---|---|---|
 | SALESFORCE_INSTANCE_URL | https://127.0.0.1:8443 | the org's instance URL |
 | SALESFORCE_SESSION_ID | sandbox-session | session id / OAuth access token |
-| SALESFORCE_CA_PATH | (system store) | PEM CA bundle to verify the server with (the sandbox's own CA) |
+| SALESFORCE_CA_PATH | $PLATFORM_CA_PATH, else the system store | PEM CA bundle to verify the server with (the sandbox's own CA) |
 | SALESFORCE_API_VERSION | 59.0 | REST API version |
 """
 
@@ -23,7 +23,7 @@ from platform_assets.layers.bronze import salesforce as bronze_salesforce
 from platform_assets.layers.silver import salesforce as silver_salesforce
 from platform_assets.layers.specs import pipeline_selection
 from platform_assets.sensors.watermark_probe import build_watermark_probe_sensor
-from platform_assets.settings import PlatformSettings
+from platform_assets.settings import PlatformSettings, source_ca_path
 from platform_assets.sources.salesforce import SalesforceResource
 from platform_assets.sources.watermark import Watermark
 
@@ -39,7 +39,7 @@ def salesforce_resource(env: Mapping[str, str] = os.environ) -> SalesforceResour
     return SalesforceResource(
         instance_url=env.get("SALESFORCE_INSTANCE_URL") or "https://127.0.0.1:8443",
         session_id=env_secret("SALESFORCE_SESSION_ID", "sandbox-session", env),
-        ca_path=env.get("SALESFORCE_CA_PATH") or None,
+        ca_path=source_ca_path("SALESFORCE_CA_PATH", env),
         api_version=env.get("SALESFORCE_API_VERSION") or "59.0",
     )
 

@@ -25,6 +25,18 @@ class SourceAuthError(SourceError):
         self.status = status
 
 
+class SourceTlsError(SourceError):
+    """The source's TLS certificate did not verify against the configured CA. Retrying cannot help."""
+
+    def __init__(self, source: str, url: str, detail: str, ca_setting: str) -> None:
+        super().__init__(
+            source,
+            url,
+            f"{source}: {url}: the server's TLS certificate was not verified ({detail}); "
+            f"point {ca_setting} at the CA that signed it (the sandbox's: <sandbox home>/tls/sandbox-ca.pem)",
+        )
+
+
 class SourceRequestError(SourceError):
     """The source refused the request (a 4xx other than 401/403): a bug or bad parameter on our side."""
 

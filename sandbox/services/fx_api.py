@@ -30,6 +30,7 @@ from sandbox.generator.fx import FxDataset, FxPublication, format_timestamp
 from sandbox.services.faults import FaultConfig, FaultInjector
 from sandbox.services.paging import PageTokenError, decode_page_token, encode_page_token
 from sandbox.services.runner import ThreadedUvicorn
+from sandbox.services.tls import SandboxCA
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -256,11 +257,18 @@ class FxApiServer:
         now: datetime | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        ca: SandboxCA | None = None,
     ) -> None:
+        """``ca``: serve HTTPS with a certificate from this sandbox CA (None: plain HTTP)."""
         self.dataset = dataset
         self.token = token
         self.app = create_fx_app(dataset, token, faults, now)
-        self._runner = ThreadedUvicorn(self.app, host=host, port=port)
+        self.ca_path = str(ca.ca_path) if ca else None
+        tls: dict[str, Any] = {}
+        if ca is not None:
+            tls = {"ssl_certfile": str(ca.server_cert("fx").bundle), "client_verify": ca.client_context()}
+        self._runner = ThreadedUvicorn(self.app, host=host, port=port, **tls)
+        self._verify = ca.client_context() if ca else True
         self._admin_client: httpx.Client | None = None
 
     @property
@@ -269,7 +277,9 @@ class FxApiServer:
 
     def start(self) -> FxApiServer:
         self._runner.start()
-        self._admin_client = httpx.Client(base_url=self.base_url, timeout=5.0, trust_env=False)
+        self._admin_client = httpx.Client(
+            base_url=self.base_url, timeout=5.0, trust_env=False, verify=self._verify
+        )
         return self
 
     def stop(self) -> None:

@@ -33,6 +33,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from sandbox.detached import port_free
+from sandbox.services.tls import SandboxCA
 
 HOST = "127.0.0.1"
 LIBS_DIR_ENV = "SANDBOX_KAFKA_LIBS_DIR"
@@ -57,6 +58,13 @@ def kafka_libs_dir() -> Path:
     return Path(configured) if configured else _REPO_ROOT / ".cache" / "kafka" / "libs"
 
 
+def client_security(ca_path: Path | str | None) -> dict[str, str]:
+    """librdkafka settings to reach a sandbox broker: TLS verified against ``ca_path``, or plaintext (None)."""
+    if ca_path is None:
+        return {}
+    return {"security.protocol": "SSL", "ssl.ca.location": str(ca_path)}
+
+
 def consumer_config(bootstrap_servers: str, group_id: str, **overrides: Any) -> dict[str, Any]:
     """librdkafka consumer settings for tests and the sandbox: fast group joins, manual commits.
 
@@ -74,12 +82,19 @@ def consumer_config(bootstrap_servers: str, group_id: str, **overrides: Any) -> 
     }
 
 
-def create_topic(bootstrap_servers: str, name: str, partitions: int = 3, *, exist_ok: bool = False) -> bool:
+def create_topic(
+    bootstrap_servers: str,
+    name: str,
+    partitions: int = 3,
+    *,
+    exist_ok: bool = False,
+    security: Mapping[str, str] | None = None,
+) -> bool:
     """Create ``name`` (replication 1) and wait until every partition has a leader.
 
     Returns True if created, False if it already existed (only with ``exist_ok``).
     """
-    admin = _admin(bootstrap_servers)
+    admin = _admin(bootstrap_servers, security)
     future = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name]
     error = _future_error(future)
     if error is not None and not (exist_ok and error.code() == KafkaError.TOPIC_ALREADY_EXISTS):
@@ -99,8 +114,11 @@ class KafkaBroker:
         libs_dir: Path | None = None,
         heap: str = "384m",
         extra_properties: Mapping[str, str] | None = None,
+        ca: SandboxCA | None = None,
     ) -> None:
-        """``port`` 0 picks a free one; ``home`` None means a temporary folder removed on ``stop()``."""
+        """``port`` 0 picks a free one; ``home`` None means a temporary folder removed on ``stop()``;
+        ``ca``: the client listener serves TLS (``SSL://``) with a certificate from this sandbox CA."""
+        self.ca = ca
         self._given_home = home
         self._requested_port = port
         self._libs_dir = libs_dir or kafka_libs_dir()
@@ -117,6 +135,18 @@ class KafkaBroker:
         if self.port is None:
             raise KafkaBrokerError("the Kafka broker is not started")
         return f"{HOST}:{self.port}"
+
+    @property
+    def security(self) -> dict[str, str]:
+        """librdkafka settings a client needs besides ``bootstrap.servers`` (TLS against the CA, or none)."""
+        return client_security(self.ca.ca_path if self.ca else None)
+
+    def client_env(self) -> dict[str, str]:
+        """The platform's settings (environment variables) that point its Kafka client at this broker."""
+        env = {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers}
+        if self.ca is None:
+            return env | {"KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
+        return env | {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CA_LOCATION": str(self.ca.ca_path)}
 
     @property
     def pid(self) -> int | None:
@@ -189,10 +219,12 @@ class KafkaBroker:
 
     # ------------------------------------------------------------------------------------------ helpers
     def create_topic(self, name: str, partitions: int = 3, *, exist_ok: bool = False) -> bool:
-        return create_topic(self.bootstrap_servers, name, partitions, exist_ok=exist_ok)
+        return create_topic(
+            self.bootstrap_servers, name, partitions, exist_ok=exist_ok, security=self.security
+        )
 
     def consumer_config(self, group_id: str, **overrides: Any) -> dict[str, Any]:
-        return consumer_config(self.bootstrap_servers, group_id, **overrides)
+        return consumer_config(self.bootstrap_servers, group_id, **{**self.security, **overrides})
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         path = self.log_path
@@ -212,16 +244,20 @@ class KafkaBroker:
     def _write_config(self) -> Path:
         assert self._home is not None and self.port is not None and self.controller_port is not None
         data_dir = self._home / "data"
+        # The client listener is SSL with a CA (the broker's own inter-broker client verifies it too); the
+        # controller listener stays internal: loopback, between this JVM's broker and controller.
+        client = "SSL" if self.ca is not None else "PLAINTEXT"
         properties = {
             "process.roles": "broker,controller",
             "node.id": "1",
             # Static voters: `format` then needs neither --standalone nor --initial-controllers.
             "controller.quorum.voters": f"1@{HOST}:{self.controller_port}",
-            "listeners": f"PLAINTEXT://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{HOST}:{self.port}",
+            "listeners": f"{client}://{HOST}:{self.port},CONTROLLER://{HOST}:{self.controller_port}",
+            "advertised.listeners": f"{client}://{HOST}:{self.port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": client,
+            "listener.security.protocol.map": f"{client}:{client},CONTROLLER:PLAINTEXT",
+            **self._tls_properties(),
             "log.dirs": str(data_dir),
             "num.partitions": "3",
             "auto.create.topics.enable": "false",
@@ -241,6 +277,19 @@ class KafkaBroker:
         config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
         (self._home / "log4j2.properties").write_text(_LOG4J2_PROPERTIES)
         return config
+
+    def _tls_properties(self) -> dict[str, str]:
+        if self.ca is None:
+            return {}
+        cert = self.ca.server_cert("kafka")  # PEM key stores: Kafka reads the PKCS#8 key + chain file
+        return {
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(cert.bundle),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.ca.ca_path),
+            "ssl.client.auth": "none",
+            "ssl.endpoint.identification.algorithm": "https",
+        }
 
     def _java_command(self, java: str, classpath: str, main_class: str, *args: str) -> list[str]:
         assert self._home is not None
@@ -297,7 +346,7 @@ class KafkaBroker:
             # Probe the port first: librdkafka logs every refused connection to stderr.
             if _port_open(self.port):
                 try:
-                    metadata = _admin(self.bootstrap_servers).list_topics(timeout=2)
+                    metadata = _admin(self.bootstrap_servers, self.security).list_topics(timeout=2)
                     if metadata.brokers:
                         return
                     last_error = "metadata without brokers"
@@ -338,8 +387,10 @@ def _future_error(future: Future[Any]) -> KafkaError | None:
     raise KafkaBrokerError(f"unexpected admin error: {exc!r}")
 
 
-def _admin(bootstrap_servers: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000})
+def _admin(bootstrap_servers: str, security: Mapping[str, str] | None = None) -> AdminClient:
+    return AdminClient(
+        {**(security or {}), "bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000}
+    )
 
 
 def _wait_for_leaders(admin: AdminClient, name: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any
 
@@ -17,8 +17,10 @@ class OrderProduceError(RuntimeError):
     """Some messages were not acknowledged by the broker."""
 
 
-def producer_config(bootstrap_servers: str) -> dict[str, Any]:
+def producer_config(bootstrap_servers: str, security: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``security``: librdkafka TLS settings (``kafka_broker.client_security``), none for plaintext."""
     return {
+        **(security or {}),
         "bootstrap.servers": bootstrap_servers,
         # acks=all + idempotence: broker-side retries neither duplicate nor reorder messages per
         # partition, so the only duplicates in the topic are the dataset's planted ones.
@@ -35,6 +37,7 @@ def produce_order_events(
     topic: str,
     dataset: OrderEventsDataset | Iterable[OrderMessage],
     upto: int | None = None,
+    security: Mapping[str, str] | None = None,
 ) -> dict[int, int]:
     """Send the first ``upto`` messages (all by default), flush, and return the count per partition.
 
@@ -56,7 +59,7 @@ def produce_order_events(
             partition = int(message.partition())
             counts[partition] = counts.get(partition, 0) + 1
 
-    producer = Producer(producer_config(bootstrap_servers))
+    producer = Producer(producer_config(bootstrap_servers, security))
     for message in messages:
         while True:
             try:

@@ -20,6 +20,7 @@ from types import TracebackType
 import psycopg2
 
 from sandbox.services.ports import free_port
+from sandbox.services.tls import SandboxCA
 
 DEFAULT_BIN_DIR = Path("/usr/lib/postgresql/15/bin")
 OS_USER = "postgres"  # both the OS user running the server and the database superuser
@@ -45,6 +46,11 @@ CREATE PUBLICATION {CUSTOMERS_PUBLICATION} FOR TABLE public.{CUSTOMERS_TABLE};
 LOG_TAIL_LINES = 30
 
 
+def client_tls(ca_path: Path | str) -> str:
+    """libpq settings of a client that insists on TLS and checks the server's certificate and name."""
+    return f"sslmode=verify-full sslrootcert={ca_path}"
+
+
 class PostgresStartError(RuntimeError):
     """The server did not initialise or start; the message carries the command output and log tail."""
 
@@ -58,8 +64,12 @@ class PostgresServer:
         port: int = 0,
         create_shop: bool = True,
         start_timeout_seconds: float = 30.0,
+        ca: SandboxCA | None = None,
     ) -> None:
+        """``ca``: serve TLS only (``ssl=on``, ``hostssl`` rules) with a certificate from this sandbox CA;
+        ``dsn`` then asks for ``sslmode=verify-full`` against it. None: plaintext TCP."""
         self.bin_dir = bin_dir
+        self.ca = ca
         self._requested_port = port
         self._create_shop = create_shop
         self._start_timeout = start_timeout_seconds
@@ -87,7 +97,8 @@ class PostgresServer:
     def dsn_for(self, database: str) -> str:
         if self.port is None:
             raise RuntimeError("PostgresServer is not started")
-        return f"host=127.0.0.1 port={self.port} dbname={database} user={OS_USER}"
+        dsn = f"host=127.0.0.1 port={self.port} dbname={database} user={OS_USER}"
+        return f"{dsn} {client_tls(self.ca.ca_path)}" if self.ca else dsn
 
     def _base(self) -> Path:
         if self.base_dir is None:
@@ -217,18 +228,28 @@ class PostgresServer:
             # connection idle for minutes (a long gold run), longer than the default 60 s timeout.
             "wal_sender_timeout": "0",
         }
+        if self.ca is not None:
+            cert = self.ca.server_cert("postgres")
+            for source, name in ((cert.chain, "server.crt"), (cert.key, "server.key")):
+                target = self.data_dir / name  # the server reads them as its own user, key mode 0600
+                shutil.copyfile(source, target)
+                self._chown_to_server_user(target)
+                target.chmod(0o600)
+            settings |= {"ssl": "on", "ssl_cert_file": "'server.crt'", "ssl_key_file": "'server.key'"}
         if self._has_setting("output_plugin_libraries"):
             # Some Debian builds only load output plugins listed here (see verified-facts.md).
             settings["output_plugin_libraries"] = "'pgoutput, test_decoding'"
         conf = "\n".join(f"{key} = {value}" for key, value in settings.items())
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as handle:
             handle.write("\n# sandbox settings\n" + conf + "\n")
-        # Trust on loopback and the private socket only, including replication connections.
+        # Trust on loopback and the private socket only, including replication connections; with a CA,
+        # TCP connections must use TLS (hostssl): a plaintext one finds no rule and is refused.
+        tcp = "hostssl" if self.ca is not None else "host"
         (self.data_dir / "pg_hba.conf").write_text(
             "local all all trust\n"
             "local replication all trust\n"
-            "host all all 127.0.0.1/32 trust\n"
-            "host replication all 127.0.0.1/32 trust\n",
+            f"{tcp} all all 127.0.0.1/32 trust\n"
+            f"{tcp} replication all 127.0.0.1/32 trust\n",
             encoding="utf-8",
         )
 

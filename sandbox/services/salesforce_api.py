@@ -27,7 +27,6 @@ import itertools
 import os
 import re
 import secrets
-import ssl
 import tempfile
 import threading
 from collections import Counter, OrderedDict
@@ -52,6 +51,7 @@ from sandbox.generator.salesforce import (
     parse_sf_datetime,
 )
 from sandbox.services.runner import ThreadedUvicorn
+from sandbox.services.tls import SandboxCA
 
 API_VERSION = "v59.0"
 DEFAULT_BATCH_SIZE = 2000
@@ -517,23 +517,6 @@ async def _json_body(request: Request) -> dict[str, Any]:
 # -- HTTPS serving --------------------------------------------------------------------------------------
 
 
-class TlsCertificates:
-    """A throwaway CA (trustme) and a server certificate for 127.0.0.1/localhost, as PEM files."""
-
-    def __init__(self, directory: Path) -> None:
-        import trustme  # a test/sandbox dependency: only needed when the sandbox serves HTTPS
-
-        ca = trustme.CA()
-        server = ca.issue_cert("127.0.0.1", "localhost")
-        self.ca_path = directory / "sandbox-ca.pem"
-        self.cert_path = directory / "salesforce-server.pem"  # private key + certificate chain
-        ca.cert_pem.write_to_path(str(self.ca_path))
-        server.private_key_and_cert_chain_pem.write_to_path(str(self.cert_path))
-
-    def client_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.ca_path))
-
-
 class SalesforceApiServer:
     """The sandbox org on https://127.0.0.1:<port> in a background thread, with its own CA bundle file."""
 
@@ -544,12 +527,15 @@ class SalesforceApiServer:
         batch_size: int = DEFAULT_BATCH_SIZE,
         host: str = "127.0.0.1",
         port: int = 0,
+        ca: SandboxCA | None = None,
     ) -> None:
+        """``ca``: the sandbox CA to issue the server certificate from (None: a CA of its own)."""
         self.dataset = dataset
+        self._given_ca = ca
         self.app = create_salesforce_app(dataset, session_id or new_session_id(), batch_size)
         self._host, self._port = host, port
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
-        self._certs: TlsCertificates | None = None
+        self._ca: SandboxCA | None = None
         self._runner: ThreadedUvicorn | None = None
         self._admin_client: httpx.Client | None = None
 
@@ -570,19 +556,19 @@ class SalesforceApiServer:
     @property
     def ca_path(self) -> str:
         """PEM bundle of the CA that signed the server certificate (give it to clients as ``verify``)."""
-        if self._certs is None:
+        if self._ca is None:
             raise RuntimeError("SalesforceApiServer is not started")
-        return str(self._certs.ca_path)
+        return str(self._ca.ca_path)
 
     def start(self) -> SalesforceApiServer:
         self._tempdir = tempfile.TemporaryDirectory(prefix="sandbox-salesforce-")
-        self._certs = TlsCertificates(Path(self._tempdir.name))
+        self._ca = self._given_ca or SandboxCA.in_folder(Path(self._tempdir.name))
         self._runner = ThreadedUvicorn(
             self.app,
             host=self._host,
             port=self._port,
-            ssl_certfile=str(self._certs.cert_path),
-            client_verify=self._certs.client_context(),
+            ssl_certfile=str(self._ca.server_cert("salesforce").bundle),
+            client_verify=self._ca.client_context(),
         )
         try:
             self._runner.start()
@@ -590,7 +576,7 @@ class SalesforceApiServer:
             self._tempdir.cleanup()
             raise
         self._admin_client = httpx.Client(
-            base_url=self.instance_url, timeout=5.0, trust_env=False, verify=self._certs.client_context()
+            base_url=self.instance_url, timeout=5.0, trust_env=False, verify=self._ca.client_context()
         )
         return self
 
@@ -604,7 +590,7 @@ class SalesforceApiServer:
         if self._tempdir is not None:
             self._tempdir.cleanup()
             self._tempdir = None
-            self._certs = None
+            self._ca = None
 
     def __enter__(self) -> SalesforceApiServer:
         return self.start()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
@@ -40,6 +40,22 @@ if TYPE_CHECKING:
 PIECE_SCHEMA = "first_partition int, first_offset long, last_offset long, conformed binary"
 
 
+def java_kafka_security(security: Mapping[str, str]) -> dict[str, str]:
+    """The source's librdkafka security settings as the Java client's (Spark's ``kafka.`` options): the
+    same protocol, host-name check and CA (a PEM trust store), so the engine verifies as the process does."""
+    options = {}
+    if "security.protocol" in security:
+        options["kafka.security.protocol"] = security["security.protocol"]
+    if "ssl.endpoint.identification.algorithm" in security:
+        options["kafka.ssl.endpoint.identification.algorithm"] = security[
+            "ssl.endpoint.identification.algorithm"
+        ]
+    if "ssl.ca.location" in security:
+        options["kafka.ssl.truststore.type"] = "PEM"
+        options["kafka.ssl.truststore.location"] = security["ssl.ca.location"]
+    return options
+
+
 def kafka_frame(
     spark: SparkSession, source: KafkaTopic, ranges: dict[int, tuple[int, int]], min_partitions: int = 0
 ) -> DataFrame:
@@ -52,6 +68,7 @@ def kafka_frame(
         .option("startingOffsets", json.dumps({topic: {str(p): r[0] for p, r in ranges.items()}}))
         .option("endingOffsets", json.dumps({topic: {str(p): r[1] for p, r in ranges.items()}}))
         .option("failOnDataLoss", "true")  # an offset gone between plan and read fails the run
+        .options(**java_kafka_security(source.security))
     )
     if min_partitions:
         reader = reader.option("minPartitions", str(min_partitions))

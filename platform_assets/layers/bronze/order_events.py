@@ -19,7 +19,7 @@ from platform_assets.contracts.model import Contract
 from platform_assets.layers.bronze.engine_kafka import read_on_engine
 from platform_assets.layers.bronze.incremental_asset import build_incremental_bronze_asset
 from platform_assets.sources.batch import Committed, SourceBatch
-from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
+from platform_assets.sources.kafka.reader import KafkaTopic, kafka_security, read_batch
 
 DATASET = "bronze/order_events"
 
@@ -43,9 +43,18 @@ class KafkaOrdersResource(dg.ConfigurableResource):
     engine_min_partitions: int = Field(
         default=0, description="ingest: engine: Spark tasks per batch at least (0: one per topic-partition)"
     )
+    security_protocol: str = Field(
+        default="SSL", description="SSL (the broker's certificate is verified) or PLAINTEXT (opt-out)"
+    )
+    ssl_ca_location: str | None = Field(
+        default=None, description="PEM CA bundle to verify the brokers with (None: the system store)"
+    )
 
     def source(self) -> KafkaTopic:
-        return KafkaTopic(self.bootstrap_servers, self.topic, self.group_id, self.max_messages)
+        security = kafka_security(self.security_protocol, self.ssl_ca_location)
+        return KafkaTopic(
+            self.bootstrap_servers, self.topic, self.group_id, self.max_messages, security=security
+        )
 
 
 def reader(contract: Contract) -> Callable[[dg.AssetExecutionContext, Committed], SourceBatch]:

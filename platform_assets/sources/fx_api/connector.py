@@ -36,6 +36,7 @@ class FxApiConnector:
         timeout_seconds: float = 10.0,
         circuit_failure_threshold: int = 3,
         circuit_cooldown_seconds: float = 60.0,
+        ca_path: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
@@ -56,6 +57,8 @@ class FxApiConnector:
             breaker=self.breaker,
             sleep=sleep,
             rng=rng,
+            ca_path=ca_path,
+            ca_setting="FX_API_CA_PATH (or PLATFORM_CA_PATH)",
         )
 
     def iter_rate_pages(self, published_date: date) -> Iterator[list[dict[str, Any]]]:

@@ -11,8 +11,13 @@ from platform_assets.sources.fx_api.connector import FxApiConnector
 class FxApiResource(ConfigurableResource):
     """Connection settings for the FX rates REST service (values are wired from env vars in definitions)."""
 
-    base_url: str = Field(description="Base URL of the FX service, e.g. http://127.0.0.1:8765.")
+    base_url: str = Field(description="Base URL of the FX service, e.g. https://127.0.0.1:8765.")
     token: str = Field(description="Bearer token sent as 'Authorization: Bearer <token>'.")
+    ca_path: str | None = Field(
+        default=None,
+        description="PEM CA bundle to verify the server's certificate with (the sandbox's CA); None uses "
+        "the system store. Certificates are always verified.",
+    )
     page_size: int = Field(default=100, ge=1, le=1000, description="Records requested per page (1-1000).")
     max_attempts: int = Field(
         default=6, ge=1, description="Tries per HTTP request, the first included, before giving up."
@@ -38,4 +43,5 @@ class FxApiResource(ConfigurableResource):
             timeout_seconds=self.timeout_seconds,
             circuit_failure_threshold=self.circuit_failure_threshold,
             circuit_cooldown_seconds=self.circuit_cooldown_seconds,
+            ca_path=self.ca_path,
         )

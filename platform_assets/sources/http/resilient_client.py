@@ -5,6 +5,8 @@
   replaces the jittered delay, capped by ``max_backoff_seconds``.
 - 401/403 raise SourceAuthError at once; other 4xx raise SourceRequestError, other 5xx SourceServerError
   (retrying cannot help; a SourceServerError still counts against the circuit breaker).
+- A server certificate that does not verify raises SourceTlsError at once (verification is always on;
+  ``ca_path`` names the CA bundle to trust, e.g. the sandbox's CA).
 - A request whose retries are exhausted counts as one failure for the circuit breaker.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,6 +30,7 @@ from platform_assets.sources.errors import (
     SourceRequestError,
     SourceResponseError,
     SourceServerError,
+    SourceTlsError,
     SourceUnavailableError,
 )
 from platform_assets.sources.http.circuit_breaker import CircuitBreaker
@@ -97,13 +101,18 @@ class ResilientHttpClient:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         transport: httpx.BaseTransport | None = None,
         trust_env: bool = True,
+        ca_path: str | None = None,
+        ca_setting: str = "the CA setting",
     ) -> None:
+        """``ca_path``: a PEM CA bundle to verify the server with (None: the system store); certificates
+        are always verified. ``ca_setting`` names the setting to fix in a certificate error."""
         self.source = source
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker(source)
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._wall_clock = wall_clock
+        self._ca_setting = ca_setting
         # trust_env (default on) lets corporate proxies and CA bundles from the environment apply.
         self._http = httpx.Client(
             base_url=base_url,
@@ -111,6 +120,7 @@ class ResilientHttpClient:
             timeout=timeout_seconds,
             transport=transport,
             trust_env=trust_env,
+            verify=ssl.create_default_context(cafile=ca_path) if ca_path else True,
         )
 
     def get_json(self, path: str, params: QueryParams | None = None) -> Any:
@@ -122,7 +132,7 @@ class ResilientHttpClient:
         except SourceUnavailableError:
             self.breaker.record_failure()
             raise
-        except (SourceAuthError, SourceRequestError):
+        except (SourceAuthError, SourceRequestError, SourceTlsError):
             self.breaker.record_success()  # the source answered: it is up, the request was wrong
             raise
         except BaseException:
@@ -140,6 +150,10 @@ class ResilientHttpClient:
             retry_after: float | None = None
             try:
                 response = self._http.get(path, params=params)
+            except httpx.ConnectError as exc:
+                if _certificate_error(exc):  # the same certificate fails every retry
+                    raise SourceTlsError(self.source, url, _certificate_error(exc), self._ca_setting) from exc
+                last_error = f"{type(exc).__name__}: {exc}"
             except RETRYABLE_ERRORS as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
             else:
@@ -180,6 +194,16 @@ class ResilientHttpClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def _certificate_error(exc: BaseException) -> str:
+    """The certificate verification failure behind ``exc``, or ''."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return cause.verify_message or str(cause)
+        cause = cause.__cause__ or cause.__context__
+    return ""
 
 
 def _excerpt(response: httpx.Response) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,27 @@ CONSUME_BATCH = 10_000  # messages per consume() call: one C call per batch, not
 METADATA_TIMEOUT_SECONDS = 10.0
 
 
+SECURITY_PROTOCOLS = ("SSL", "PLAINTEXT")
+
+
+def kafka_security(protocol: str, ca_location: str | None) -> dict[str, str]:
+    """librdkafka settings for ``protocol``: SSL verifies the broker's certificate and host name (against
+    ``ca_location``, else the system store); PLAINTEXT is the explicit opt-out."""
+    protocol = protocol.strip().upper()
+    if protocol not in SECURITY_PROTOCOLS:
+        raise ValueError(
+            f"Kafka security protocol {protocol!r} is not one of {', '.join(SECURITY_PROTOCOLS)}"
+        )
+    if protocol == "PLAINTEXT":
+        return {"security.protocol": "PLAINTEXT"}
+    settings = {
+        "security.protocol": "SSL",
+        "enable.ssl.certificate.verification": "true",  # librdkafka's default, stated
+        "ssl.endpoint.identification.algorithm": "https",
+    }
+    return settings | ({"ssl.ca.location": ca_location} if ca_location else {})
+
+
 @dataclass(frozen=True)
 class KafkaTopic:
     """Where to read: brokers, topic, and the consumer group used for the monitoring commits."""
@@ -33,10 +54,13 @@ class KafkaTopic:
     group_id: str
     max_messages: int = 10_000  # per partition and run
     read_timeout_seconds: float = 60.0
+    # librdkafka security settings (security.protocol, ssl.ca.location); empty: plaintext
+    security: Mapping[str, str] = field(default_factory=dict)
 
     def consumer(self) -> Consumer:
         return Consumer(
             {
+                **self.security,
                 "bootstrap.servers": self.bootstrap_servers,
                 "group.id": self.group_id,
                 "enable.auto.commit": False,

@@ -9,13 +9,20 @@ soft-delete column or a stream.
 
 ``updated_at`` is read as ``TIMESTAMP_NTZ`` holding UTC (naive values are taken as UTC; aware values are
 converted). Column names come back lower-cased (Snowflake folds unquoted identifiers to upper case).
+
+TLS: the connector always verifies the server's certificate. It has no CA-bundle parameter: its vendored
+``requests`` reads ``REQUESTS_CA_BUNDLE`` on every request, so ``ca_path`` (the sandbox's CA) is set there
+for this process (a bundle already set there is kept, combined with ``ca_path`` in one file).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -24,6 +31,7 @@ from platform_assets.sources.errors import (
     SourceError,
     SourceRequestError,
     SourceResponseError,
+    SourceTlsError,
     SourceUnavailableError,
 )
 from platform_assets.sources.watermark import ChangeBatch, Watermark
@@ -80,6 +88,24 @@ def _as_utc(value: Any) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _trust(ca_path: str | None) -> None:
+    """Make the connector's ``requests`` verify against ``ca_path`` (see the module docstring). A bundle
+    already in ``REQUESTS_CA_BUNDLE`` (e.g. the system store) is kept: both go into one combined file."""
+    if ca_path is None:
+        return
+    current = os.environ.get("REQUESTS_CA_BUNDLE")
+    if not current or current == ca_path or current == _COMBINED.get(ca_path):
+        os.environ["REQUESTS_CA_BUNDLE"] = current or ca_path
+        return
+    combined = Path(tempfile.gettempdir()) / f"platform-ca-{os.getpid()}-{abs(hash((current, ca_path)))}.pem"
+    combined.write_bytes(Path(current).read_bytes() + b"\n" + Path(ca_path).read_bytes())
+    _COMBINED[ca_path] = str(combined)
+    os.environ["REQUESTS_CA_BUNDLE"] = str(combined)
+
+
+_COMBINED: dict[str, str] = {}  # the sandbox CA -> the combined bundle made for it in this process
+
+
 class SnowflakeConnector:
     def __init__(
         self,
@@ -95,7 +121,9 @@ class SnowflakeConnector:
         protocol: str = "https",
         login_timeout_seconds: int = 30,
         network_timeout_seconds: int = 60,
+        ca_path: str | None = None,
     ) -> None:
+        self._ca_path = ca_path
         self._params: dict[str, Any] = {
             "account": account,
             "user": user,
@@ -160,9 +188,15 @@ class SnowflakeConnector:
             import snowflake.connector  # heavy import: only when a Snowflake asset runs
             from snowflake.connector.errors import DatabaseError
 
+            _trust(self._ca_path)
             try:
                 self._conn = snowflake.connector.connect(**self._params)
             except DatabaseError as exc:
+                if "certificate verify failed" in str(exc):
+                    detail = "certificate verify failed"
+                    raise SourceTlsError(
+                        SOURCE, self.url, detail, "SNOWFLAKE_CA_PATH (or PLATFORM_CA_PATH)"
+                    ) from exc
                 if exc.errno in AUTH_ERRNOS:
                     raise SnowflakeAuthError(self.url, exc.raw_msg or str(exc)) from exc
                 raise SourceUnavailableError(SOURCE, self.url, 1, f"connect failed: {exc}") from exc

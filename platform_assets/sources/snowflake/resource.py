@@ -9,7 +9,7 @@ from platform_assets.sources.snowflake.connector import SnowflakeConnector
 
 
 class SnowflakeResource(ConfigurableResource):
-    """Connection settings for a Snowflake account (the sandbox: account 'fakesnow' on 127.0.0.1 over http)."""
+    """Connection settings for a Snowflake account (the sandbox: account 'fakesnow' on 127.0.0.1)."""
 
     account: str = Field(
         description="Account identifier, e.g. 'xy12345.eu-west-1' ('fakesnow' in the sandbox)."
@@ -22,7 +22,13 @@ class SnowflakeResource(ConfigurableResource):
     role: str | None = Field(default=None, description="Role to assume.")
     host: str | None = Field(default=None, description="Override the host (the sandbox: 127.0.0.1).")
     port: int | None = Field(default=None, description="Override the port (the sandbox: fakesnow's port).")
-    protocol: str = Field(default="https", description="'https', or 'http' for the sandbox.")
+    protocol: str = Field(
+        default="https", description="'https' (certificates verified); 'http' is an opt-out."
+    )
+    ca_path: str | None = Field(
+        default=None,
+        description="PEM CA bundle to verify the server with (the sandbox's CA); None: the system store.",
+    )
     login_timeout_seconds: int = Field(default=30, gt=0, description="Seconds to wait for login.")
     network_timeout_seconds: int = Field(
         default=60, gt=0, description="Seconds to wait for a query's answer."
@@ -42,4 +48,5 @@ class SnowflakeResource(ConfigurableResource):
             protocol=self.protocol,
             login_timeout_seconds=self.login_timeout_seconds,
             network_timeout_seconds=self.network_timeout_seconds,
+            ca_path=self.ca_path,
         )
