@@ -111,7 +111,10 @@ def _evaluation(
     }
     if outcome.message:
         metadata["error"] = outcome.message
-    verdict = f"failed in {where}" if failing else f"passed in {len(labels)} partition(s)"
+    if failing:
+        verdict = "failed" if len(results) == 1 else f"failed in {where}"
+    else:
+        verdict = "passed" if len(results) == 1 else f"passed in {len(results)} partition(s)"
     return AssetCheckEvaluation(
         asset_key=key,
         check_name=rule.name,
