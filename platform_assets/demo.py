@@ -66,8 +66,8 @@ def _outcome(driver: SensorDriver, request: dg.RunRequest) -> RunOutcome:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-            for result in partition_results(evaluation):  # a rule's result on each partition of the run
-                (tally.passed if result.passed else tally.failed).append(name)
+            for part in partition_results(evaluation):  # a rule's result on each partition of the run
+                (tally.passed if part.passed else tally.failed).append(name)
         elif event.event_type_value == "ASSET_MATERIALIZATION":
             materialized.add(event.event_specific_data.materialization.asset_key.to_user_string())
         elif event.event_type_value == "STEP_FAILURE" and event.step_key:
