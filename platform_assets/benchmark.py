@@ -130,7 +130,7 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
         def apply(driver: SensorDriver) -> dict[str, Any]:
             """One tick of the apply sensor and the runs it requests (only the touched order dates)."""
             started = time.perf_counter()
-            applied, succeeded, ranges, dates, runs = 0, True, [], set(), []
+            applied, succeeded, ranges, dates, runs, evaluations = 0, True, [], set(), [], 0
             with (
                 count_scans([lake.uri("bronze/order_events"), lake.uri("silver/orders")]) as scans,
                 profile_engine_calls() as profile,
@@ -140,6 +140,9 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
                     runs.append(result.run_id)
                     ranges.append(f"{request.tags[RANGE_START]}..{request.tags[RANGE_END]}")
                     succeeded &= result.success
+                    evaluations += sum(
+                        1 for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                    )
                     orders = result.asset_materializations_for_node("silver__orders")
                     applied += int(orders[0].metadata["changes_applied"].value) if orders else 0
                     lines = result.asset_materializations_for_node("silver__order_lines")
@@ -155,6 +158,7 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
                 },
                 "succeeded": succeeded,
                 "scans": reads,
+                "check_evaluations": evaluations,
                 "requested": ranges,
                 "order_dates": sorted(dates),
             }
@@ -279,16 +283,22 @@ def gold(
 
     from platform_assets.domains.gold import GOLD_JOB
     from platform_assets.layers.specs import RANGE_END, RANGE_START
+    from platform_assets.operations.engine_profile import profile_engine_calls
 
     started = time.perf_counter()
-    result = defs.resolve_job_def(GOLD_JOB).execute_in_process(
-        instance=instance,
-        tags={RANGE_START: first, RANGE_END: last},
-        asset_selection=[dg.AssetKey(d.split("/")) for d in selection] if selection else None,
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        raise_on_error=False,
-    )
+    with profile_engine_calls() as profile:
+        result = defs.resolve_job_def(GOLD_JOB).execute_in_process(
+            instance=instance,
+            tags={RANGE_START: first, RANGE_END: last},
+            asset_selection=[dg.AssetKey(d.split("/")) for d in selection] if selection else None,
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            raise_on_error=False,
+        )
     figures = _stage(0, started)
+    figures["breakdown"] = profile.breakdown(figures["seconds"])
+    figures["check_evaluations"] = sum(
+        1 for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    )
     steps: dict[str, dict[str, float]] = {}
     for entry in instance.all_logs(result.run_id):
         event = entry.dagster_event

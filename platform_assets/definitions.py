@@ -26,8 +26,8 @@ DOMAINS = (fx, customers, salesforce, products, orders, gold, reporting)  # repo
 # single-run backfills and nonexistent-upstream partition mappings are beta in Dagster 1.13; we rely on
 # them knowingly (docs/architecture.md), so their warnings would only bury real ones
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
-# partitioned check specs are Preview in 1.13; they give one check result per partition
-# (quality/check_events.py)
+# Preview APIs of 1.13 the platform may touch (checks are not partitioned any more: one evaluation per
+# rule and run, quality/check_events.py) would only bury real warnings
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 

@@ -30,6 +30,7 @@ from platform_assets.layers.specs import RANGE_END, RANGE_START
 from platform_assets.operations.instance_sensor import workspace_repository_origin
 from platform_assets.operations.sensor_driver import SensorDriver
 from platform_assets.operations.ui_services import prepare_home, reset_home
+from platform_assets.quality.check_events import partition_results
 from platform_assets.settings import PlatformSettings
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def _outcome(driver: SensorDriver, request: dg.RunRequest) -> RunOutcome:
         if event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-            (tally.passed if evaluation.passed else tally.failed).append(name)
+            for part in partition_results(evaluation):  # a rule's result on each partition of the run
+                (tally.passed if part.passed else tally.failed).append(name)
         elif event.event_type_value == "ASSET_MATERIALIZATION":
             materialized.add(event.event_specific_data.materialization.asset_key.to_user_string())
         elif event.event_type_value == "STEP_FAILURE" and event.step_key:

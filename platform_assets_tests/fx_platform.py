@@ -11,6 +11,7 @@ import dagster as dg
 
 from platform_assets.definitions import FX_JOB, build_definitions, build_resources
 from platform_assets.lake.location import Lake
+from platform_assets.quality.check_events import partition_results
 from platform_assets.settings import PlatformSettings
 from sandbox.generator.fx import FxDataset, generate_fx
 from sandbox.services.fx_api import FxApiServer
@@ -23,13 +24,13 @@ class RunReport:
     result: dg.ExecuteInProcessResult
     checks: dict[str, dg.AssetCheckEvaluation] = field(default_factory=dict)  # a failure over a pass
     failed_partitions: dict[str, list[str]] = field(default_factory=dict)  # check -> partitions it failed
-    evaluations: dict[str, list[dg.AssetCheckEvaluation]] = field(default_factory=dict)  # per partition
+    evaluations: dict[str, list[dg.AssetCheckEvaluation]] = field(default_factory=dict)  # one a run
     materialized: dict[str, list[str | None]] = field(default_factory=dict)
     skipped_or_failed_steps: list[str] = field(default_factory=list)
 
     def failed_rows(self, name: str) -> int:
-        """A check's failing rows summed over the partitions of the run (one evaluation each)."""
-        return sum(e.metadata["failed_rows"].value for e in self.evaluations.get(name, []))
+        """A check's failing rows summed over the partitions of the run (each evaluation's results)."""
+        return sum(r.failed_rows or 0 for e in self.evaluations.get(name, []) for r in partition_results(e))
 
     @property
     def success(self) -> bool:
@@ -71,8 +72,9 @@ class FxPlatform:
                 report.evaluations.setdefault(name, []).append(evaluation)
                 if name not in report.checks or report.checks[name].passed:
                     report.checks[name] = evaluation
-                if not evaluation.passed:
-                    report.failed_partitions.setdefault(name, []).append(evaluation.partition)
+                for result in partition_results(evaluation):
+                    if not result.passed:
+                        report.failed_partitions.setdefault(name, []).append(result.partition)
             elif event.event_type_value == "ASSET_MATERIALIZATION":
                 materialization = event.event_specific_data.materialization
                 key = materialization.asset_key.to_user_string()

@@ -520,7 +520,7 @@ def test_reconciliation_holds_back_revenue_that_disagrees_with_silver(world: Gol
     }  # fmt: skip
     check = evaluations["revenue_reconciles_with_silver"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
-    assert check.metadata["partition"].value == "2026-11-01"  # one evaluation per partition
+    assert check.metadata["partition"].value == "2026-11-01"  # the run's one partition
     sample = check.metadata["failing_rows_sample"].value[0]
     eur = sum(
         x.amount * x.rate * 0.5 for x in expected(world) if x.order_date == date(2026, 11, 1)

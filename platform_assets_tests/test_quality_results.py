@@ -15,6 +15,7 @@ import pytest
 
 from platform_assets.contracts import load_contracts
 from platform_assets.lake.delta_tables import read_table
+from platform_assets.quality.check_events import partition_results
 from platform_assets.quality.evaluate import QualityReport, RuleOutcome
 from platform_assets.quality.results import quality_results_uri, record_quality_results
 from platform_assets.reporting.config import DIMENSION_WEIGHTS
@@ -167,21 +168,36 @@ def test_coverage_counts_critical_columns_with_a_rule() -> None:
     )
 
 
-def test_check_history_has_one_clean_result_per_partition(platform: FxPlatform) -> None:
-    """The range run left one result per partition, each naming it, and no placeholder rows."""
+def test_a_range_run_records_one_evaluation_per_rule_with_every_partition_in_it(platform: FxPlatform) -> None:
+    """The 7-day range run left one evaluation per rule (not per rule and partition), each carrying
+    every partition's result; the failing day is held at the gate while the other six are published."""
     from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus as S
 
-    key = dg.AssetCheckKey(dg.AssetKey(["silver", "fx_rates"]), "ccy_not_null")
+    asset = dg.AssetKey(["silver", "fx_rates"])
+    key = dg.AssetCheckKey(asset, "ccy_not_null")
     history = platform.instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
-    first_run = [r for r in history if r.run_id == history[-1].run_id]
-    assert sorted(r.partition for r in first_run) == DAYS
-    assert {r.partition: r.status for r in first_run} == {
-        day: (S.FAILED if day == "2026-11-03" else S.SUCCEEDED) for day in DAYS
-    }
-    evaluation = next(r for r in first_run if r.partition == "2026-11-03").event.asset_check_evaluation
-    assert evaluation.metadata["partition"].value == "2026-11-03"
+    run_id = history[-1].run_id  # the fixture's range run, the oldest
+    first_run = [r for r in history if r.run_id == run_id]
+    # Dagster 1.13 plans the check for each partition of a range run, partitioned or not; those
+    # planned rows are never resolved: the one result is the run's evaluation, without a partition
+    resolved = [r for r in first_run if r.status is not S.PLANNED]
+    assert [(r.partition, r.status) for r in resolved] == [(None, S.FAILED)]
+    assert sorted(r.partition for r in first_run if r.status is S.PLANNED) == DAYS
+    evaluation = resolved[0].event.asset_check_evaluation
+    assert evaluation.metadata["partition"].value == f"{DAYS[0]}..{DAYS[-1]}"
+    assert evaluation.metadata["failed_partitions"].value == ["2026-11-03"]
     assert evaluation.metadata["failed_rows"].value == 1
     assert evaluation.metadata["rule"].value == "ccy must be present"
+    assert [(r.partition, r.passed, r.failed_rows) for r in partition_results(evaluation)] == [
+        (day, day != "2026-11-03", int(day == "2026-11-03")) for day in DAYS
+    ]
+    rules = load_contracts()["silver/fx_rates"].rules
+    logs = platform.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    silver = [e for e in logs if e.dagster_event.event_specific_data.asset_key == asset]
+    assert len(silver) == len(rules)  # 7 partitions, one evaluation per rule
+    written = platform.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    published = [e.dagster_event.partition for e in written if e.dagster_event.asset_key == asset]
+    assert sorted(published) == [day for day in DAYS if day != "2026-11-03"]
     spec = next(
         s
         for s in platform.defs.get_assets_def(dg.AssetKey(["silver", "fx_rates"])).check_specs

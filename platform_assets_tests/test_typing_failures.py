@@ -39,7 +39,7 @@ def test_values_that_do_not_parse_and_required_nulls_stop_the_gate_and_are_quara
         assert not report.success
         assert "silver/fx_rates" not in report.materialized
         checks = {k.split(":")[1]: v for k, v in report.checks.items() if k.startswith("silver/")}
-        # one evaluation per partition: summed over the run's day and the rows without a date (GBP's)
+        # summed over the results of the run's day and of the rows without a date (GBP's)
         failed = {
             name: report.failed_rows(f"silver/fx_rates:{name}") for name, c in checks.items() if not c.passed
         }
@@ -53,7 +53,7 @@ def test_values_that_do_not_parse_and_required_nulls_stop_the_gate_and_are_quara
         }
         assert all(checks[name].severity.value == "ERROR" for name in failed)
         parse = checks["values_parse"]
-        # one result for the day, one (no partition) for the row without a date
+        # one result for the day, one (no partition) for the row without a date, in one evaluation
         assert report.failed_partitions["silver/fx_rates:values_parse"] == ["2026-11-01", None]
         assert parse.severity.value == "ERROR"
         samples = {

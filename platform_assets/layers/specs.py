@@ -125,7 +125,7 @@ def asset_kwargs(contract: Contract, contracts: dict[str, Contract], kinds: set[
         "partitions_def": parts,
         "backfill_policy": dg.BackfillPolicy.single_run() if parts else None,
         "deps": [_dependency(contract, contracts[u]) for u in contract.upstream],
-        "check_specs": check_specs(contract, key, parts),
+        "check_specs": check_specs(contract, key),
         "freshness_policy": freshness_policy(contract),
         "metadata": {
             "dagster/table_name": table_name(contract),

@@ -55,6 +55,7 @@ class EngineProfile:
     calls: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     engine: float = 0.0
     delta_rs: float = 0.0
+    analyses: int = 0  # Spark Connect schema analyses (``columns``, ``schema``): round trips, no data
 
     def add(self, kind: str, label: tuple[str, str], seconds: float) -> None:
         self.seconds[label] += seconds
@@ -76,6 +77,7 @@ class EngineProfile:
             "stages": stages,
             "engine_seconds": round(self.engine, 3),
             "delta_rs_seconds": round(self.delta_rs, 3),
+            "schema_analyses": self.analyses,
             "dagster_overhead_seconds": round(wall_seconds - self.engine - self.delta_rs, 3),
         }
 
@@ -136,7 +138,13 @@ def profile_engine_calls() -> Iterator[EngineProfile]:
         return call
 
     SparkConnectClient._execute_and_fetch_as_iterator = timed_execute  # type: ignore[method-assign]
-    SparkConnectClient._analyze = timed("engine", analyze)  # type: ignore[method-assign]
+
+    def counted_analyze(*args: Any, **kwargs: Any) -> Any:
+        profile.analyses += 1
+        return timed_analyze(*args, **kwargs)
+
+    timed_analyze = timed("engine", analyze)
+    SparkConnectClient._analyze = counted_analyze  # type: ignore[method-assign]
     delta_tables._query = timed("delta_rs", query)
     deltalake.DeltaTable.__init__ = timed("delta_rs", table_init)  # type: ignore[method-assign]
     try:

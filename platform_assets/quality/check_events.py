@@ -1,12 +1,16 @@
-"""Check results as Dagster should show them: one result per rule and partition, named by it.
+"""Check results as Dagster should show them: one evaluation per rule and run, per partition inside.
 
-A partitioned check spec (Preview in Dagster 1.13) is planned for every partition of a range run.
-``AssetCheckResult`` carries no partition (Dagster sets one only in a single-partition run), so a
-range run used to leave one real result plus a "Skipped"/"Execution failed" placeholder per
-partition. Instead the factories yield an ``AssetCheckEvaluation`` per (rule, partition), which
-resolves every planned partition and keeps blocking semantics (a failed blocking ERROR evaluation
-still fails the step and stops downstream), and then the check's output so the step is complete.
-A partition held at the gate also gets an observation naming the rules that held it.
+A partitioned check spec (Preview in Dagster 1.13) made a range run record one evaluation per rule
+and partition: 31 rules x 30 partitions are 930 events, each stored with its partition status, and
+they cost most of a 30-day silver apply's time (docs/performance.md). The checks are therefore not
+partitioned: each rule yields one ``AssetCheckEvaluation`` per run, and its metadata carries the
+result of every partition of the run (``partition_results``: partition, passed, evaluated and failed
+rows), the ``failed_partitions`` and the totals. It fails when any partition fails, so a failed
+blocking ERROR evaluation still fails the step and stops downstream; the gate has already kept
+exactly the failing partitions from being published. A partition held at the gate also gets an
+observation naming the rules that held it, so its partition page shows why.
+``partition_results`` turns an evaluation back into its per-partition results, for whatever
+counts or alerts per partition (the demo's tally, the alerts sensor, the tests).
 See docs/data-quality.md ("Checks in the Dagster UI").
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -27,6 +32,7 @@ from platform_assets.quality.describe import rule_sentence
 from platform_assets.quality.evaluate import QualityReport, RuleOutcome
 
 _SAMPLE_ROWS = 5
+PARTITION_RESULTS = "partition_results"
 
 
 def _passed(outcome: RuleOutcome, label: str, has_rows: bool) -> bool:
@@ -38,57 +44,85 @@ def _passed(outcome: RuleOutcome, label: str, has_rows: bool) -> bool:
     return label not in outcome.failed_partitions
 
 
-def _metadata(outcome: RuleOutcome, label: str, contract: Contract) -> dict[str, Any]:
-    rule = outcome.rule
-    part_col = contract.partitioning.column if contract.partitioning else None
-    rows = [r for r in outcome.sample if part_col is None or str(r.get(part_col)) == label]
-    pii = pii_columns(contract)
-    sample = json.loads(json.dumps([mask_row(r, pii) for r in rows[:_SAMPLE_ROWS]], default=str))
-    if rule.row_level or label in outcome.evaluated_by_partition:  # counted rows (or records)
-        evaluated = outcome.evaluated_by_partition.get(label, 0)
-        failed = outcome.failed_by_partition.get(label, 0)
-    else:  # a table-level rule: one evaluation of the partition
-        evaluated, failed = 1, int(label in outcome.failed_partitions or bool(outcome.message))
-    metadata: dict[str, Any] = {
+def _counts(outcome: RuleOutcome, label: str) -> tuple[int, int]:
+    """(evaluated, failed) of one partition: counted rows (or records), or one table-level evaluation."""
+    if outcome.rule.row_level or label in outcome.evaluated_by_partition:
+        return outcome.evaluated_by_partition.get(label, 0), outcome.failed_by_partition.get(label, 0)
+    return 1, int(label in outcome.failed_partitions or bool(outcome.message))
+
+
+def _percent(failed: int, evaluated: int) -> float:
+    return round(100.0 * failed / evaluated, 4) if evaluated else 0.0
+
+
+def _result(label: str | None, passed: bool, evaluated: int, failed: int) -> dict[str, Any]:
+    return {
         "partition": label,
+        "passed": passed,
+        "evaluated_rows": evaluated,
+        "failed_rows": failed,
+        "failed_percent": _percent(failed, evaluated),
+    }
+
+
+def _sample(outcome: RuleOutcome, contract: Contract) -> list[dict[str, Any]]:
+    rows = [mask_row(r, pii_columns(contract)) for r in outcome.sample[:_SAMPLE_ROWS]]
+    return json.loads(json.dumps(rows, default=str))
+
+
+def _evaluation(
+    key: dg.AssetKey,
+    outcome: RuleOutcome,
+    labels: list[str],
+    strays: list[str],
+    report: QualityReport,
+    contract: Contract,
+) -> AssetCheckEvaluation:
+    """The rule's one evaluation of the run: every partition's result in its metadata."""
+    rule = outcome.rule
+    results = []
+    for label in labels:
+        evaluated, failed = _counts(outcome, label)
+        results.append(
+            _result(label, _passed(outcome, label, label in report.rows_by_partition), evaluated, failed)
+        )
+    if strays:  # rows outside the run's partitions (no business date, a stray date): not published
+        counts = [_counts(outcome, label) for label in strays]
+        passed = all(_passed(outcome, label, True) for label in strays)
+        stray = _result(None, passed, sum(e for e, _ in counts), sum(f for _, f in counts))
+        results.append({**stray, "outside_the_run": strays})
+    failing = [r for r in results if not r["passed"]]
+    evaluated = sum(r["evaluated_rows"] for r in results)
+    failed = sum(r["failed_rows"] for r in results)
+    span = labels[0] if len(labels) == 1 else f"{labels[0]}..{labels[-1]}"
+    where = ", ".join(r["partition"] or f"outside the run ({', '.join(strays)})" for r in failing)
+    metadata: dict[str, Any] = {
+        "partition": span,
         "rule": rule_sentence(rule),
         "dimension": rule.dimension,
         "evaluated_rows": evaluated,
         "failed_rows": failed,
-        "failed_percent": round(100.0 * failed / evaluated, 4) if evaluated else 0.0,
+        "failed_percent": _percent(failed, evaluated),
+        "failed_partitions": dg.MetadataValue.json([r["partition"] for r in failing]),
+        PARTITION_RESULTS: dg.MetadataValue.json(results),
         "severity": rule.severity.value,
         "expectation": rule.expectation,
-        "failing_rows_sample": dg.MetadataValue.json(sample),
+        "failing_rows_sample": dg.MetadataValue.json(_sample(outcome, contract)),
     }
     if outcome.message:
         metadata["error"] = outcome.message
-    return metadata
-
-
-def _stray_evaluation(
-    key: dg.AssetKey, outcome: RuleOutcome, strays: list[str], contract: Contract
-) -> AssetCheckEvaluation:
-    """One result for the rows outside the run's partitions, counts summed over them."""
-    parts = [_metadata(outcome, label, contract) for label in strays]
-    rule = outcome.rule
-    evaluated = sum(p["evaluated_rows"] for p in parts)
-    failed = sum(p["failed_rows"] for p in parts)
+    if failing:
+        verdict = "failed" if len(results) == 1 else f"failed in {where}"
+    else:
+        verdict = "passed" if len(results) == 1 else f"passed in {len(results)} partition(s)"
     return AssetCheckEvaluation(
         asset_key=key,
         check_name=rule.name,
-        passed=all(_passed(outcome, label, True) for label in strays),
-        metadata={
-            **parts[0],
-            "partition": f"outside the run's partitions: {', '.join(strays)}",
-            "evaluated_rows": evaluated,
-            "failed_rows": failed,
-            "failed_percent": round(100.0 * failed / evaluated, 4) if evaluated else 0.0,
-        },
+        passed=not failing,
+        metadata=metadata,
         severity=dg.AssetCheckSeverity.ERROR if rule.blocking else dg.AssetCheckSeverity.WARN,
-        description=f"rows outside the run's partitions ({', '.join(strays)}): "
-        f"{outcome.message or rule_sentence(rule)}",
+        description=f"{span}: {verdict}: {outcome.message or rule_sentence(rule)}",
         blocking=rule.blocking,
-        partition=None,
     )
 
 
@@ -102,30 +136,17 @@ def check_events(
     """What the asset yields for its checks (after its materializations)."""
     if partitions is None or context.assets_def.partitions_def is None:
         return [check_result(o) for o in report.outcomes]
-    # the run's partitions: exactly what Dagster planned; rows outside them (no business date, a
-    # stray date) are not published by this run and get one evaluation without a partition
+    # the run's partitions; rows outside them (no business date, a stray date) are not published by
+    # this run and are reported apart, summed, in the same evaluation
     labels = sorted(d.isoformat() for d in partitions)
     strays = sorted(set(report.rows_by_partition) - set(labels))
     key = context.asset_key
     events: list[Any] = []
     for outcome in report.outcomes:
-        rule = outcome.rule
-        for label in labels:
-            events.append(
-                AssetCheckEvaluation(
-                    asset_key=key,
-                    check_name=rule.name,
-                    passed=_passed(outcome, label, label in report.rows_by_partition),
-                    metadata=_metadata(outcome, label, contract),
-                    severity=dg.AssetCheckSeverity.ERROR if rule.blocking else dg.AssetCheckSeverity.WARN,
-                    description=f"{label}: {outcome.message or rule_sentence(rule)}",
-                    blocking=rule.blocking,
-                    partition=label,
-                )
-            )
-        if strays:
-            events.append(_stray_evaluation(key, outcome, strays, contract))
-        output = context.assets_def.get_output_name_for_asset_check_key(dg.AssetCheckKey(key, rule.name))
+        events.append(_evaluation(key, outcome, labels, strays, report, contract))
+        output = context.assets_def.get_output_name_for_asset_check_key(
+            dg.AssetCheckKey(key, outcome.rule.name)
+        )
         events.append(dg.Output(None, output_name=output))
     for label in sorted(blocked):
         rules = [o.rule for o in report.outcomes if o.rule.blocking and not _passed(o, label, True)]
@@ -142,3 +163,36 @@ def check_events(
             )
         )
     return events
+
+
+@dataclass(frozen=True)
+class PartitionResult:
+    """One rule's result on one partition of a run (``partition`` None: rows outside the run's)."""
+
+    partition: str | None
+    passed: bool
+    evaluated_rows: int | None
+    failed_rows: int | None
+
+
+def partition_results(
+    evaluation: AssetCheckEvaluation, run_partition: str | None = None
+) -> list[PartitionResult]:
+    """The per-partition results an evaluation carries; an evaluation without them (an unpartitioned
+    asset, a check of its own) is one result, on ``run_partition``."""
+    results = evaluation.metadata.get(PARTITION_RESULTS)
+    if results is None:
+        failed = evaluation.metadata.get("failed_rows")
+        evaluated = evaluation.metadata.get("evaluated_rows")
+        return [
+            PartitionResult(
+                evaluation.partition or run_partition,
+                evaluation.passed,
+                evaluated.value if evaluated is not None else None,
+                failed.value if failed is not None else None,
+            )
+        ]
+    return [
+        PartitionResult(r["partition"], r["passed"], r["evaluated_rows"], r["failed_rows"])
+        for r in results.value
+    ]

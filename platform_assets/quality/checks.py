@@ -15,10 +15,12 @@ from platform_assets.quality.evaluate import RuleOutcome
 _MAX_SAMPLE_CHARS = 4000
 
 
-def check_specs(
-    contract: Contract, key: dg.AssetKey, partitions_def: dg.PartitionsDefinition | None = None
-) -> list[dg.AssetCheckSpec]:
-    """One check per rule; critical rules block downstream assets; partitioned like the asset."""
+def check_specs(contract: Contract, key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    """One check per rule; critical rules block downstream assets.
+
+    Not partitioned, even on a partitioned asset: a run records one evaluation per rule with every
+    partition's result in its metadata (``check_events``).
+    """
     return [
         dg.AssetCheckSpec(
             name=rule.name,
@@ -30,7 +32,6 @@ def check_specs(
                 "severity": rule.severity.value,
                 "dimension": rule.dimension,
             },
-            partitions_def=partitions_def,
         )
         for rule in contract.rules
     ]

@@ -124,8 +124,8 @@ def _nonnull_base(rule: Rule, float_columns: set[str]) -> Column:
     return present
 
 
-def _float_columns(df: DataFrame) -> set[str]:
-    return {f.name for f in df.schema.fields if isinstance(f.dataType, T.FloatType | T.DoubleType)}
+def _float_columns(schema: T.StructType) -> set[str]:
+    return {f.name for f in schema.fields if isinstance(f.dataType, T.FloatType | T.DoubleType)}
 
 
 def _allowed_failures(rule: Rule, base_rows: int) -> int:
@@ -134,29 +134,42 @@ def _allowed_failures(rule: Rule, base_rows: int) -> int:
 
 
 def with_rule_flags(
-    df: DataFrame, rules: list[Rule], tables: cross_table.Tables | None = None
+    df: DataFrame,
+    rules: list[Rule],
+    tables: cross_table.Tables | None = None,
+    schema: T.StructType | None = None,
 ) -> tuple[DataFrame, list[Rule]]:
     """Add one failure flag per evaluable row-level rule; returns the frame and those rules.
 
     Referential rules need ``tables`` (the lake's other tables); without it they are not evaluable.
+    ``schema``: ``df``'s, when the caller knows it already (e.g. from the contract), so the engine
+    is not asked.
     """
+    # the schema is asked for once at most: each ``columns`` of a new frame is a round trip to the engine
+    schema = schema or df.schema
+    names = schema.fieldNames()
+    present_names = set(names)
     evaluable = [
         r
         for r in rules
         if r.row_level
-        and all(c in df.columns for c in r.columns)
+        and all(c in present_names for c in r.columns)
         and (tables is not None or r.expectation not in cross_table.ROW_KINDS)
     ]
-    floats = _float_columns(df)
+    floats = _float_columns(schema)
+    data_columns = [c for c in names if not c.startswith(FLAG_PREFIX)]
+    plain: list[tuple[str, Column]] = []
     for rule in evaluable:
-        if flag_column(rule) in df.columns:  # already computed (a staged candidate carries its flags)
+        if flag_column(rule) in present_names:  # already computed (a staged candidate carries its flags)
             continue
         if rule.expectation in cross_table.ROW_KINDS:
             assert tables is not None
             present = _present(rule.args["column"], floats)
             df = cross_table.with_referential_flag(df, rule, tables, flag_column(rule), present)
-        else:
-            df = df.withColumn(flag_column(rule), _failure_expression(rule, floats, df.columns))
+        else:  # only the data's own columns matter to a row rule (the raw companions among them)
+            plain.append((flag_column(rule), _failure_expression(rule, floats, data_columns)))
+    if plain:  # one projection for all of them
+        df = df.withColumns(dict(plain))
     return df, evaluable
 
 
@@ -172,8 +185,9 @@ def evaluate(
     ``tables`` reads other lake tables, for cross-table rules (without it they report an error).
     """
     outcomes = {rule.name: RuleOutcome(rule) for rule in rules}
+    columns = set(df.columns)
     for rule in rules:
-        missing = [c for c in rule.columns if c not in df.columns]
+        missing = [c for c in rule.columns if c not in columns]
         if missing:
             outcomes[rule.name].message = f"column(s) {missing} not in the data"
         elif tables is None and rule.expectation in cross_table.ROW_KINDS | cross_table.TABLE_KINDS:
@@ -181,7 +195,7 @@ def evaluate(
     flagged, evaluable = with_rule_flags(df, rules, tables)
     data_columns = [c for c in df.columns if not c.startswith(FLAG_PREFIX)]
 
-    floats = _float_columns(df)
+    floats = _float_columns(df.schema)
     part = F.col(partition_column).cast("string") if partition_column else F.lit(ALL)
     aggregates = [F.count(F.lit(1)).alias("_rows")]
     for index, rule in enumerate(evaluable):

@@ -24,7 +24,7 @@ from platform_assets.lake.delta_tables import count_by, in_predicate, open_table
 from platform_assets.lake.location import Lake
 from platform_assets.quality.evaluate import ALL, QualityReport, evaluate, flag_column, with_rule_flags
 from platform_assets.quality.raw_values import raw_companions
-from platform_assets.quality.schema import conform
+from platform_assets.quality.schema import conform_with_schema
 from platform_assets.quality.staging import staged
 
 UNPLACED = str(None)  # the partition label of rows whose partition value is NULL
@@ -74,9 +74,10 @@ def publish_with_gate(
     ``partitions`` are the partitions this run replaces (None: the table is replaced whole).
     """
     raw = raw_companions(candidate.columns, contract.column_names)  # checked, never published
-    candidate = conform(candidate, contract, keep=raw)
+    candidate, schema = conform_with_schema(candidate, contract, keep=raw)
     # cross-table rules (referential) are row flags too, so they are staged with the others
-    flagged, _ = with_rule_flags(candidate, contract.rules, LakeTables(candidate.sparkSession, lake))
+    tables = LakeTables(candidate.sparkSession, lake)
+    flagged, _ = with_rule_flags(candidate, contract.rules, tables, schema=schema)
     with staged(flagged, lake, run_id, contract.dataset) as candidate:  # computed once, read from here
         return _gate(candidate, contract, lake, partitions, run_id, raw)
 

@@ -46,6 +46,13 @@ def _compatible(actual: T.DataType, expected: T.DataType) -> bool:
 def conform(df: DataFrame, contract: Contract, keep: Sequence[str] = ()) -> DataFrame:
     """The contract's columns, in its order, with its types (then ``keep``, for the checks only);
     raises SchemaViolation otherwise."""
+    return conform_with_schema(df, contract, keep)[0]
+
+
+def conform_with_schema(
+    df: DataFrame, contract: Contract, keep: Sequence[str] = ()
+) -> tuple[DataFrame, T.StructType]:
+    """``conform`` and the schema of its result, known without asking the engine again."""
     fields = {f.name: f.dataType for f in df.schema.fields}
     missing = [c.name for c in contract.columns if c.name not in fields]
     if missing:
@@ -59,4 +66,6 @@ def conform(df: DataFrame, contract: Contract, keep: Sequence[str] = ()) -> Data
                 f"{contract.dataset}: column '{column.name}' is {fields[column.name].simpleString()} "
                 f"but the contract says {column.type}"
             )
-    return df.select(*contract.column_names, *keep)
+    by_name = {f.name: f for f in df.schema.fields}
+    schema = T.StructType([by_name[name] for name in [*contract.column_names, *keep]])
+    return df.select(*contract.column_names, *keep), schema

@@ -6,7 +6,8 @@ Every minute `platform_alerts_sensor` looks at:
   against ``warn_after``/``fail_after``. An alert is raised when the state changes (PASS, WARN, FAIL),
   a recovery included. A dataset never materialized is not judged.
 - **checks**: every failed asset check evaluation recorded after the last one seen, with its severity
-  (ERROR for blocking rules, WARN for warnings).
+  (ERROR for blocking rules, WARN for warnings): one alert per partition the evaluation failed in
+  (a range run records one evaluation per rule, with every partition's result in it).
 
 The alerts are appended to the Delta table ``<root>/ops/alerts`` together with the sensor's position
 (the last check evaluation seen and the freshness states), in the same commit, so a crash neither
@@ -28,6 +29,7 @@ from platform_assets.contracts.model import Contract, parse_duration
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import append_with_positions, read_positions
 from platform_assets.layers.specs import RANGE_END, RANGE_START, asset_key
+from platform_assets.quality.check_events import PartitionResult, partition_results
 from platform_assets.sensors.lake_sensor import lake_sensor
 
 ALERTS_SENSOR = "platform_alerts_sensor"
@@ -128,15 +130,24 @@ def check_failure_alerts(
                     continue
                 evaluation = record.event.asset_check_evaluation if record.event else None
                 severity = evaluation.severity.value if evaluation else "ERROR"
-                failed = evaluation.metadata.get("failed_rows") if evaluation else None
-                count = f" ({failed.value} failing row(s))" if failed is not None else ""
-                partition = record.partition or run_partitions(instance, record.run_id)
-                where = f" in partition {partition}" if partition else ""
-                message = f"{dataset}: check {rule.name} failed{where}{count}"
-                alert = Alert(
-                    "check", dataset, severity, rule.name, message, now, record.run_id or None, partition
+                run_partition = record.partition or run_partitions(instance, record.run_id)
+                # one evaluation per rule and run: one alert per partition it failed in
+                results = (
+                    [r for r in partition_results(evaluation, run_partition) if not r.passed]
+                    if evaluation
+                    else [PartitionResult(run_partition, False, None, None)]
                 )
-                found.append((record.id, alert))
+                for result in results:
+                    partition = result.partition or run_partition
+                    count = (
+                        f" ({result.failed_rows} failing row(s))" if result.failed_rows is not None else ""
+                    )
+                    where = f" in partition {partition}" if partition else ""
+                    message = f"{dataset}: check {rule.name} failed{where}{count}"
+                    alert = Alert(
+                        "check", dataset, severity, rule.name, message, now, record.run_id or None, partition
+                    )
+                    found.append((record.id, alert))
     found.sort(key=lambda pair: pair[0])
     return [alert for _, alert in found], max((i for i, _ in found), default=after)
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from platform_assets.lake.delta_tables import count_by, in_predicate
+from platform_assets.lake.delta_tables import count_by, count_missing, in_predicate
 from platform_assets.lake.location import Lake
 from platform_assets.sensors.business_dates import plan_business_date_runs
 from platform_assets.sensors.lake_sensor import lake_sensor
@@ -68,19 +68,15 @@ def affected_dates(lake: Lake, changed: dict[str, set[str]]) -> set[date]:
 
 def _new_customers(lake: Lake, days: set[date]) -> bool:
     """Do the dates' live orders name a customer gold/dim_customer has no row for (not even inferred)?"""
-    named = count_by(
+    missing = count_missing(
         lake.uri("silver/orders"),
         "customer_id",
         f"{in_predicate('order_date', sorted(days))} AND NOT _is_deleted",
+        lake.uri("gold/dim_customer"),
+        "customer_id",
         lake.storage_options,
     )
-    if not named:
-        return False
-    ids = sorted(int(c) for c in named if c is not None)
-    known = count_by(
-        lake.uri("gold/dim_customer"), "customer_id", in_predicate("customer_id", ids), lake.storage_options
-    )
-    return len(known) < len(ids)
+    return missing > 0
 
 
 def _outside_dim_date(lake: Lake, days: set[date]) -> bool:
