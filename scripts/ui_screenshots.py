@@ -16,7 +16,7 @@ from PIL import Image
 
 PAGES = {
     "runs": "/runs",
-    "asset_checks": "/assets/silver/fx_rates?view=checks",
+    "asset_checks": "/assets/silver/fx_rates?view=checks&checkDetail=ccy_not_null",
     "sensors": "/automation",
     "alerts": "/assets/ops/alerts",
 }
