@@ -30,6 +30,7 @@ from platform_assets.contracts.loader import load_contracts
 from platform_assets.contracts.model import parse_duration
 from platform_assets.domains.gold import GOLD_JOB
 from platform_assets.lake.delta_tables import read_table
+from platform_assets.layers.specs import PII_CHECK_NAME
 from platform_assets.operations.sensor_driver import QUIET
 from platform_assets_tests.gold_platform import GoldWorld, gold_world, with_messages
 from sandbox.generator import gold_oracle
@@ -362,6 +363,14 @@ def test_one_new_order_event_rewrites_only_its_order_date(world: GoldWorld) -> N
         dg.AssetKey(["gold", "fact_order_lines"]), dg.AssetKey(["gold", "agg_daily_revenue"])
     }  # fmt: skip
     assert {d: DeltaTable(world.lake.uri(d)).version() for d in GOLD_UNPARTITIONED} == unpartitioned
+    # with their own contract checks only: the scheduled PII scan belongs to its schedule, not to
+    # every increment (a request naming assets but no checks gets every check on them)
+    selected = runs[0].dagster_run.asset_selection
+    own = {c for k in selected for c in world.defs.resolve_assets_def(k).check_keys if c.asset_key == k}
+    assert own and PII_CHECK_NAME not in {c.name for c in own}
+    assert runs[0].dagster_run.asset_check_selection == own
+    evaluated = {(e.asset_key, e.check_name) for e in runs[0].get_asset_check_evaluations()}
+    assert evaluated == {(c.asset_key, c.name) for c in own}
     # and it wrote exactly that date's rows: the oracle's lines of 11-01 and its revenue groups
     day = date(2026, 11, 1)
     lines_of_day = sum(1 for x in want if x.order_date == day)

@@ -48,6 +48,6 @@ def definitions(contracts: dict[str, Contract], settings: PlatformSettings) -> d
     partitions = partitions_def(contracts["gold/fact_order_lines"])
     if partitions is None:
         raise ValueError("gold/fact_order_lines: the contract must partition the table by order_date")
-    return dg.Definitions(
-        assets=assets, jobs=[job], sensors=[build_gold_inputs_sensor(job, partitions, GOLD_SENSOR)]
-    )
+    checks = {key: [c for c in a.check_keys if c.asset_key == key] for a in assets for key in a.keys}
+    sensor = build_gold_inputs_sensor(job, partitions, GOLD_SENSOR, checks)
+    return dg.Definitions(assets=assets, jobs=[job], sensors=[sensor])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -18,7 +19,8 @@ from dagster._core.definitions.job_base import InMemoryJob
 from dagster._core.definitions.sensor_definition import SensorType
 from dagster._core.execution.api import create_execution_plan, execute_run
 from dagster._core.execution.execute_in_process import merge_run_tags
-from dagster._core.remote_origin import RemoteRepositoryOrigin
+from dagster._core.execution.job_execution_result import JobExecutionResult
+from dagster._core.remote_origin import RemoteJobOrigin, RemoteRepositoryOrigin
 from dagster._core.scheduler.instigation import (
     InstigatorState,
     InstigatorStatus,
@@ -28,6 +30,8 @@ from dagster._core.scheduler.instigation import (
     TickData,
     TickStatus,
 )
+from dagster._core.snap import snapshot_from_execution_plan
+from dagster._core.storage.dagster_run import DagsterRun
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster._utils.error import serializable_error_info_from_exc_info
 
@@ -45,6 +49,65 @@ def workspace_repository_origin(
     if len(origins) != 1:
         raise ValueError(f"{workspace} does not define the code location {LOCATION_NAME!r} once")
     return RemoteRepositoryOrigin(origins[0], repository_name)
+
+
+def requested_subset(job: dg.JobDefinition, request: dg.RunRequest) -> dg.JobDefinition:
+    """The part of ``job`` the daemon launches for ``request``: the assets it names and, when it
+    names checks, only those (a request without ``asset_check_keys`` gets every check on its assets
+    in the code location, including ones the job's own selection leaves out)."""
+    if not request.asset_selection and request.asset_check_keys is None:
+        return job
+    checks = request.asset_check_keys
+    return job.get_subset(
+        asset_selection=frozenset(request.asset_selection or ()),
+        asset_check_selection=frozenset(checks) if checks is not None else None,
+    )
+
+
+def execute_request(
+    instance: dg.DagsterInstance,
+    job_def: dg.JobDefinition,
+    request: dg.RunRequest,
+    tags: dict[str, str],
+    run_config: dict,
+    remote_job_origin: RemoteJobOrigin | None = None,
+    on_created: Callable[[DagsterRun], None] | None = None,
+) -> JobExecutionResult:
+    """Run ``request`` in this process as the daemon launches it: a run of the job recording the
+    request's asset and check selections, executed as the run worker does (the job subset by them)."""
+    subset = requested_subset(job_def, request)
+    plan = create_execution_plan(
+        InMemoryJob(subset.as_ephemeral_job(resource_defs={}, input_values={})),
+        run_config=run_config,
+        instance_ref=instance.get_ref() if instance.is_persistent else None,
+    )
+    run_tags = merge_run_tags(subset, request.partition_key, tags, None, instance, run_config)
+    checks = request.asset_check_keys
+    run = instance.create_run(
+        job_name=job_def.name,
+        run_id=None,
+        run_config=run_config,
+        status=None,
+        tags={**subset.run_tags, **run_tags},
+        root_run_id=None,
+        parent_run_id=None,
+        step_keys_to_execute=plan.step_keys_to_execute,
+        execution_plan_snapshot=snapshot_from_execution_plan(plan, subset.get_job_snapshot_id()),
+        job_snapshot=subset.get_job_snapshot(),
+        parent_job_snapshot=subset.get_parent_job_snapshot(),
+        asset_selection=frozenset(request.asset_selection) if request.asset_selection else None,
+        asset_check_selection=frozenset(checks) if checks is not None else None,
+        resolved_op_selection=None,
+        op_selection=None,
+        remote_job_origin=remote_job_origin,
+        job_code_origin=None,
+        asset_graph=subset.asset_layer.asset_graph,
+    )
+    if on_created is not None:
+        on_created(run)
+    return execute_run(
+        InMemoryJob(job_def.as_ephemeral_job(resource_defs={}, input_values={})), run, instance
+    )
 
 
 class SensorRecorder:
@@ -131,25 +194,13 @@ class SensorRecorder:
 
     def execute(
         self, job_def: dg.JobDefinition, request: dg.RunRequest, tags: dict[str, str], run_config: dict
-    ):
-        """The request as a run of the code location's job (or its asset subset), executed in this process."""
-        selection = frozenset(request.asset_selection or ())
-        if selection:  # the daemon launches a request's asset selection only: so does the demo
-            job_def = job_def.get_subset(asset_selection=selection)
-        ephemeral = job_def.as_ephemeral_job(resource_defs={}, input_values={})
-        job = InMemoryJob(ephemeral)
-        run_tags = merge_run_tags(job_def, request.partition_key, tags, None, self.instance, run_config)
-        plan = create_execution_plan(job, run_config=run_config, instance_ref=self.instance.get_ref())
-        run = self.instance.create_run_for_job(
-            job_def=ephemeral,
-            run_config=run_config,
-            tags={**job_def.run_tags, **run_tags},
-            execution_plan=plan,
-            asset_selection=selection or None,
-            remote_job_origin=self.repository_origin.get_job_origin(job_def.name),
-        )
-        self._update(self._tick().with_run_info(run.run_id, request.run_key))
-        return execute_run(job, run, self.instance)
+    ) -> JobExecutionResult:
+        """The request as a run of the code location's job (or its subset), executed in this process."""
+        origin = self.repository_origin.get_job_origin(job_def.name)
+        return execute_request(
+            self.instance, job_def, request, tags, run_config, origin,
+            on_created=lambda run: self._update(self._tick().with_run_info(run.run_id, request.run_key)),
+        )  # fmt: skip
 
     def _tick(self) -> InstigatorTick:
         if self.tick is None:

@@ -16,7 +16,7 @@ import dagster as dg
 from dagster._core.definitions.instigation_logger import InstigationLogger
 from dagster._core.remote_origin import RemoteRepositoryOrigin
 
-from platform_assets.operations.instance_sensor import SensorRecorder
+from platform_assets.operations.instance_sensor import SensorRecorder, execute_request
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # callers print their own lines
 
@@ -79,7 +79,7 @@ class SensorDriver:
         context._logger = logger  # Dagster 1.13 has no public way to give a sensor context its logger
         return logger
 
-    def execute(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult | dg.JobExecutionResult:
+    def execute(self, request: dg.RunRequest) -> dg.JobExecutionResult:
         """Run what the sensor asked for, in-process, tagged as the daemon would have launched it."""
         tags = {**request.tags, "dagster/sensor_name": self.sensor.name}
         if request.run_key:
@@ -87,11 +87,4 @@ class SensorDriver:
         job = self.defs.resolve_job_def(self.sensor.job_name)
         if self.recorder is not None:
             return self.recorder.execute(job, request, tags, QUIET)
-        return job.execute_in_process(
-            instance=self.instance,
-            tags=tags,
-            partition_key=request.partition_key,
-            asset_selection=list(request.asset_selection) if request.asset_selection else None,
-            run_config=QUIET,
-            raise_on_error=False,
-        )
+        return execute_request(self.instance, job, request, tags, QUIET)

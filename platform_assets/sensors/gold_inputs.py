@@ -17,6 +17,7 @@ dimensions' inputs changed, the latest fact date is rebuilt with them.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -106,9 +107,23 @@ def assets_to_run(lake: Lake, changed: dict[str, set[str]], days: set[date]) -> 
     return sorted(selected)
 
 
+def checks_of(
+    selection: list[dg.AssetKey], checks: Mapping[dg.AssetKey, Sequence[dg.AssetCheckKey]]
+) -> list[dg.AssetCheckKey]:
+    """The checks a run of ``selection`` executes: the selected assets' own (their contract rules).
+
+    A request that names assets but no checks gets every check on those assets in the code
+    location, the scheduled PII scan included, whatever the job's selection left out."""
+    return sorted((c for key in selection for c in checks.get(key, ())), key=lambda c: c.to_user_string())
+
+
 def build_gold_inputs_sensor(
-    job: UnresolvedAssetJobDefinition, partitions: dg.TimeWindowPartitionsDefinition, name: str
+    job: UnresolvedAssetJobDefinition,
+    partitions: dg.TimeWindowPartitionsDefinition,
+    name: str,
+    checks: Mapping[dg.AssetKey, Sequence[dg.AssetCheckKey]],
 ) -> dg.SensorDefinition:
+    """``checks``: each gold asset's own checks, the only ones its runs execute (``checks_of``)."""
     watched = (*PARTITIONED_INPUTS, *DIMENSION_INPUTS)
 
     @lake_sensor(
@@ -143,7 +158,10 @@ def build_gold_inputs_sensor(
         interval = ",".join(f"{k}@{v}" for k, v in sorted(newest.items()))
         requests, _ = plan_business_date_runs(name, days, partitions, interval)
         selection = [_key(d) for d in assets_to_run(lake, changed, days)]
-        requests = [r.with_replaced_attrs(asset_selection=selection) for r in requests]
+        requests = [
+            r.with_replaced_attrs(asset_selection=selection, asset_check_keys=checks_of(selection, checks))
+            for r in requests
+        ]
         cursor = json.dumps(newest)
         if not requests:
             return dg.SensorResult(skip_reason="no order date to rebuild yet", cursor=cursor)
