@@ -14,10 +14,12 @@ day, with its planted defects), and a fresh process on an empty lake measures fo
   (``gold_bench_inputs.py``: they are not what is measured); rows are the fact rows, and the
   fact's and aggregate's own step times and rows/s are recorded apart;
 - ``bronze_increment``, ``silver_increment`` and ``gold_increment``: the last 1% the same way; the
-  sensor requests only the order dates the increment touched, and gold runs over those dates with
-  the assets the gold sensor would select for them (``assets_to_run``: no dimension when none of its
-  inputs changed); ``gold_increment_fraction`` is its time over the full gold build's, and each gold
-  stage records every step's time (``steps``) and any step failure (``failures``);
+  apply sensor requests only the order dates the increment touched, then one tick of the gold
+  sensor (``gold_inputs_sensor``) requests those dates with the assets and checks it selects for them
+  (``assets_to_run``: no dimension when none of its inputs changed; each asset's own contract
+  checks), and its runs are launched as the daemon launches them; ``gold_increment_fraction`` is
+  its time (the tick included) over the full gold build's, and each gold stage records every step's
+  time (``steps``) and any step failure (``failures``);
 - ``maintenance``: the table maintenance of ``bronze/order_events`` and ``silver/orders`` (their
   contracts' policies), with each table's file count before and after and, for a selective query
   (one customer's rows), the files its statistics admit and the files and bytes the query really
@@ -103,13 +105,13 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
 
     from platform_assets.contracts import load_contracts
     from platform_assets.definitions import build_definitions, build_resources
+    from platform_assets.domains.gold import GOLD_SENSOR
     from platform_assets.domains.orders import ORDERS_APPLY_SENSOR
     from platform_assets.lake.location import Lake
     from platform_assets.layers.specs import RANGE_END, RANGE_START
     from platform_assets.operations.engine_profile import profile_engine_calls
     from platform_assets.operations.scans import count_scans
     from platform_assets.operations.sensor_driver import SensorDriver
-    from platform_assets.sensors.gold_inputs import assets_to_run
     from platform_assets.settings import PlatformSettings
     from sandbox.generator.order_stream import OrderEventStream
 
@@ -172,15 +174,15 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
                 figures["reference"] = _reference(lake, figures["silver"], Path(root))
             gold_inputs(settings, lake, scale, stream.start, days)
             figures["gold"] = gold(defs, instance, stream.start.isoformat(), produced.last_order_date)
+            # the gold sensor's cursor past what the full build covered, as after its own first run
+            gold_driver = SensorDriver(defs, instance, build_resources(settings), GOLD_SENSOR)
+            gold_driver.evaluate()
             figures["bronze_increment"] = ingest(split, len(stream))
             increment = apply(driver)
             touched = increment.pop("order_dates")
             figures["silver_increment"] = increment
-            # the assets the gold sensor would select for these changed order-line partitions
-            selection = assets_to_run(lake, {"silver/order_lines": set(touched)}, {_day(d) for d in touched})
-            figures["gold_increment"] = gold(defs, instance, min(touched), max(touched), selection)
+            figures["gold_increment"] = gold_increment(gold_driver)
             figures["gold_increment"]["order_dates"] = touched
-            figures["gold_increment"]["assets"] = selection
             figures["gold_increment_fraction"] = round(
                 figures["gold_increment"]["seconds"] / figures["gold"]["seconds"], 4
             )
@@ -268,19 +270,8 @@ def gold_inputs(settings: Any, lake: Any, scale: float, start: Any, days: int) -
     write_gold_inputs(spark, lake, load_contracts(), scale, start, days)
 
 
-def _day(text: str) -> Any:
-    from datetime import date
-
-    return date.fromisoformat(text)
-
-
-def gold(
-    defs: Any, instance: Any, first: str, last: str, selection: list[str] | None = None
-) -> dict[str, Any]:
-    """The gold job over order dates first..last (``selection``: those gold datasets only); every
-    step's time, and the fact's and aggregate's rows/s apart."""
-    import dagster as dg
-
+def gold(defs: Any, instance: Any, first: str, last: str) -> dict[str, Any]:
+    """The gold job over order dates first..last (every gold asset and its checks)."""
     from platform_assets.domains.gold import GOLD_JOB
     from platform_assets.layers.specs import RANGE_END, RANGE_START
     from platform_assets.operations.engine_profile import profile_engine_calls
@@ -290,42 +281,70 @@ def gold(
         result = defs.resolve_job_def(GOLD_JOB).execute_in_process(
             instance=instance,
             tags={RANGE_START: first, RANGE_END: last},
-            asset_selection=[dg.AssetKey(d.split("/")) for d in selection] if selection else None,
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             raise_on_error=False,
         )
     figures = _stage(0, started)
     figures["breakdown"] = profile.breakdown(figures["seconds"])
-    figures["check_evaluations"] = sum(
-        1 for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    )
-    steps: dict[str, dict[str, float]] = {}
-    for entry in instance.all_logs(result.run_id):
-        event = entry.dagster_event
-        if event is not None and entry.step_key and event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
-            steps.setdefault(entry.step_key, {})[event.event_type_value] = entry.timestamp
+    return _gold_figures(figures, instance, [result])
+
+
+def gold_increment(driver: Any) -> dict[str, Any]:
+    """One tick of the gold sensor and the runs it requests, launched as the daemon launches them
+    (each request's assets and checks only); the tick's own time is in the stage's."""
+    from platform_assets.layers.specs import RANGE_END, RANGE_START
+    from platform_assets.operations.engine_profile import profile_engine_calls
+
+    started = time.perf_counter()
+    with profile_engine_calls() as profile:
+        requests = driver.evaluate().run_requests or []
+        tick_seconds = time.perf_counter() - started
+        results = [driver.execute(request) for request in requests]
+    figures = _stage(0, started)
+    figures["breakdown"] = profile.breakdown(figures["seconds"])
+    figures["sensor_tick_seconds"] = round(tick_seconds, 3)
+    figures["requested"] = [f"{r.tags[RANGE_START]}..{r.tags[RANGE_END]}" for r in requests]
+    figures["assets"] = sorted({k.to_user_string() for r in requests for k in r.asset_selection or ()})
+    figures["checks"] = sorted({k.to_user_string() for r in requests for k in r.asset_check_keys or ()})
+    return _gold_figures(figures, driver.instance, results)
+
+
+def _gold_figures(figures: dict[str, Any], instance: Any, results: list[Any]) -> dict[str, Any]:
+    """Every step's time, and the fact's and aggregate's rows/s apart, over the stage's runs."""
+    events = [e for result in results for e in result.all_events]
+    figures["check_evaluations"] = sum(1 for e in events if e.event_type_value == "ASSET_CHECK_EVALUATION")
+    steps: dict[str, float] = {}
+    for result in results:
+        started: dict[str, float] = {}
+        for entry in instance.all_logs(result.run_id):
+            event = entry.dagster_event
+            if event is None or not entry.step_key:
+                continue
+            if event.event_type_value == "STEP_START":
+                started[entry.step_key] = entry.timestamp
+            elif event.event_type_value == "STEP_SUCCESS" and entry.step_key in started:
+                elapsed = entry.timestamp - started.pop(entry.step_key)
+                steps[entry.step_key] = steps.get(entry.step_key, 0.0) + elapsed
     for node, label in (("gold__fact_order_lines", "facts"), ("gold__agg_daily_revenue", "aggregates")):
-        written = result.asset_materializations_for_node(node)
         # a range run records one materialization per partition, each with the run's total
-        rows = int(written[0].metadata["dagster/row_count"].value) if written else 0
-        span = steps.get(node, {})
-        seconds = span["STEP_SUCCESS"] - span["STEP_START"] if "STEP_SUCCESS" in span else 0.0
+        rows = 0
+        for result in results:
+            written = result.asset_materializations_for_node(node)
+            rows += int(written[0].metadata["dagster/row_count"].value) if written else 0
+        seconds = steps.get(node, 0.0)
         figures[label] = {
             "rows": rows,
             "seconds": round(seconds, 3),
             "rows_per_second": round(rows / seconds, 1) if seconds > 0 else None,
         }
-    figures["steps"] = {
-        key: round(span["STEP_SUCCESS"] - span["STEP_START"], 3)
-        for key, span in sorted(steps.items())
-        if "STEP_SUCCESS" in span
-    }
+    figures["steps"] = {key: round(seconds, 3) for key, seconds in sorted(steps.items())}
+    figures["runs"] = len(results)
     figures["rows"] = figures["facts"]["rows"]
     figures["rows_per_second"] = (
         round(figures["rows"] / figures["seconds"], 1) if figures["seconds"] else None
     )
-    figures["succeeded"] = result.success
-    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    figures["succeeded"] = bool(results) and all(r.success for r in results)
+    failures = [e for e in events if e.event_type_value == "STEP_FAILURE"]
     if failures:  # recorded, so a broken stage is not read as a fast one
         figures["failures"] = {e.step_key: e.event_specific_data.error.message[:500] for e in failures}
     return figures
