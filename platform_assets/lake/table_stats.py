@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import pyarrow as pa
+import json
 
-from platform_assets.lake.delta_tables import open_table
-
-
-def _files(table) -> dict[str, int]:
-    actions = pa.table(table.get_add_actions(flatten=True))
-    return dict(
-        zip(actions.column("path").to_pylist(), actions.column("size_bytes").to_pylist(), strict=True)
-    )
+from platform_assets.lake.storage import read_bytes
 
 
-def bytes_added_by_latest_commit(uri: str, storage_options: dict[str, str] | None = None) -> int:
-    """Bytes of the files the table's newest commit added (0 for a new or empty table)."""
-    table = open_table(uri, storage_options)
-    if table is None:
-        return 0
-    now = _files(table)
-    if table.version() == 0:
-        return int(sum(now.values()))
-    table.load_as_version(table.version() - 1)
-    before = _files(table)
-    return int(sum(size for path, size in now.items() if path not in before))
+def bytes_added_by_commit(uri: str, version: int, storage_options: dict[str, str] | None = None) -> int:
+    """Bytes of the files commit ``version`` added: its own log entry, whatever the table's size."""
+    raw = read_bytes(uri, f"_delta_log/{version:020d}.json", storage_options)
+    actions = (json.loads(line) for line in raw.splitlines() if line.strip())
+    return sum(int(a["add"].get("size") or 0) for a in actions if "add" in a)

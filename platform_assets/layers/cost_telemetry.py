@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 
 import pyarrow as pa
 from deltalake import DeltaTable
@@ -29,7 +30,7 @@ from platform_assets.lake.location import Lake
 from platform_assets.lake.storage import read_bytes
 
 COST_PREFIX = "cost/"
-HISTORY_LIMIT = 200  # commits looked at for a step's own (a step makes a handful)
+HISTORY_LIMIT = 200  # at most this many commits looked at for a step's own (a step makes a handful)
 
 
 # (run id, step key) -> (time reported up to, commit versions already counted per table)
@@ -67,6 +68,23 @@ def _commit_actions(uri: str, version: int, storage_options: dict[str, str]) -> 
     return [json.loads(line) for line in raw.splitlines() if line.strip()]
 
 
+def _commits_since(
+    uri: str, newest: int, since_ms: float | None, storage_options: dict[str, str]
+) -> Iterator[tuple[int, list[dict]]]:
+    """The table's commits made since ``since_ms`` (only the newest when None), newest first.
+
+    Read back from the newest commit, stopping at the first older one: a step reads its own few
+    commits' log entries, however long the table's history (it used to read 200 entries a step)."""
+    for version in range(newest, max(-1, newest - HISTORY_LIMIT), -1):
+        actions = _commit_actions(uri, version, storage_options)
+        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+        if since_ms is not None and int(info.get("timestamp") or 0) < since_ms:
+            return
+        yield version, actions
+        if since_ms is None:
+            return
+
+
 def cost_metadata(
     contract: Contract, lake: Lake, table: DeltaTable | None, rows: int
 ) -> dict[str, float | int | str]:
@@ -74,6 +92,7 @@ def cost_metadata(
     step = _step()
     now = time.time()
     started, counted, first_report = None, set(), True
+    since_ms: float | None = None  # outside a step: the newest commit only
     if step is not None:
         key, step_start = step
         first_report = key not in _reported
@@ -83,12 +102,12 @@ def cost_metadata(
         _reported[key] = (now, seen)
     files = written = rewritten = 0
     if table is not None:
-        commits = table.history(HISTORY_LIMIT if step else 1)
-        for commit in commits:
-            if step is not None and (commit["timestamp"] < since_ms or commit["version"] in counted):
+        uri = lake.uri(contract.ref)
+        for version, actions in _commits_since(uri, table.version(), since_ms, lake.storage_options):
+            if version in counted:
                 continue
-            counted.add(commit["version"])
-            for action in _commit_actions(lake.uri(contract.ref), commit["version"], lake.storage_options):
+            counted.add(version)
+            for action in actions:
                 if "add" in action:
                     files += 1
                     written += int(action["add"].get("size") or 0)

@@ -16,7 +16,7 @@ from platform_assets.contracts.model import Contract
 from platform_assets.lake.audit_log import audit_write
 from platform_assets.lake.delta_tables import open_table, row_count
 from platform_assets.lake.location import Lake
-from platform_assets.lake.table_stats import bytes_added_by_latest_commit
+from platform_assets.lake.table_stats import bytes_added_by_commit
 from platform_assets.layers.cost_telemetry import cost_metadata
 from platform_assets.layers.specs import column_lineage, column_schema, table_name
 
@@ -73,7 +73,9 @@ def record_commit(
         "dagster/uri": uri,
         "table_row_count": row_count(uri, lake.storage_options),
         "delta_version": version,
-        "bytes_written": bytes_added_by_latest_commit(uri, lake.storage_options),  # cost per GB
+        "bytes_written": (  # cost per GB
+            bytes_added_by_commit(uri, version, lake.storage_options) if table is not None else 0
+        ),
     }
     metadata.update(cost_metadata(contract, lake, table, rows_written))  # layers/cost_telemetry.py
     metadata.update(extra or {})
