@@ -10,6 +10,8 @@ import pytest
 
 from platform_assets import cli
 from platform_assets.benchmark import INCREMENT_FRACTION
+from platform_assets.contracts import load_contracts
+from platform_assets.layers.specs import PII_CHECK_NAME
 from sandbox.generator.order_stream import generate_order_events
 
 
@@ -55,6 +57,17 @@ def test_the_benchmark_writes_per_stage_figures_that_match_the_stream(
         if f"{line['order_id'][4:8]}-{line['order_id'][8:10]}-{line['order_id'][10:12]}" in touched
     )
     assert figures["gold_increment_fraction"] > 0
+    # the increment is what the gold sensor requests: those dates, the facts and daily revenue (no
+    # dimension input changed), and only their own contract checks (not the scheduled PII scan)
+    increment = figures["gold_increment"]
+    assert increment["requested"] == [f"{d}..{d}" for d in touched] and increment["runs"] == len(touched)
+    assert increment["assets"] == ["gold/agg_daily_revenue", "gold/fact_order_lines"]
+    contracts = load_contracts()
+    own = sorted(
+        f"{dataset}:{rule.name}" for dataset in increment["assets"] for rule in contracts[dataset].rules
+    )
+    assert increment["checks"] == own and not any(c.endswith(f":{PII_CHECK_NAME}") for c in own)
+    assert increment["check_evaluations"] == len(own) * len(touched)
     for stage in ("bronze", "silver", "gold", "bronze_increment", "silver_increment", "gold_increment"):
         assert figures[stage]["seconds"] > 0 and figures[stage]["rows_per_second"] > 0
         assert figures[stage]["peak_rss_mib"] > 0
