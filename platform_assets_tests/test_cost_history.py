@@ -38,7 +38,7 @@ def test_a_steps_cost_reads_its_own_commit_not_the_tables_history(
     history, load_as_version, actions = (
         DeltaTable.history,
         DeltaTable.load_as_version,
-        cost_telemetry._commit_actions,
+        cost_telemetry.commit_actions,
     )
 
     def counted_history(self: DeltaTable, limit: int | None = None) -> list:
@@ -56,7 +56,7 @@ def test_a_steps_cost_reads_its_own_commit_not_the_tables_history(
 
     monkeypatch.setattr(DeltaTable, "history", counted_history)
     monkeypatch.setattr(DeltaTable, "load_as_version", counted_load)
-    monkeypatch.setattr(cost_telemetry, "_commit_actions", counted_actions)
+    monkeypatch.setattr(cost_telemetry, "commit_actions", counted_actions)
 
     @dg.asset(name="agg_sales_pipeline", key_prefix="gold")
     def step() -> dg.MaterializeResult:

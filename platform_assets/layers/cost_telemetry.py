@@ -17,7 +17,6 @@ each second once: the first report takes what happened so far, the next ones onl
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from deltalake import DeltaTable
 
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.location import Lake
-from platform_assets.lake.storage import read_bytes
+from platform_assets.lake.table_stats import commit_actions
 
 COST_PREFIX = "cost/"
 HISTORY_LIMIT = 200  # at most this many commits looked at for a step's own (a step makes a handful)
@@ -63,11 +62,6 @@ def live_bytes(uri: str, storage_options: dict[str, str]) -> int:
     return int(sum(pa.table(table.get_add_actions(flatten=True)).column("size_bytes").to_pylist()))
 
 
-def _commit_actions(uri: str, version: int, storage_options: dict[str, str]) -> list[dict]:
-    raw = read_bytes(uri, f"_delta_log/{version:020d}.json", storage_options)
-    return [json.loads(line) for line in raw.splitlines() if line.strip()]
-
-
 def _commits_since(
     uri: str, newest: int, since_ms: float | None, storage_options: dict[str, str]
 ) -> Iterator[tuple[int, list[dict]]]:
@@ -76,7 +70,7 @@ def _commits_since(
     Read back from the newest commit, stopping at the first older one: a step reads its own few
     commits' log entries, however long the table's history (it used to read 200 entries a step)."""
     for version in range(newest, max(-1, newest - HISTORY_LIMIT), -1):
-        actions = _commit_actions(uri, version, storage_options)
+        actions = commit_actions(uri, version, storage_options)
         info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
         if since_ms is not None and int(info.get("timestamp") or 0) < since_ms:
             return
