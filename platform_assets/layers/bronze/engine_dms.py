@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from platform_assets.contracts.model import Contract
+from platform_assets.layers.bronze import engine_conform
 from platform_assets.layers.bronze.batch_conform import conform_by_contract
 from platform_assets.layers.bronze.dms_batch import (
     DmsPlan,
@@ -31,13 +32,7 @@ from platform_assets.layers.bronze.dms_batch import (
     plan_dms_batch,
     table_columns,
 )
-from platform_assets.layers.bronze.engine_conform import (
-    Piece,
-    Task,
-    merge_conformed,
-    piece_batch,
-    run_on_executors,
-)
+from platform_assets.layers.bronze.engine_conform import Piece
 from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets.sources.dms.reader import BytesFileStore, DmsFile, DmsFileError, FileStore
 
@@ -53,7 +48,7 @@ def dms_frame(spark: SparkSession, store: FileStore, files: list[DmsFile]) -> Da
     return spark.read.format("binaryFile").load(paths).select("path", "content")
 
 
-def conform_files_task(contract: Contract, files: list[DmsFile]) -> Task:
+def conform_files_task(contract: Contract, files: list[DmsFile]) -> engine_conform.Task:
     """The executor side: each file of the task parsed and typed by the contract, as the process does."""
     # only names and kinds go to the executors (not the store, which may hold credentials)
     planned = {f.name: (index, f.key, f.is_full_load) for index, f in enumerate(files)}
@@ -75,7 +70,7 @@ def conform_files_task(contract: Contract, files: list[DmsFile]) -> Task:
                     continue
                 pieces.append(Piece(index, 0, conform_by_contract(contract, records)))
         if pieces:
-            yield piece_batch(pieces)
+            yield engine_conform.piece_batch(pieces)
 
     return conform
 
@@ -91,7 +86,7 @@ def batch_from_pieces(plan: DmsPlan, pieces: list[Piece], position_key: str) -> 
         raise DmsFileError(
             plan.files[missing[0]].key, "was planned but the engine did not read it (gone since the listing?)"
         )
-    conformed = merge_conformed([p.conformed for p in pieces if p.conformed is not None])
+    conformed = engine_conform.merge_conformed([p.conformed for p in pieces if p.conformed is not None])
     return SourceBatch(records=[], positions={position_key: plan.position()}, conformed=conformed)
 
 
@@ -109,7 +104,8 @@ def read_dms_on_engine(
     plan = plan_dms_batch(store, committed, position_key, max_files)
     if not plan.files:
         return SourceBatch(records=[])
-    pieces = run_on_executors(dms_frame(spark, store, plan.files), conform_files_task(contract, plan.files))
+    frame = dms_frame(spark, store, plan.files)
+    pieces = engine_conform.run_on_executors(frame, conform_files_task(contract, plan.files))
     batch = batch_from_pieces(plan, pieces, position_key)
     if log is not None:
         log(f"{plan.describe()}; {batch.conformed.received} change(s) read and typed on the engine")
