@@ -1,11 +1,12 @@
 """DMS files on the engine (``ingest: engine``) give the process path's bronze table, dead letters, positions
 and file errors.
 
-The engine path's pieces run here without Spark: the executor task (``conform_files_task``) gets the
-planned files as Spark's ``binaryFile`` source hands them over (path, content), split over two tasks in
-the wrong order, and the driver's ``batch_from_pieces`` merges them; everything around it is real
-(files in a landing folder, the real incremental protocol on Delta). The same comparison through Spark
-itself, reading from S3, is ``test_spark_cluster.py::test_dms_files_on_the_engine_...``.
+Files in a landing folder, the real incremental protocol on Delta, and the engine path two ways: on Sail
+(the embedded engine, in-process: Spark's ``binaryFile`` source and ``mapInArrow`` for real), and as its
+pieces without an engine (the executor task gets the planned files as ``binaryFile`` rows, split over two
+tasks that come back in the wrong order, and the driver merges them), which pins that the merge does not
+depend on how the engine splits the files. The same comparison on a Spark cluster reading from S3 is
+``test_spark_cluster.py::test_dms_files_on_the_engine_from_s3_...``.
 """
 
 from __future__ import annotations
@@ -14,22 +15,27 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import dagster as dg
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
 from platform_assets.contracts import load_contracts
+from platform_assets.contracts.model import Contract
+from platform_assets.engine.spark_resource import SparkEngine
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import committed_positions
+from platform_assets.lake.resource import LakeResource
 from platform_assets.layers.bronze import rds_customers
 from platform_assets.layers.bronze.dms_batch import landing_store, plan_dms_batch
 from platform_assets.layers.bronze.engine_conform import ordered_pieces
-from platform_assets.layers.bronze.engine_dms import batch_from_pieces, conform_files_task
+from platform_assets.layers.bronze.engine_dms import batch_from_pieces, conform_files_task, read_dms_on_engine
 from platform_assets.layers.bronze.incremental_asset import ingest_increment
 from platform_assets.layers.bronze.records import Batch
 from platform_assets.operations.checksum import table_checksum
 from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets.sources.dms.reader import DmsFileError, FileStore
+from platform_assets.sources.dms.resource import DmsLandingResource
 from platform_assets_tests.dms_files import cdc_name, commit_ts, customer, write_file
 
 DATASET = "bronze/rds_customers_cdc"
@@ -61,12 +67,14 @@ def plant_dms_files(landing: Path) -> tuple[int, int]:
     return 5, 4
 
 
-def engine_reader_without_spark(
-    landing: Path | FileStore, contract_ingest: str = "engine"
-) -> Callable[[Committed], SourceBatch]:
+def engine_contract() -> Contract:
+    return load_contracts()[DATASET].model_copy(update={"ingest": "engine"})
+
+
+def engine_reader_without_spark(landing: Path | FileStore) -> Callable[[Committed], SourceBatch]:
     """The engine path with Spark's part played here: the planned files' (path, content) rows, as two
     tasks that come back in the wrong order."""
-    contract = load_contracts()[DATASET].model_copy(update={"ingest": contract_ingest})
+    contract = engine_contract()
     store = landing_store(landing)
 
     def read(committed: Committed) -> SourceBatch:
@@ -85,6 +93,15 @@ def engine_reader_without_spark(
         return batch_from_pieces(plan, ordered_pieces(pa.Table.from_batches(results)), rds_customers.POSITION)
 
     return read
+
+
+def engine_reader(how: str, landing: Path) -> Callable[[Committed], SourceBatch]:
+    if how == "pieces":
+        return engine_reader_without_spark(landing)
+    spark = SparkEngine(engine="sail").get_session()
+    return lambda c: read_dms_on_engine(
+        spark, landing, engine_contract(), c, rds_customers.POSITION, rds_customers.MAX_FILES_PER_RUN
+    )
 
 
 def ingest_all(lake: Lake, read: Callable[[Committed], SourceBatch]) -> int:
@@ -119,8 +136,9 @@ def assert_same_bronze(lakes: dict[str, Lake], good: int, bad: int) -> None:
     assert len(positions["engine"][rds_customers.POSITION]["files"]) == 5
 
 
+@pytest.mark.parametrize("how", ["sail", "pieces"])
 def test_dms_files_on_the_engine_give_the_process_paths_bronze_dead_letters_and_positions(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(rds_customers, "MAX_FILES_PER_RUN", PER_RUN)
     landing = tmp_path / "landing"
@@ -128,7 +146,7 @@ def test_dms_files_on_the_engine_give_the_process_paths_bronze_dead_letters_and_
     lakes = {"process": Lake(str(tmp_path / "process")), "engine": Lake(str(tmp_path / "engine"))}
     runs = {
         "process": ingest_all(lakes["process"], lambda c: rds_customers.read_dms_batch(landing, c)),
-        "engine": ingest_all(lakes["engine"], engine_reader_without_spark(landing)),
+        "engine": ingest_all(lakes["engine"], engine_reader(how, landing)),
     }
     assert runs == {"process": 3, "engine": 3}
     assert_same_bronze(lakes, good, bad)
@@ -141,14 +159,15 @@ def test_dms_files_on_the_engine_give_the_process_paths_bronze_dead_letters_and_
     ]
 
 
-def test_a_file_the_reader_refuses_fails_both_paths_with_the_same_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["sail", "pieces"])
+def test_a_file_the_reader_refuses_fails_both_paths_with_the_same_message(how: str, tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     write_file(landing, cdc_name(1), [["U", commit_ts(1), *customer(1, "Ann")]], cdc=True)
     write_file(landing, cdc_name(2), [["U", commit_ts(2), "1", "too few values"]], cdc=True)
     messages = {}
     for name, read in (
         ("process", lambda c: rds_customers.read_dms_batch(landing, c)),
-        ("engine", engine_reader_without_spark(landing)),
+        ("engine", engine_reader(how, landing)),
     ):
         lake = Lake(str(tmp_path / name))
         with pytest.raises(DmsFileError) as caught:
@@ -157,3 +176,31 @@ def test_a_file_the_reader_refuses_fails_both_paths_with_the_same_message(tmp_pa
         assert not DeltaTable.is_deltatable(lake.uri(DATASET))  # nothing committed
     assert messages["engine"] == messages["process"]
     assert messages["engine"].startswith(f"DMS file {cdc_name(2)}, row 1: has 4 values")
+
+
+def test_the_bronze_asset_reads_on_the_engine_when_its_contract_says_so(tmp_path: Path) -> None:
+    """The asset (not only its reader) picks the engine path from ``ingest: engine``: same table."""
+    good, bad = plant_dms_files(tmp_path / "landing" / "public" / "customers")
+    counts, on_engine = {}, {}
+    for ingest in ("process", "engine"):
+        contracts = load_contracts()
+        contracts[DATASET] = contracts[DATASET].model_copy(update={"ingest": ingest})
+        lake = LakeResource(root=str(tmp_path / ingest))
+        with dg.instance_for_test() as instance:
+            result = dg.materialize(
+                [rds_customers.build(contracts)],
+                resources={
+                    "lake": lake,
+                    "spark": SparkEngine(engine="sail"),
+                    "dms_landing": DmsLandingResource(root=str(tmp_path / "landing")),
+                },
+                partition_key="2026-11-03",
+                instance=instance,
+            )
+            messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+        on_engine[ingest] = any("read and typed on the engine" in m for m in messages)
+        (materialization,) = result.asset_materializations_for_node("bronze__rds_customers_cdc")
+        assert materialization.metadata["dead_letters"].value == bad
+        counts[ingest] = table_checksum(lake.lake.uri(DATASET)).rows
+    assert counts == {"process": good, "engine": good}
+    assert on_engine == {"process": False, "engine": True}
