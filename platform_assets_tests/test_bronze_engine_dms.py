@@ -33,9 +33,11 @@ from platform_assets.layers.bronze.engine_dms import batch_from_pieces, conform_
 from platform_assets.layers.bronze.incremental_asset import ingest_increment
 from platform_assets.layers.bronze.records import Batch
 from platform_assets.operations.checksum import table_checksum
+from platform_assets.settings import PlatformSettings
 from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets.sources.dms.reader import DmsFileError, FileStore
 from platform_assets.sources.dms.resource import DmsLandingResource
+from platform_assets.sources.dms.s3_store import S3FileStore
 from platform_assets_tests.dms_files import cdc_name, commit_ts, customer, write_file
 
 DATASET = "bronze/rds_customers_cdc"
@@ -204,3 +206,13 @@ def test_the_bronze_asset_reads_on_the_engine_when_its_contract_says_so(tmp_path
         counts[ingest] = table_checksum(lake.lake.uri(DATASET)).rows
     assert counts == {"process": good, "engine": good}
     assert on_engine == {"process": False, "engine": True}
+
+
+def test_an_s3_landing_root_is_listed_and_read_through_the_s3_store() -> None:
+    """DMS_LANDING_ROOT=s3://... stays an S3 address (not a folder under the working directory), and the
+    bronze asset and the sensor get an S3 store of the table's prefix whose keys are the file names."""
+    settings = PlatformSettings.from_env({"DMS_LANDING_ROOT": "s3://landing/dms"})
+    assert settings.dms_landing_root == "s3://landing/dms"
+    store = DmsLandingResource(root=settings.dms_landing_root).table_store("public", "customers")
+    assert store == S3FileStore("landing", "dms/public/customers")
+    assert store.hadoop_uri("LOAD00000001.csv") == "s3a://landing/dms/public/customers/LOAD00000001.csv"
