@@ -16,7 +16,7 @@
 | FX_API_CA_PATH | $PLATFORM_CA_PATH | PEM CA bundle the FX API's certificate is verified with (unset: system store) |
 | PLATFORM_CA_PATH | | PEM CA bundle for every source without its own CA setting (the sandbox's `tls/sandbox-ca.pem`) |
 | FX_API_TOKEN | sandbox-token | bearer token for the FX API |
-| DMS_LANDING_ROOT | ./.landing/dms | where AWS DMS lands its files (`<schema>/<table>/*.csv`) |
+| DMS_LANDING_ROOT | ./.landing/dms | where AWS DMS lands its files (`<schema>/<table>/*.csv`): a folder or `s3://bucket/prefix` |
 | PLATFORM_REPORTS_DIR | ./.reports | where the DQ report, Data Docs and platform health are written |
 """
 
@@ -50,6 +50,11 @@ def source_ca_path(variable: str, env: Mapping[str, str] = os.environ) -> str | 
     """The CA bundle a source's client verifies the server with: its own ``variable``, else
     ``PLATFORM_CA_PATH``, else None (the system store). Verification itself is never switched off."""
     return (env.get(variable) or "").strip() or (env.get("PLATFORM_CA_PATH") or "").strip() or None
+
+
+def _landing_root(value: str) -> str:
+    """A local folder made absolute; an ``s3://bucket/prefix`` kept as it is."""
+    return value if "://" in value else str(Path(value).resolve())
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ class PlatformSettings:
             fx_api_url=env.get("FX_API_URL", cls.fx_api_url),
             fx_api_token=env.get("FX_API_TOKEN", cls.fx_api_token),
             fx_api_ca_path=source_ca_path("FX_API_CA_PATH", env),
-            dms_landing_root=str(Path(env.get("DMS_LANDING_ROOT", "") or cls.dms_landing_root).resolve()),
+            dms_landing_root=_landing_root(env.get("DMS_LANDING_ROOT", "") or cls.dms_landing_root),
             alerts_webhook=env.get("PLATFORM_ALERTS_WEBHOOK", "").strip() or None,
             reports_dir=str(Path(env.get("PLATFORM_REPORTS_DIR", "") or cls.reports_dir).resolve()),
             emr=EmrServerlessSettings.from_env(env) if engine == "emr_serverless" else None,

@@ -98,7 +98,11 @@ def _with_column_change(position: int, **changes: object) -> list[dict]:
             "'bronze/fx_rates', which is not in",
         ),
         ({"dataset": "silver/rates"}, "dataset", "the file's place says 'silver/fx_rates'"),
-        ({"ingest": "engine"}, "ingest", "'engine' is built for Kafka sources only"),
+        (
+            {"ingest": "engine"},
+            "ingest",
+            "'engine' is built for the sources ['kafka', 'rds_dms'] only, not 'fx_api'",
+        ),
         ({"ingest": "cluster"}, "ingest", "'process' or 'engine'"),
         (
             {"schema": _with_column_change(1, lineage=["bronze/fx_rates.currency"])},
@@ -137,6 +141,17 @@ def test_malformed_contract_names_file_field_and_reason(
     assert error.field == field
     assert reason in error.reason
     assert str(error).startswith(f"contract {error.path}: field '{field}'")
+
+
+def test_ingest_engine_is_accepted_only_for_the_sources_that_have_an_engine_path(tmp_path: Path) -> None:
+    for dataset in ("bronze/rds_customers_cdc", "bronze/order_events"):
+        directory = _write_contracts(tmp_path / dataset.replace("/", "_"), {"ingest": "engine"}, dataset)
+        assert load_contracts(directory)[dataset].ingest == "engine"
+    directory = _write_contracts(tmp_path / "fx", {"ingest": "engine"}, dataset="bronze/fx_rates")
+    with pytest.raises(ContractError) as caught:
+        load_contracts(directory)
+    assert caught.value.path.endswith("bronze/fx_rates.yaml") and caught.value.field == "ingest"
+    assert "'engine' is built for the sources ['kafka', 'rds_dms'] only, not 'fx_api'" in caught.value.reason
 
 
 def test_blocking_rules_are_refused_on_bronze(tmp_path: Path) -> None:

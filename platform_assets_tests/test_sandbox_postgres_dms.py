@@ -11,7 +11,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from platform_assets.layers.bronze import rds_customers
+from platform_assets.sources.batch import Committed
 from platform_assets.sources.dms import DmsFile, DmsFileError, ProcessedFiles, list_new_files, read_changes
+from platform_assets.sources.dms.s3_store import S3FileStore
 from sandbox.generator.customers import (
     ChangeBatch,
     Customer,
@@ -22,6 +25,7 @@ from sandbox.generator.customers import (
 )
 from sandbox.services.dms_task import DmsTask
 from sandbox.services.postgres import CUSTOMERS_PUBLICATION, PostgresServer
+from sandbox.services.seaweedfs import SeaweedS3
 
 TABLE_DIR = Path("public") / "customers"
 META = ("op", "commit_ts", "_file", "_row")
@@ -239,3 +243,29 @@ def test_reader_rejects_malformed_rows_and_keeps_null_apart_from_empty(tmp_path:
     with pytest.raises(DmsFileError, match=r"20260101-000000001\.csv, row 2: has 3 values"):
         read_changes(files[1])
     assert list_new_files(tmp_path, ProcessedFiles().after_reading(files, files)) == []
+
+
+def test_the_task_publishes_its_files_to_s3_where_bronze_reads_them(
+    pg: PostgresServer, dataset: CustomersDataset, seaweed_s3: SeaweedS3, tmp_path: Path
+) -> None:
+    """With ``publish_to`` (an S3 prefix on SeaweedFS) the task's durable files land on S3 whole, once,
+    and the bronze reader gets the same changes from there as from the task's own folder."""
+    store = S3FileStore(seaweed_s3.bucket, f"{tmp_path.name}/dms", seaweed_s3.storage_options)
+    staging = tmp_path / "staging"
+    task = DmsTask(pg.dsn, "dms_s3", CUSTOMERS_PUBLICATION, staging, publish_to=store)
+    try:
+        task.full_load()
+        _apply(pg, dataset.batches[0])
+        assert len(task.poll(timeout_seconds=10)) == 1
+        assert task._publish() == []  # every file is there already: nothing is PUT twice
+    finally:
+        task.close()
+    table = S3FileStore(
+        seaweed_s3.bucket, f"{tmp_path.name}/dms/public/customers", seaweed_s3.storage_options
+    )
+    local = sorted((staging / TABLE_DIR).glob("*.csv"))
+    assert sorted(o.key for o in table.list("")) == [p.name for p in local] and len(local) == 2
+    nothing = Committed({}, lambda _: None)
+    on_s3 = rds_customers.read_dms_batch(table, nothing)
+    in_folder = rds_customers.read_dms_batch(staging / TABLE_DIR, nothing)
+    assert on_s3.records == in_folder.records and len(on_s3.records) > len(dataset.state_after(0))

@@ -201,3 +201,48 @@ def test_bronze_on_the_engine_gives_the_process_paths_tables_and_dead_letters(
 def _rows_by_position(uri: str) -> pa.Table:
     table = DeltaTable(uri).to_pyarrow_table()
     return table.select(sorted(table.column_names)).sort_by("_position")
+
+
+@pytest.mark.timeout(600)
+def test_dms_files_on_the_engine_from_s3_give_the_process_paths_bronze_dead_letters_and_positions(
+    spark_cluster: SparkCluster, seaweed_s3: SeaweedS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ingest: engine for DMS files landed on S3 (SeaweedFS): the cluster reads them through s3a
+    (``binaryFile``) and types them on the workers; ingest: process lists and reads the same objects with
+    boto3. Planted bad rows, three bounded runs: identical bronze checksum, DLQ rows and positions."""
+    from platform_assets.layers.bronze import rds_customers
+    from platform_assets.layers.bronze.engine_dms import read_dms_on_engine
+    from platform_assets.sources.dms.s3_store import S3FileStore
+    from platform_assets_tests.test_bronze_engine_dms import (
+        DATASET,
+        PER_RUN,
+        assert_same_bronze,
+        ingest_all,
+        plant_dms_files,
+    )
+
+    monkeypatch.setattr(rds_customers, "MAX_FILES_PER_RUN", PER_RUN)
+    good, bad = plant_dms_files(tmp_path / "landing")
+    store = S3FileStore(
+        seaweed_s3.bucket, f"{tmp_path.name}/dms/public/customers", seaweed_s3.storage_options
+    )
+    for path in sorted((tmp_path / "landing").iterdir()):
+        store.put(path.name, path.read_bytes())
+    engine_contract = load_contracts()[DATASET].model_copy(update={"ingest": "engine"})
+    lakes = {"process": Lake(str(tmp_path / "process")), "engine": Lake(str(tmp_path / "engine"))}
+    started = time.monotonic()
+    runs = {"process": ingest_all(lakes["process"], lambda c: rds_customers.read_dms_batch(store, c))}
+    print(f"process path: {time.monotonic() - started:.1f} s")
+    engine = SparkEngine(engine="connect", connect_url=spark_cluster.connect_url)
+    started = time.monotonic()
+    spark = engine.get_session()
+    try:
+        runs["engine"] = ingest_all(
+            lakes["engine"],
+            lambda c: read_dms_on_engine(spark, store, engine_contract, c, rds_customers.POSITION, PER_RUN),
+        )
+    finally:
+        engine.stop_session()
+    print(f"engine path: {time.monotonic() - started:.1f} s")
+    assert runs == {"process": 3, "engine": 3}
+    assert_same_bronze(lakes, good, bad)

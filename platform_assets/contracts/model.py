@@ -303,6 +303,10 @@ class Publish(_Strict):
     )
 
 
+# the sources whose bronze can be read and typed on the engine (``ingest: engine``)
+ENGINE_SOURCES = frozenset({"kafka", "rds_dms"})
+
+
 class Contract(_Strict):
     """One dataset's contract. ``dataset`` must match the file's place under ``datasets/``."""
 
@@ -312,7 +316,7 @@ class Contract(_Strict):
     domain: str
     source: str | None = None
     # bronze: type the records in the Dagster process, or read and type them on the Spark engine
-    # (Kafka sources; layers/bronze/engine_kafka.py)
+    # (ENGINE_SOURCES: layers/bronze/engine_kafka.py, engine_dms.py)
     ingest: Literal["process", "engine"] = "process"
     tags: dict[str, str] = Field(default_factory=dict)
     upstream: list[str] = Field(default_factory=list)
@@ -372,8 +376,10 @@ class Contract(_Strict):
                 raise ValueError(f"{group}: names columns not in the schema: {unknown}")
         if self.partitioning and self.partitioning.column not in names:
             raise ValueError(f"partitioning.column: {self.partitioning.column!r} is not in the schema")
-        if self.ingest == "engine" and self.source != "kafka":
-            raise ValueError(f"ingest: 'engine' is built for Kafka sources only, not {self.source!r}")
+        if self.ingest == "engine" and self.source not in ENGINE_SOURCES:
+            raise ValueError(
+                f"ingest: 'engine' is built for the sources {sorted(ENGINE_SOURCES)} only, not {self.source!r}"
+            )
         age = self.retention.column
         if age is not None and (age not in names or self.column(age).type not in ("date", "timestamp")):
             raise ValueError(f"retention.column: {age!r} must be a date or timestamp column of the schema")

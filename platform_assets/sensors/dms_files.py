@@ -41,7 +41,7 @@ def build_dms_files_sensor(
     ) -> dg.SensorResult | dg.SkipReason:
         stored = committed_positions(lake.lake.uri(dataset), lake.lake.storage_options)
         processed = ProcessedFiles.from_json(stored.get(position_key(schema, table)))
-        files = list_new_files(dms_landing.table_prefix(schema, table), processed)
+        files = list_new_files("", processed, dms_landing.table_store(schema, table))
         if not files:
             return dg.SkipReason(f"no DMS file for {schema}.{table} that {dataset} has not processed")
         described = "\n".join(f"{i.name}|{i.size}|{i.etag}" for i in sorted(map(identity, files)))

@@ -23,6 +23,12 @@ CSV conventions, as DMS endpoint settings would name them:
   as NULL, the same trade-off DMS's setting has.)
 - Values are PostgreSQL's text output in a UTC session (the full load casts to text; pgoutput sends text).
 
+Landing on S3 (``publish_to``, e.g. the platform's ``S3FileStore`` of the landing root): the folder above is
+then the task's durable staging area, and every data file in it that the store lacks is PUT there (one
+PUT per file, so an object appears whole, as a DMS file does) after the files are durable: at the end of
+``full_load`` and ``poll`` and on restart. A crash before a PUT is repaired by the next one; a file is
+never PUT before it is complete.
+
 Consistency: ``full_load`` creates the logical slot first (exporting its snapshot) and copies the tables
 inside that snapshot, so every change is either in the full load or in the stream, never both. ``poll``
 acknowledges an LSN (``flush_lsn``) only after the files holding those transactions are durable (temp
@@ -45,7 +51,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg2
 import psycopg2.extras
@@ -237,6 +243,14 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+class LandingStore(Protocol):
+    """Where the files are published (an S3 prefix): its listing's keys, and one PUT per file."""
+
+    def list(self, prefix: str) -> Any: ...  # objects with a ``key`` relative to the store's root
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+
 # --- the task --------------------------------------------------------------------------------------------
 
 
@@ -250,12 +264,14 @@ class DmsTask:
         publication: str,
         target_dir: Path | str,
         max_rows_per_load_file: int = 100_000,
+        publish_to: LandingStore | None = None,
     ) -> None:
         self.dsn = dsn
         self.slot = slot
         self.publication = publication
         self.target_dir = Path(target_dir)
         self.max_rows_per_load_file = max_rows_per_load_file
+        self.publish_to = publish_to
         self._decoder = PgOutputDecoder()
         self._repl_conn: psycopg2.extensions.connection | None = None
         self._repl_cur: psycopg2.extras.ReplicationCursor | None = None
@@ -299,6 +315,7 @@ class DmsTask:
         finally:
             repl.close()
         self._write_state({"consistent_point": consistent_point, "end_lsn": 0, "pending": []})
+        self._publish()
         return written
 
     def _copy_snapshot(self, snapshot_name: str, task_start: datetime) -> list[Path]:
@@ -392,6 +409,7 @@ class DmsTask:
         written = self._write_cdc(done) if any(t.changes for t in done) else []
         if last_end_lsn:
             self._acknowledge(cur, last_end_lsn)
+        self._publish()
         return written
 
     def close(self) -> None:
@@ -485,6 +503,23 @@ class DmsTask:
             candidate = after.strftime("%Y%m%d-%H%M%S") + f"{after.microsecond // 1000:03d}"
         return folder / f"{candidate}.csv"
 
+    def _publish(self) -> list[str]:
+        """PUT the durable data files the store lacks, table by table in name order; returns their keys."""
+        if self.publish_to is None:
+            return []
+        put: list[str] = []
+        for folder in sorted(
+            p for p in self.target_dir.glob("*/*") if p.is_dir() and p.parent.name != STATE_DIR
+        ):
+            prefix = f"{folder.parent.name}/{folder.name}"
+            present = {obj.key for obj in self.publish_to.list(prefix)}
+            for path in sorted(folder.glob("*.csv")):  # not *.csv.tmp: a file still being written
+                key = f"{prefix}/{path.name}"
+                if key not in present:
+                    self.publish_to.put(key, path.read_bytes())
+                    put.append(key)
+        return put
+
     # -- state and recovery ----------------------------------------------------------------------------
     def _write_state(self, state: dict[str, object]) -> None:
         path = self.state_file
@@ -521,3 +556,4 @@ class DmsTask:
         # Temp files that no state names are from a crash before the state write: they will be rewritten.
         for temp in self.target_dir.glob("*/*/*.csv.tmp"):
             temp.unlink()
+        self._publish()  # files made durable before a crash but not PUT yet

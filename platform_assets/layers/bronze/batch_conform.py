@@ -28,7 +28,8 @@ import pyarrow.compute as pc
 
 from platform_assets.contracts.model import ColumnSpec, Contract
 from platform_assets.layers.bronze.conform import Conformed, _converter, arrow_schema, conform_records
-from platform_assets.layers.bronze.field_checks import FieldShape
+from platform_assets.layers.bronze.field_checks import FieldShape, field_checks_for, field_shapes_for
+from platform_assets.layers.bronze.records import source_columns
 from platform_assets.sources.batch import JsonPayloads
 
 # The shapes the fast path types itself; anything else is left to the per-record converter.
@@ -229,6 +230,18 @@ def conform_batch(
     out.received = count
     out.typed_per_record = len(slow_indices)
     return out
+
+
+def conform_by_contract(contract: Contract, received: JsonPayloads | Sequence[tuple[str, Any]]) -> Conformed:
+    """``conform_batch`` with the contract's own source columns, field checks and shapes: how bronze types
+    a batch, in the Dagster process or on an engine's executors (``engine_conform.py``)."""
+    return conform_batch(
+        contract,
+        received,
+        source_columns(contract),
+        field_checks_for(contract.dataset),
+        field_shapes_for(contract.dataset),
+    )
 
 
 class TableRows(Sequence[dict[str, Any]]):

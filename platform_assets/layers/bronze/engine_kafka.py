@@ -5,9 +5,9 @@ table, bounded by the end offsets seen at the start and ``max_messages`` per par
 source (``spark-sql-kafka``) reads exactly those offset ranges (``assign`` + ``startingOffsets`` /
 ``endingOffsets``), spread over the executors (one task per topic-partition, more with
 ``min_partitions``); each task types its messages by the contract with the same code as the process
-path (``batch_conform.conform_batch``, in a ``mapInArrow`` on the executor) and sends back its typed
-rows, dead letters and drift evidence. The driver merges the tasks' results in (partition, offset)
-order, and the bronze factory commits them with the offsets as Delta app transactions in ONE commit
+path (``batch_conform.conform_by_contract``, in a ``mapInArrow`` on the executor) and sends back its
+typed rows, dead letters and drift evidence; the driver merges the tasks' results in (partition, offset)
+order (``engine_conform.py``, shared with the DMS files' engine path), and the bronze factory commits them with the offsets as Delta app transactions in ONE commit
 (``incremental_asset._ingest_once``), exactly as for the process path: same protocol, same tables.
 
 Why the commit is made from the driver with delta-rs rather than by Spark's Delta writer: a Spark Delta
@@ -20,24 +20,25 @@ dead-lettering) is what runs on the workers.
 from __future__ import annotations
 
 import json
-import pickle
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from platform_assets.contracts.model import Contract
-from platform_assets.layers.bronze.batch_conform import conform_batch
-from platform_assets.layers.bronze.conform import Conformed
-from platform_assets.layers.bronze.field_checks import field_checks_for, field_shapes_for
-from platform_assets.layers.bronze.records import source_columns
+from platform_assets.layers.bronze.batch_conform import conform_by_contract
+from platform_assets.layers.bronze.engine_conform import (
+    Piece,
+    Task,
+    merge_conformed,
+    piece_batch,
+    run_on_executors,
+)
 from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets.sources.kafka.reader import KafkaTopic, ReceivedMessages, acknowledger, plan_batch
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-PIECE_SCHEMA = "first_partition int, first_offset long, last_offset long, conformed binary"
 
 
 def java_kafka_security(security: Mapping[str, str]) -> dict[str, str]:
@@ -75,11 +76,8 @@ def kafka_frame(
     return reader.load().select("partition", "offset", "key", "value")
 
 
-def conform_task(
-    contract: Contract, topic: str
-) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+def conform_task(contract: Contract, topic: str) -> Task:
     """The executor side: type one task's messages by the contract, as the process path does."""
-    columns = source_columns(contract)
 
     def conform(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         received = ReceivedMessages(topic)
@@ -91,63 +89,12 @@ def conform_task(
             *(table.column(n).to_pylist() for n in ("partition", "offset", "key", "value")), strict=True
         ):
             received.add(partition, offset, key, value)
-        conformed = conform_batch(
-            contract,
-            received.payloads(),
-            columns,
-            field_checks_for(contract.dataset),
-            field_shapes_for(contract.dataset),
-        )
-        conformed.rows = []  # a view of ``table``; rebuilt by the driver after merging
-        yield pa.RecordBatch.from_pydict(
-            {
-                "first_partition": [received.partitions[0]],
-                "first_offset": [received.offsets[0]],
-                "last_offset": [received.offsets[-1]],  # a task reads one partition's range
-                "conformed": [pickle.dumps(conformed, protocol=pickle.HIGHEST_PROTOCOL)],
-            },
-            schema=pa.schema(
-                [
-                    ("first_partition", pa.int32()),
-                    ("first_offset", pa.int64()),
-                    ("last_offset", pa.int64()),
-                    ("conformed", pa.binary()),
-                ]
-            ),
-        )
+        conformed = conform_by_contract(contract, received.payloads())
+        # a task reads one partition's range: ordered by (partition, first offset), its last offset noted
+        info = {"last_offset": received.offsets[-1]}
+        yield piece_batch([Piece(received.partitions[0], received.offsets[0], conformed, info)])
 
     return conform
-
-
-def merge_conformed(pieces: list[Conformed]) -> Conformed:
-    """The tasks' results as one batch's: rows and dead letters in order, counts summed, drift unioned."""
-    from platform_assets.layers.bronze.batch_conform import TableRows
-
-    out = Conformed()
-    tables: list[pa.Table] = []
-    for piece in pieces:
-        out.dead_letters.extend(piece.dead_letters)
-        out.new_fields.extend(n for n in piece.new_fields if n not in out.new_fields)
-        for name, count in piece.failures_by_field.items():
-            out.failures_by_field[name] = out.failures_by_field.get(name, 0) + count
-        for name, count in piece.present_by_field.items():
-            out.present_by_field[name] = out.present_by_field.get(name, 0) + count
-        out.received += piece.received
-        out.typed_per_record += piece.typed_per_record
-        if piece.table is not None:
-            tables.append(piece.table)
-    if tables:
-        aligned = []
-        for table in tables:  # a drift field some tasks did not see: text, null in their rows
-            for name in out.new_fields:
-                if name not in table.column_names:
-                    table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
-            aligned.append(table)
-        head = [n for n in aligned[0].column_names if n not in out.new_fields and n != "_position"]
-        order = [*head, *out.new_fields, "_position"]
-        out.table = pa.concat_tables([t.select(order) for t in aligned])
-    out.rows = TableRows(out)  # type: ignore[assignment]
-    return out
 
 
 def read_on_engine(
@@ -163,15 +110,12 @@ def read_on_engine(
     if not plan.ranges:  # still acknowledged: the group's offsets catch up with the table's
         return SourceBatch(records=[], acknowledge=acknowledger(source, plan.stored, {}))
     frame = kafka_frame(spark, source, plan.ranges, min_partitions)
-    pieces = frame.mapInArrow(conform_task(contract, source.topic), PIECE_SCHEMA).toArrow()
-    ordered = pieces.sort_by([("first_partition", "ascending"), ("first_offset", "ascending")])
-    conformed = merge_conformed([pickle.loads(b) for b in ordered.column("conformed").to_pylist()])
+    pieces = run_on_executors(frame, conform_task(contract, source.topic))
+    conformed = merge_conformed([p.conformed for p in pieces if p.conformed is not None])
     # the last message read per partition, as the process path stores it
     last: dict[int, int] = {}
-    for partition, offset in zip(
-        ordered.column("first_partition").to_pylist(), ordered.column("last_offset").to_pylist(), strict=True
-    ):
-        last[partition] = max(offset, last.get(partition, offset))
+    for piece in pieces:
+        last[piece.major] = max(piece.info["last_offset"], last.get(piece.major, piece.info["last_offset"]))
     offsets = {f"{source.topic}-{p}": o for p, o in last.items()}
     if conformed.received != sum(end - first for first, end in plan.ranges.values()):
         log(

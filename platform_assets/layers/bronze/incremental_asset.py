@@ -37,7 +37,7 @@ from platform_assets.lake.delta_tables import in_predicate, read_table
 from platform_assets.lake.location import Lake
 from platform_assets.lake.positions import PositionConflict, append_with_positions, read_positions
 from platform_assets.lake.suppression import drop_suppressed_table
-from platform_assets.layers.bronze.batch_conform import conform_batch
+from platform_assets.layers.bronze.batch_conform import conform_by_contract
 from platform_assets.layers.bronze.business_dates import BUSINESS_DATES, business_dates
 from platform_assets.layers.bronze.conform import (
     Conformed,
@@ -46,7 +46,6 @@ from platform_assets.layers.bronze.conform import (
     raise_on_breaking_change,
 )
 from platform_assets.layers.bronze.dead_letter_rate import record_dead_letter_rate
-from platform_assets.layers.bronze.field_checks import field_checks_for, field_shapes_for
 from platform_assets.layers.bronze.records import METADATA_COLUMNS, Batch, metadata_arrays, source_columns
 from platform_assets.layers.materialization import record_commit
 from platform_assets.layers.retries import retry_transient_errors
@@ -133,13 +132,8 @@ def _ingest_once(
     # commits before it, which the _ingested_at cursors downstream (silver apply, sensors) rely on
     batch_meta = replace(batch_meta, ingested_at=max(batch_meta.ingested_at, datetime.now(UTC)))
     source_batch = read(Committed(snapshot.positions, snapshot.offset))
-    conformed = source_batch.conformed or conform_batch(  # typed on the engine already, or here
-        contract,
-        source_batch.records,
-        source_columns(contract),
-        field_checks_for(contract.dataset),
-        field_shapes_for(contract.dataset),
-    )
+    # typed on the engine already, or here
+    conformed = source_batch.conformed or conform_by_contract(contract, source_batch.records)
     assert conformed.table is not None
     conformed.table = drop_suppressed_table(lake, conformed.table)  # erased people a source sends again
     dead = write_dead_letters(lake, contract, conformed, batch_meta)

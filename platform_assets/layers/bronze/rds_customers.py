@@ -1,24 +1,26 @@
 """bronze/rds_customers_cdc: DMS files of the RDS `customers` table, each change once, in DMS order.
 
 The position committed with the rows is the set of files processed (``sources/dms/discovery.py``):
-a run reads at most ``MAX_FILES_PER_RUN`` of the pending files, in DMS order, and the files it did
-not get to stay pending for the next run.
+a run reads at most ``MAX_FILES_PER_RUN`` of the pending files, in DMS order, and the files it did not
+get to stay pending for the next run. The contract's ``ingest`` picks where the files are read and
+typed: in the Dagster process, or on the Spark engine (``engine_dms.py``); same rows, dead letters,
+positions and errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import dagster as dg
 
 from platform_assets.contracts.model import Contract
+from platform_assets.layers.bronze.dms_batch import file_records, plan_dms_batch, table_columns
+from platform_assets.layers.bronze.engine_dms import read_dms_on_engine
 from platform_assets.layers.bronze.incremental_asset import build_incremental_bronze_asset
-from platform_assets.layers.bronze.records import source_columns
 from platform_assets.sources.batch import Committed, SourceBatch
-from platform_assets.sources.dms.discovery import ProcessedFiles, position_key
-from platform_assets.sources.dms.reader import DmsFileError, list_files, read_changes
+from platform_assets.sources.dms.discovery import position_key
+from platform_assets.sources.dms.reader import DmsFileError, FileStore
 
 POSITION = position_key("public", "customers")  # the DMS files ingested (identities + horizon)
 MAX_FILES_PER_RUN = 50  # bounded runs; the sensor asks again while files remain
@@ -33,64 +35,48 @@ RDS_CUSTOMERS_SOURCE = dg.AssetSpec(
 )
 
 
-def _bronze_record(change: dict) -> dict:
-    """DMS record -> bronze fields: Op and commit time under their DMS names, plus file and row."""
-    record = {k: v for k, v in change.items() if k not in ("op", "commit_ts", "_file", "_row")}
-    record.update(
-        Op=change["op"],
-        _dms_commit_ts=change["commit_ts"],
-        _dms_file=change["_file"],
-        _dms_row=change["_row"],
-    )
-    return record
-
-
-def table_columns(contract: Contract) -> list[str]:
-    """The source table's columns a DMS file must carry: the contract's, less what bronze adds."""
-    added = {"Op", "_dms_commit_ts", "_dms_file", "_dms_row"}
-    return [c for c in source_columns(contract) if c not in added]
-
-
 def read_dms_batch(
-    prefix: Path,
+    landing: Path | str | FileStore,
     committed: Committed,
     log: Callable[[str], None] | None = None,
     columns: tuple[str, ...] = (),
 ) -> SourceBatch:
-    """The next pending files under ``prefix`` (at most ``MAX_FILES_PER_RUN``), and the position after;
+    """The next pending files under ``landing`` (at most ``MAX_FILES_PER_RUN``), and the position after;
     every file must carry ``columns`` (``DmsFileError`` otherwise)."""
-    processed = ProcessedFiles.from_json(committed.positions.get(POSITION))
-    listed = list_files(prefix)
-    files = processed.pending(listed)[:MAX_FILES_PER_RUN]
-    if not files:
+    plan = plan_dms_batch(landing, committed, POSITION, MAX_FILES_PER_RUN)
+    if not plan.files:
         return SourceBatch(records=[])
-    records = [
-        (f"{f.name}:{c['_row']}", _bronze_record(c))
-        for f in files
-        for c in read_changes(f, required_columns=columns)
-    ]
+    records = [record for f in plan.files for record in file_records(f, columns)]
     if log is not None:
-        log(f"{len(files)} DMS file(s) of {len(listed)} listed: {[f.name for f in files]}")
-    return SourceBatch(
-        records=records, positions={POSITION: processed.after_reading(files, listed).to_json()}
-    )
+        log(plan.describe())
+    return SourceBatch(records=records, positions={POSITION: plan.position()})
 
 
-def read_dms_customers(
-    context: dg.AssetExecutionContext, committed: Committed, columns: tuple[str, ...] = ()
-) -> SourceBatch:
-    prefix = context.resources.dms_landing.table_prefix("public", "customers")
-    try:
-        return read_dms_batch(prefix, committed, context.log.info, columns)
-    except DmsFileError as exc:  # the file will not read differently on a retry
-        raise dg.Failure(description=str(exc), allow_retries=False) from exc
+def reader(contract: Contract) -> Callable[[dg.AssetExecutionContext, Committed], SourceBatch]:
+    """The batch reader the contract's ``ingest`` picks: in this process, or on the Spark engine."""
+    columns = tuple(table_columns(contract))
+
+    def read_dms_customers(context: dg.AssetExecutionContext, committed: Committed) -> SourceBatch:
+        landing = context.resources.dms_landing.table_store("public", "customers")
+        try:
+            if contract.ingest == "engine":
+                spark = context.resources.spark.get_session()
+                return read_dms_on_engine(
+                    spark, landing, contract, committed, POSITION, MAX_FILES_PER_RUN, context.log.info
+                )
+            return read_dms_batch(landing, committed, context.log.info, columns)
+        except DmsFileError as exc:  # the file will not read differently on a retry
+            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+
+    return read_dms_customers
 
 
 def build(contracts: dict[str, Contract]) -> dg.AssetsDefinition:
+    contract = contracts["bronze/rds_customers_cdc"]
     return build_incremental_bronze_asset(
-        contracts["bronze/rds_customers_cdc"],
+        contract,
         contracts,
-        partial(read_dms_customers, columns=tuple(table_columns(contracts["bronze/rds_customers_cdc"]))),
+        reader(contract),
         source_label="rds_dms:public.customers",
         resource_keys={"dms_landing"},
         kinds={"postgres"},

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -45,6 +46,7 @@ class DmsFileError(ValueError):
         where = f"{file}, row {row}" if row is not None else file
         super().__init__(f"DMS file {where}: {message}")
         self.file = file
+        self.detail = message  # without the file and row: the error can be raised again elsewhere
         self.row = row
 
 
@@ -62,6 +64,10 @@ class FileStore(Protocol):
     def list(self, prefix: str) -> Iterable[StoredObject]: ...
 
     def open_text(self, key: str) -> AbstractContextManager[TextIO]: ...
+
+    def hadoop_uri(self, key: str) -> str:
+        """The object's address for a Hadoop filesystem (what an engine's file reader is given)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,26 @@ class LocalFileStore:
     def open_text(self, key: str) -> AbstractContextManager[TextIO]:
         # newline="" lets the csv module handle line breaks inside quoted values.
         return (self.root / key).open("r", encoding="utf-8", newline="")
+
+    def hadoop_uri(self, key: str) -> str:
+        return (self.root / key).resolve().as_uri()
+
+
+@dataclass(frozen=True)
+class BytesFileStore:
+    """Files already in memory (an engine task's ``binaryFile`` rows), read with the same rules."""
+
+    contents: dict[str, bytes] = field(default_factory=dict)
+
+    def list(self, prefix: str) -> Iterator[StoredObject]:
+        raise NotImplementedError("a BytesFileStore holds given files; it is not listed")
+
+    def open_text(self, key: str) -> AbstractContextManager[TextIO]:
+        # as LocalFileStore opens a file: UTF-8, newline="" for line breaks inside quoted values
+        return io.TextIOWrapper(io.BytesIO(self.contents[key]), encoding="utf-8", newline="")
+
+    def hadoop_uri(self, key: str) -> str:
+        raise NotImplementedError("a BytesFileStore's files have no address")
 
 
 def _md5(path: Path) -> str:
