@@ -216,3 +216,26 @@ def test_an_s3_landing_root_is_listed_and_read_through_the_s3_store() -> None:
     store = DmsLandingResource(root=settings.dms_landing_root).table_store("public", "customers")
     assert store == S3FileStore("landing", "dms/public/customers")
     assert store.hadoop_uri("LOAD00000001.csv") == "s3a://landing/dms/public/customers/LOAD00000001.csv"
+
+
+@pytest.mark.parametrize("how", ["sail", "pieces"])
+def test_a_byte_that_is_not_utf8_names_its_row_and_column_on_both_paths(how: str, tmp_path: Path) -> None:
+    """Row 1500 is far past the first chunk a strict decoder reads, so only a per-row check can name it."""
+    landing = tmp_path / "landing"
+    rows = [["U", commit_ts(1), *customer(n, "BADBYTE" if n == 1500 else f"C{n}")] for n in range(1, 2001)]
+    path = write_file(landing, cdc_name(1), rows, cdc=True)
+    path.write_bytes(path.read_bytes().replace(b"BADBYTE", b"Zo\xeby"))  # Latin-1, not UTF-8
+    messages = {}
+    for name, read in (
+        ("process", lambda c: rds_customers.read_dms_batch(landing, c)),
+        ("engine", engine_reader(how, landing)),
+    ):
+        lake = Lake(str(tmp_path / name))
+        with pytest.raises(DmsFileError) as caught:
+            ingest_all(lake, read)
+        messages[name] = str(caught.value)
+        assert not DeltaTable.is_deltatable(lake.uri(DATASET))  # nothing committed
+    assert messages["engine"] == messages["process"]
+    assert messages["engine"].startswith(
+        f"DMS file {cdc_name(1)}, row 1500: column 'name' is not UTF-8 text (byte 0xeb at character 3)"
+    )

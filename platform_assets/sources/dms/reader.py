@@ -37,6 +37,10 @@ DmsRecord = dict[str, str | int | None]
 
 _FULL_LOAD_NAME = re.compile(r"^LOAD[0-9A-F]{8}\.csv$")
 _CDC_NAME = re.compile(r"^\d{8}-\d{6,}\.csv$")
+# Files are read as UTF-8 with undecodable bytes kept as lone surrogates, so that the reader can name the
+# row and column of a bad byte (a strict decoder fails on a whole chunk, rows before the bad one).
+TEXT_ENCODING = {"encoding": "utf-8", "errors": "surrogateescape", "newline": ""}
+_UNDECODED = re.compile("[\udc80-\udcff]")
 
 
 class DmsFileError(ValueError):
@@ -92,7 +96,7 @@ class LocalFileStore:
 
     def open_text(self, key: str) -> AbstractContextManager[TextIO]:
         # newline="" lets the csv module handle line breaks inside quoted values.
-        return (self.root / key).open("r", encoding="utf-8", newline="")
+        return (self.root / key).open("r", **TEXT_ENCODING)
 
     def hadoop_uri(self, key: str) -> str:
         return (self.root / key).resolve().as_uri()
@@ -108,8 +112,7 @@ class BytesFileStore:
         raise NotImplementedError("a BytesFileStore holds given files; it is not listed")
 
     def open_text(self, key: str) -> AbstractContextManager[TextIO]:
-        # as LocalFileStore opens a file: UTF-8, newline="" for line breaks inside quoted values
-        return io.TextIOWrapper(io.BytesIO(self.contents[key]), encoding="utf-8", newline="")
+        return io.TextIOWrapper(io.BytesIO(self.contents[key]), **TEXT_ENCODING)  # as LocalFileStore
 
     def hadoop_uri(self, key: str) -> str:
         raise NotImplementedError("a BytesFileStore's files have no address")
@@ -177,6 +180,7 @@ def read_changes(
             raise DmsFileError(file.key, "is empty: expected a header row (addColumnName=true)") from None
         except csv.Error as exc:
             raise DmsFileError(file.key, f"unreadable header: {exc}") from exc
+        _require_utf8(file, header, None, header)
         has_op, columns = _parse_header(file, header, timestamp_column)
         _require_columns(file, columns, required_columns)
         records = []
@@ -189,6 +193,7 @@ def read_changes(
                 break
             except csv.Error as exc:
                 raise DmsFileError(file.key, f"malformed CSV: {exc}", row_number) from exc
+            _require_utf8(file, row, row_number, header)
             records.append(_record(file, row, row_number, has_op, columns, null_value))
     return records
 
@@ -207,6 +212,22 @@ def _parse_header(file: DmsFile, header: list[str], timestamp_column: str) -> tu
     if clashes or len(set(columns)) != len(columns):
         raise DmsFileError(file.key, f"header has duplicate or reserved column names: {clashes or columns}")
     return has_op, columns
+
+
+def _require_utf8(file: DmsFile, row: list[str], row_number: int | None, header: list[str]) -> None:
+    """A value with bytes that are not UTF-8 stops the read, naming its row, column and first bad byte."""
+    if not _UNDECODED.search("".join(row)):
+        return
+    index, value = next((i, v) for i, v in enumerate(row) if _UNDECODED.search(v))
+    bad = _UNDECODED.search(value)
+    assert bad is not None
+    column = header[index] if row_number is not None and index < len(header) else f"header field {index + 1}"
+    raise DmsFileError(
+        file.key,
+        f"column {column!r} is not UTF-8 text (byte 0x{ord(bad.group()) - 0xDC00:02x} at character "
+        f"{bad.start() + 1}); DMS writes UTF-8: check the task's source encoding",
+        row_number,
+    )
 
 
 def _require_columns(file: DmsFile, columns: list[str], required: Collection[str]) -> None:

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from platform_assets.sources.dms.reader import StoredObject
+from platform_assets.sources.dms.reader import TEXT_ENCODING, StoredObject
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
@@ -64,7 +64,7 @@ class S3FileStore:
 
     def open_text(self, key: str) -> AbstractContextManager[TextIO]:
         body = self._client().get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
-        return io.TextIOWrapper(io.BytesIO(body), encoding="utf-8", newline="")
+        return io.TextIOWrapper(io.BytesIO(body), **TEXT_ENCODING)
 
     def hadoop_uri(self, key: str) -> str:
         return f"s3a://{self.bucket}/{self._key(key)}"
