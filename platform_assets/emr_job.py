@@ -75,11 +75,12 @@ def run(pipes: PipesContext) -> None:
     settings = PlatformSettings.from_env({**_environment(), "PLATFORM_ENGINE": "sail"})
     definitions = build_definitions(settings)
     del definitions
-    job = Job(pipes, dataset, _contract(dataset), Lake(settings.lake_root, settings.storage_options))
+    lake = Lake(settings.lake_root, settings.storage_options)
+    job = Job(pipes, dataset, _contract(dataset), lake, partitions)
     started = time.monotonic()
     pipes.log.info(f"{dataset}: {kind} for {labels if labels is not None else 'the whole table'}")
     spark = _session(os.environ.get(JOB_ENGINE_ENV) or None)
-    metadata = KINDS[kind](job, spark, partitions)
+    metadata = KINDS[kind](job, spark)
     pipes.report_asset_materialization(
         metadata={k: _pipes_value(v) for k, v in metadata.items()}
         | {
@@ -97,6 +98,7 @@ class Job:
     dataset: str
     contract: Any
     lake: Any
+    partitions: list[date] | None
 
     @property
     def run_id(self) -> str:
@@ -104,11 +106,11 @@ class Job:
 
     def report_quality(self, report: Any, blocked: Iterable[str]) -> None:
         """One check result per contract rule, and the rows of ops/quality_results, as the step would."""
-        from platform_assets.quality.checks import check_result
+        from platform_assets.quality.check_events import rule_evaluations
         from platform_assets.quality.results import evaluations, write_evaluations
 
-        for rule_outcome in report.outcomes:
-            result = check_result(rule_outcome)
+        key = dg.AssetKey(self.dataset.split("/"))
+        for result in rule_evaluations(key, self.contract, report, self.partitions):
             self.pipes.report_asset_check(
                 check_name=result.check_name,
                 passed=result.passed,
@@ -120,14 +122,14 @@ class Job:
         write_evaluations(self.lake, rows, self.run_id, self.dataset, attempt)
 
 
-def _spark_asset(job: Job, spark: Any, partitions: list[date] | None) -> dict[str, Any]:
+def _spark_asset(job: Job, spark: Any) -> dict[str, Any]:
     """A Spark asset (layers/spark_asset.py): the transform and the publish gate."""
     from platform_assets.layers.emr_asset import BLOCKED_PARTITIONS, PUBLISHED_ROWS, ROWS_BY_PARTITION
     from platform_assets.layers.spark_asset import TRANSFORMS, TransformInputs
     from platform_assets.quality.gate import publish_with_gate
 
-    candidate = TRANSFORMS[job.dataset](TransformInputs(spark, job.lake, partitions))
-    outcome = publish_with_gate(candidate, job.contract, job.lake, partitions, job.run_id)
+    candidate = TRANSFORMS[job.dataset](TransformInputs(spark, job.lake, job.partitions))
+    outcome = publish_with_gate(candidate, job.contract, job.lake, job.partitions, job.run_id)
     job.pipes.log.info(
         f"{job.dataset}: {outcome.published_rows} row(s) published in "
         f"{outcome.published_partitions or 'the table'}, blocked {outcome.blocked_partitions}, "
@@ -143,7 +145,7 @@ def _spark_asset(job: Job, spark: Any, partitions: list[date] | None) -> dict[st
     }
 
 
-def _change_apply(job: Job, spark: Any, partitions: list[date] | None) -> dict[str, Any]:
+def _change_apply(job: Job, spark: Any) -> dict[str, Any]:
     """A silver change apply (layers/silver/change_apply_asset.py), from the step's reading plan."""
     from platform_assets.layers.silver.change_apply_asset import (
         CHANGE_APPLIES,
@@ -154,7 +156,7 @@ def _change_apply(job: Job, spark: Any, partitions: list[date] | None) -> dict[s
 
     plan = plan_from_extras(job.pipes.get_extra("plan"))
     outcome = apply_changes(
-        CHANGE_APPLIES[job.dataset], spark, job.lake, partitions, plan, job.run_id, job.pipes.log
+        CHANGE_APPLIES[job.dataset], spark, job.lake, job.partitions, plan, job.run_id, job.pipes.log
     )
     applied = outcome.applied
     job.pipes.log.info(
@@ -170,7 +172,7 @@ def _change_apply(job: Job, spark: Any, partitions: list[date] | None) -> dict[s
     return job_report(outcome)
 
 
-KINDS: dict[str, Callable[[Job, Any, list[date] | None], dict[str, Any]]] = {
+KINDS: dict[str, Callable[[Job, Any], dict[str, Any]]] = {
     "spark": _spark_asset,
     "change_apply": _change_apply,
 }

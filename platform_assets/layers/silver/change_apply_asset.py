@@ -217,81 +217,68 @@ def apply_changes(
     """Read the feed of ``plan``, check it, quarantine what fails, apply the rest (the engine work)."""
     # the feed and the checked changes are each computed once and staged; removed at the end
     with ExitStack() as stages:
-        return _apply_changes(cdc, spark, lake, partitions, plan, run_id, log, stages)
-
-
-def _apply_changes(
-    cdc: ChangeApply,
-    spark: SparkSession,
-    lake: Lake,
-    partitions: list[date] | None,
-    plan: Plan,
-    run_id: str,
-    log: _Log,
-    stages: ExitStack,
-) -> ApplyOutcome:
-    contract, spec, scd1 = cdc.contract, cdc.spec, cdc.scd1
-    reads: list[DataFrame] = []
-    for since, days in plan.items():
-        read = cdc.change_feed(TransformInputs(spark, lake, days), since)
-        stray = (
-            out_of_range(spec.partition_by, contract.partitioning.start)
-            if spec.partition_by and contract.partitioning
-            else F.lit(False)
-        )  # dates no partition takes
-        reads.append(read.withColumn(IN_SCOPE, F.expr(spec.within(days))).withColumn(STRAY, stray))
-    read = reduce(DataFrame.unionByName, reads)
-    # bronze is read once: the feed is staged (for SCD1 already reduced to the newest change per
-    # key, see _newest_per_key), and counted, narrowed and applied from there
-    feed = stages.enter_context(
-        staged(
-            _newest_per_key(read, spec) if scd1 else read.withColumn(SEEN, F.col(INGESTED_AT)),
-            lake,
-            run_id,
-            f"{contract.dataset}/feed",
+        contract, spec, scd1 = cdc.contract, cdc.spec, cdc.scd1
+        reads: list[DataFrame] = []
+        for since, days in plan.items():
+            read = cdc.change_feed(TransformInputs(spark, lake, days), since)
+            stray = (
+                out_of_range(spec.partition_by, contract.partitioning.start)
+                if spec.partition_by and contract.partitioning
+                else F.lit(False)
+            )  # dates no partition takes
+            reads.append(read.withColumn(IN_SCOPE, F.expr(spec.within(days))).withColumn(STRAY, stray))
+        read = reduce(DataFrame.unionByName, reads)
+        # bronze is read once: the feed is staged (for SCD1 already reduced to the newest change per
+        # key, see _newest_per_key), and counted, narrowed and applied from there
+        feed = stages.enter_context(
+            staged(
+                _newest_per_key(read, spec) if scd1 else read.withColumn(SEEN, F.col(INGESTED_AT)),
+                lake,
+                run_id,
+                f"{contract.dataset}/feed",
+            )
         )
-    )
-    # the whole read counts as seen, before it is narrowed to its partitions (the apply below
-    # runs later, so it reads at least as much)
-    found = feed.agg(F.max(SEEN).alias("t"), F.sum(F.col(STRAY).cast("long")).alias("s")).collect()[0]
-    seen: list[datetime] = [_utc(found["t"])] if found["t"] is not None else []
-    flags = [c for c in (IN_SCOPE, STRAY, WINNER, SEEN) if c in feed.columns]
-    strays = [feed.where(STRAY).drop(*flags)] if found["s"] else []
-    # SCD1: the newest change per key of the run (a bad change a later correction supersedes
-    # stops blocking), the only ones the apply can write
-    changes = feed.where(F.col(IN_SCOPE) & F.col(WINNER) if scd1 else F.col(IN_SCOPE)).drop(*flags)
-    out_of_range_rows = _quarantine_strays(strays, contract, spec, lake, run_id, log)
-    if cdc.enrich is not None:
-        changes = cdc.enrich(changes)
-    checked = stages.enter_context(
-        staged(with_rule_flags(changes, contract.rules)[0], lake, run_id, f"{contract.dataset}/changes")
-    )
-    changes = checked.drop(*(c for c in checked.columns if c.startswith(FLAG_PREFIX)))
-    through = max(seen, default=None)
-    since = min((s for s in plan if s is not None), default=None)
-    # every run checks its changes (the staged flags are reused, not recomputed)
-    report, flagged = evaluate(checked, contract.rules, spec.partition_by)
-    blocked = report.blocked_partitions()
-    applying = None if partitions is None else [d for d in partitions if d.isoformat() not in blocked]
-    outcome = ApplyOutcome(report, blocked, applying, None, out_of_range_rows)
-    if not report.rows_by_partition or through is None:
-        log.info(f"{contract.dataset}: no bronze changes after {since}; nothing to apply")
-        return outcome
-    if blocked:
-        held = _quarantine(changes, flagged, contract, lake, run_id)
-        kept = "nothing applied" if not applying else f"not applied: {sorted(blocked)}"
-        log.error(f"{contract.dataset}: critical rules failed; {kept}, {held} change(s) quarantined")
-        if not applying:
+        # the whole read counts as seen, before it is narrowed to its partitions (the apply below
+        # runs later, so it reads at least as much)
+        found = feed.agg(F.max(SEEN).alias("t"), F.sum(F.col(STRAY).cast("long")).alias("s")).collect()[0]
+        seen: list[datetime] = [_utc(found["t"])] if found["t"] is not None else []
+        flags = [c for c in (IN_SCOPE, STRAY, WINNER, SEEN) if c in feed.columns]
+        strays = [feed.where(STRAY).drop(*flags)] if found["s"] else []
+        # SCD1: the newest change per key of the run (a bad change a later correction supersedes
+        # stops blocking), the only ones the apply can write
+        changes = feed.where(F.col(IN_SCOPE) & F.col(WINNER) if scd1 else F.col(IN_SCOPE)).drop(*flags)
+        out_of_range_rows = _quarantine_strays(strays, contract, spec, lake, run_id, log)
+        if cdc.enrich is not None:
+            changes = cdc.enrich(changes)
+        checked = stages.enter_context(
+            staged(with_rule_flags(changes, contract.rules)[0], lake, run_id, f"{contract.dataset}/changes")
+        )
+        changes = checked.drop(*(c for c in checked.columns if c.startswith(FLAG_PREFIX)))
+        through = max(seen, default=None)
+        since = min((s for s in plan if s is not None), default=None)
+        # every run checks its changes (the staged flags are reused, not recomputed)
+        report, flagged = evaluate(checked, contract.rules, spec.partition_by)
+        blocked = report.blocked_partitions()
+        applying = None if partitions is None else [d for d in partitions if d.isoformat() not in blocked]
+        outcome = ApplyOutcome(report, blocked, applying, None, out_of_range_rows)
+        if not report.rows_by_partition or through is None:
+            log.info(f"{contract.dataset}: no bronze changes after {since}; nothing to apply")
             return outcome
-    uri = lake.uri(contract.ref)
-    scoped = changes.where(spec.within(applying))
-    if scd1:  # reduced to the newest per key when staged: no second window
-        apply_scd1(scoped, uri, spec, lake.storage_options, applying, one_per_key=True)
-    else:
-        apply_scd2(scoped, uri, spec, lake.storage_options, applying)
-    outcome.applied = _applied(contract, spec, lake, report, applying, through)
-    outcome.applied.summary["out_of_range_quarantined"] = out_of_range_rows
-    return outcome
+        if blocked:
+            held = _quarantine(changes, flagged, contract, lake, run_id)
+            kept = "nothing applied" if not applying else f"not applied: {sorted(blocked)}"
+            log.error(f"{contract.dataset}: critical rules failed; {kept}, {held} change(s) quarantined")
+            if not applying:
+                return outcome
+        uri = lake.uri(contract.ref)
+        scoped = changes.where(spec.within(applying))
+        if scd1:  # reduced to the newest per key when staged: no second window
+            apply_scd1(scoped, uri, spec, lake.storage_options, applying, one_per_key=True)
+        else:
+            apply_scd2(scoped, uri, spec, lake.storage_options, applying)
+        outcome.applied = _applied(contract, spec, lake, report, applying, through)
+        outcome.applied.summary["out_of_range_quarantined"] = out_of_range_rows
+        return outcome
 
 
 def materializations(
