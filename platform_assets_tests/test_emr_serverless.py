@@ -1,4 +1,5 @@
-"""PLATFORM_ENGINE=emr_serverless: gold/dim_currency submitted as a job run through dagster-aws Pipes.
+"""PLATFORM_ENGINE=emr_serverless: gold/dim_currency (a Spark asset) and silver/customers (a change
+apply) submitted as job runs through dagster-aws Pipes.
 
 EMR Serverless cannot run on this machine, so the AWS side is moto's mock (``mock_aws``: EMR Serverless
 and CloudWatch Logs) -- the one mock the rules allow, for a cloud service. Everything else is real: the
@@ -13,7 +14,8 @@ moto lacks ``GetDashboardForJobRun``, which the client calls on completion; a ``
 answers it with a fixed URL.
 
 The materialization must carry what the entry point reported (rows, gate outcome, job engine) and the
-job run's id, and the table the job wrote must equal the in-process (Sail) run's.
+job run's id, and the table the job wrote must equal the in-process (Sail) run's; for the change apply,
+after each of two increments, with the same ``applied_through``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""PLATFORM_ENGINE=emr_serverless: a Spark-asset transform as an EMR Serverless job run, through Pipes.
+"""PLATFORM_ENGINE=emr_serverless: an asset's engine work as an EMR Serverless job run, through Pipes.
 
 The orchestrating step starts a job run (``start_job_run``) whose entry point is
 ``platform_assets/emr_job.py`` (uploaded to S3, the package shipped as a venv archive); dagster-aws'

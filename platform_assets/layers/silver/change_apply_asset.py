@@ -15,6 +15,11 @@ before read from their first date on.
 
 The rules check what can reach the table: for SCD1 the newest change per key of the run (so a bad
 change that a later correction supersedes stops blocking), for SCD2 every change (each is a version).
+
+The engine work (feed, rules, gate, quarantine, apply) is ``apply_changes``, which knows no Dagster
+context: the step runs it in-process, or under PLATFORM_ENGINE=emr_serverless sends its reading plan
+(what it read from the instance) to an EMR Serverless job run that runs it (``_as_job``,
+platform_assets/emr_job.py); either way the step records the outcome with ``materializations``.
 """
 
 from collections.abc import Callable, Iterable, Iterator
