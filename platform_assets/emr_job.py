@@ -1,10 +1,13 @@
-"""The EMR Serverless job's entry point: one Spark-asset transform under Dagster Pipes.
+"""The EMR Serverless job's entry point: one asset's engine work under Dagster Pipes.
 
 ``PLATFORM_ENGINE=emr_serverless`` (layers/emr_asset.py) starts a job run of this file. Inside the job
 (the Spark driver) it opens the Pipes session from the environment the Pipes client injected, takes the
-dataset from the asset key and the partitions from the Pipes extras, runs the dataset's transform and the
-publish gate exactly as the in-process step does, and reports back through Pipes: logs, one check result
-per contract rule, and the materialization (published rows, per partition, gate outcome, engine).
+dataset from the asset key and the asset's kind, the partitions and the step's inputs from the Pipes
+extras, and runs the same code as the in-process step: a Spark asset's transform and publish gate
+(``spark``), or a silver change apply from the step's reading plan (``change_apply``: feed, rules, gate,
+apply). It records the rule evaluations in ops/quality_results and reports back through Pipes: logs, one
+check result per contract rule, and the materialization (what the step needs to record it: rows, per
+partition, gate outcome, and for a change apply ``applied_through``; the job's engine and seconds).
 Messages go to stdout, which EMR Serverless ships to CloudWatch, where the Pipes client reads them.
 
 The driver's Spark session is the one spark-submit configured (Delta and the lake's s3a settings in
@@ -17,6 +20,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -35,6 +40,12 @@ def _pipes_value(value: Any) -> Any:
     return value
 
 
+def _environment() -> dict[str, str]:
+    from platform_assets.engine.emr_serverless import settings_environment
+
+    return settings_environment(os.environ)
+
+
 def _session(engine: str | None) -> Any:
     if not engine:  # the driver spark-submit started, configured by the job's sparkSubmitParameters
         from pyspark.sql import SparkSession
@@ -43,59 +54,128 @@ def _session(engine: str | None) -> Any:
     from platform_assets.engine.spark_resource import SparkEngine
     from platform_assets.settings import PlatformSettings
 
-    settings = PlatformSettings.from_env({**os.environ, "PLATFORM_ENGINE": engine})
+    settings = PlatformSettings.from_env({**_environment(), "PLATFORM_ENGINE": engine})
     return SparkEngine.from_settings(settings).get_session()
 
 
 def run(pipes: PipesContext) -> None:
     from platform_assets.definitions import build_definitions
     from platform_assets.lake.location import Lake
-    from platform_assets.layers.emr_asset import BLOCKED_PARTITIONS, PUBLISHED_ROWS, ROWS_BY_PARTITION
-    from platform_assets.layers.spark_asset import TRANSFORMS, TransformInputs
-    from platform_assets.quality.checks import check_result
-    from platform_assets.quality.gate import publish_with_gate
     from platform_assets.settings import PlatformSettings
 
     dataset = pipes.asset_key  # "gold/dim_currency": the asset key is the dataset
     if pipes.get_extra("dataset") != dataset:
         raise ValueError(f"asset {dataset} was submitted for dataset {pipes.get_extra('dataset')}")
+    kind = pipes.get_extra("kind")
+    if kind not in KINDS:
+        raise ValueError(f"{dataset}: unknown asset kind {kind!r} (one of {', '.join(KINDS)})")
     labels = pipes.get_extra("partitions")
     partitions = [date.fromisoformat(d) for d in labels] if labels is not None else None
-    # the transforms register as their assets are built; this job never runs an orchestrator engine
-    settings = PlatformSettings.from_env({**os.environ, "PLATFORM_ENGINE": "sail"})
+    # the assets' engine work registers as they are built; this job never runs an orchestrator engine
+    settings = PlatformSettings.from_env({**_environment(), "PLATFORM_ENGINE": "sail"})
     definitions = build_definitions(settings)
     del definitions
-    contract = _contract(dataset)
     lake = Lake(settings.lake_root, settings.storage_options)
+    job = Job(pipes, dataset, _contract(dataset), lake, partitions)
     started = time.monotonic()
-    pipes.log.info(f"{dataset}: transform for {labels if labels is not None else 'the whole table'}")
+    pipes.log.info(f"{dataset}: {kind} for {labels if labels is not None else 'the whole table'}")
     spark = _session(os.environ.get(JOB_ENGINE_ENV) or None)
-    candidate = TRANSFORMS[dataset](TransformInputs(spark, lake, partitions))
-    outcome = publish_with_gate(candidate, contract, lake, partitions, pipes.get_extra("run_id"))
-    seconds = round(time.monotonic() - started, 3)
-    pipes.log.info(
-        f"{dataset}: {outcome.published_rows} row(s) published in {outcome.published_partitions or 'the table'}"
-        f", blocked {outcome.blocked_partitions}, {outcome.quarantined_rows} quarantined ({seconds} s)"
-    )
-    for rule_outcome in outcome.report.outcomes:
-        result = check_result(rule_outcome)
-        pipes.report_asset_check(
-            check_name=result.check_name,
-            passed=result.passed,
-            severity=result.severity.value,
-            metadata={k: _pipes_value(v) for k, v in result.metadata.items()},
-        )
+    metadata = KINDS[kind](job, spark)
     pipes.report_asset_materialization(
-        metadata={
-            PUBLISHED_ROWS: outcome.published_rows,
-            ROWS_BY_PARTITION: {"raw_value": outcome.published_rows_by_partition, "type": "json"},
-            "published_partitions": {"raw_value": outcome.published_partitions, "type": "json"},
-            BLOCKED_PARTITIONS: {"raw_value": outcome.blocked_partitions, "type": "json"},
-            "quarantined_rows": outcome.quarantined_rows,
-            "job_seconds": seconds,
+        metadata={k: _pipes_value(v) for k, v in metadata.items()}
+        | {
+            "job_seconds": round(time.monotonic() - started, 3),
             "job_engine": os.environ.get(JOB_ENGINE_ENV) or "emr_serverless",
         }
     )
+
+
+@dataclass
+class Job:
+    """What every kind of asset work gets: the Pipes session, the dataset, its contract, the lake."""
+
+    pipes: PipesContext
+    dataset: str
+    contract: Any
+    lake: Any
+    partitions: list[date] | None
+
+    @property
+    def run_id(self) -> str:
+        return self.pipes.get_extra("run_id")
+
+    def report_quality(self, report: Any, blocked: Iterable[str]) -> None:
+        """One check result per contract rule, and the rows of ops/quality_results, as the step would."""
+        from platform_assets.quality.check_events import rule_evaluations
+        from platform_assets.quality.results import evaluations, write_evaluations
+
+        key = dg.AssetKey(self.dataset.split("/"))
+        for result in rule_evaluations(key, self.contract, report, self.partitions):
+            self.pipes.report_asset_check(
+                check_name=result.check_name,
+                passed=result.passed,
+                severity=result.severity.value,
+                metadata={k: _pipes_value(v) for k, v in result.metadata.items()},
+            )
+        attempt = int(self.pipes.get_extra("attempt"))
+        rows = evaluations(self.contract, report, blocked, self.run_id, attempt)
+        write_evaluations(self.lake, rows, self.run_id, self.dataset, attempt)
+
+
+def _spark_asset(job: Job, spark: Any) -> dict[str, Any]:
+    """A Spark asset (layers/spark_asset.py): the transform and the publish gate."""
+    from platform_assets.layers.emr_asset import BLOCKED_PARTITIONS, PUBLISHED_ROWS, ROWS_BY_PARTITION
+    from platform_assets.layers.spark_asset import TRANSFORMS, TransformInputs
+    from platform_assets.quality.gate import publish_with_gate
+
+    candidate = TRANSFORMS[job.dataset](TransformInputs(spark, job.lake, job.partitions))
+    outcome = publish_with_gate(candidate, job.contract, job.lake, job.partitions, job.run_id)
+    job.pipes.log.info(
+        f"{job.dataset}: {outcome.published_rows} row(s) published in "
+        f"{outcome.published_partitions or 'the table'}, blocked {outcome.blocked_partitions}, "
+        f"{outcome.quarantined_rows} quarantined"
+    )
+    job.report_quality(outcome.report, outcome.blocked_partitions)
+    return {
+        PUBLISHED_ROWS: outcome.published_rows,
+        ROWS_BY_PARTITION: dg.MetadataValue.json(outcome.published_rows_by_partition),
+        "published_partitions": dg.MetadataValue.json(outcome.published_partitions),
+        BLOCKED_PARTITIONS: dg.MetadataValue.json(outcome.blocked_partitions),
+        "quarantined_rows": outcome.quarantined_rows,
+    }
+
+
+def _change_apply(job: Job, spark: Any) -> dict[str, Any]:
+    """A silver change apply (layers/silver/change_apply_asset.py), from the step's reading plan."""
+    from platform_assets.layers.silver.change_apply_asset import (
+        CHANGE_APPLIES,
+        apply_changes,
+        job_report,
+        plan_from_extras,
+    )
+
+    plan = plan_from_extras(job.pipes.get_extra("plan"))
+    outcome = apply_changes(
+        CHANGE_APPLIES[job.dataset], spark, job.lake, job.partitions, plan, job.run_id, job.pipes.log
+    )
+    applied = outcome.applied
+    job.pipes.log.info(
+        f"{job.dataset}: "
+        + (
+            f"{applied.summary['changes_applied']} change(s) applied, {applied.rows} row(s)"
+            if applied
+            else "nothing applied"
+        )
+        + f", blocked {sorted(outcome.blocked)}"
+    )
+    job.report_quality(outcome.report, outcome.blocked)
+    return job_report(outcome)
+
+
+KINDS: dict[str, Callable[[Job, Any], dict[str, Any]]] = {
+    "spark": _spark_asset,
+    "change_apply": _change_apply,
+}
 
 
 def _contract(dataset: str) -> Any:

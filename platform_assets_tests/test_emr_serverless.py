@@ -1,4 +1,5 @@
-"""PLATFORM_ENGINE=emr_serverless: gold/dim_currency submitted as a job run through dagster-aws Pipes.
+"""PLATFORM_ENGINE=emr_serverless: gold/dim_currency (a Spark asset) and silver/customers (a change
+apply) submitted as job runs through dagster-aws Pipes.
 
 EMR Serverless cannot run on this machine, so the AWS side is moto's mock (``mock_aws``: EMR Serverless
 and CloudWatch Logs) -- the one mock the rules allow, for a cloud service. Everything else is real: the
@@ -13,36 +14,46 @@ moto lacks ``GetDashboardForJobRun``, which the client calls on completion; a ``
 answers it with a fixed URL.
 
 The materialization must carry what the entry point reported (rows, gate outcome, job engine) and the
-job run's id, and the table the job wrote must equal the in-process (Sail) run's.
+job run's id, and the table the job wrote must equal the in-process (Sail) run's; for the change apply,
+after each of two increments, with the same ``applied_through``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import dagster as dg
+import pyarrow as pa
 import pytest
+from dagster_pipes import decode_param
 from deltalake import write_deltalake
 from moto import mock_aws
 
 from platform_assets.contracts import load_contracts
 from platform_assets.engine import delta_io
+from platform_assets.engine.emr_serverless import settings_environment
 from platform_assets.engine.spark_resource import SparkEngine
+from platform_assets.lake.delta_tables import read_table
 from platform_assets.lake.location import Lake
 from platform_assets.lake.resource import LakeResource
 from platform_assets.layers.gold import dim_currency
+from platform_assets.layers.silver import customers
+from platform_assets.layers.silver.change_apply_asset import APPLIED_THROUGH
 from platform_assets.layers.silver.fx_rates import conform_fx_rates
 from platform_assets.layers.spark_asset import TRANSFORMS, TransformInputs
 from platform_assets.operations.checksum import table_checksum
 from platform_assets.quality.gate import publish_with_gate
+from platform_assets.quality.results import quality_results_uri
 from platform_assets_tests.test_engine_local_spark import AS_OF_DATES, _bronze_table
 
 REGION = "eu-west-1"
@@ -50,6 +61,7 @@ ROLE = "arn:aws:iam::123456789012:role/platform-emr-job"
 ENTRY_POINT = "s3://platform-artifacts/emr/emr_job.py"
 LOG_GROUP = "/aws/emr-serverless"
 DATASET = "gold/dim_currency"
+CUSTOMERS = "silver/customers"
 DRIVER_ENV = "--conf spark.emr-serverless.driverEnv."
 
 
@@ -194,3 +206,133 @@ def _in_process(lake: Lake, contracts: dict) -> Any:
     spark = SparkEngine(engine="sail").get_session()
     candidate = TRANSFORMS[DATASET](TransformInputs(spark, lake, None))
     return publish_with_gate(candidate, contracts[DATASET], lake, None, run_id="in-process")
+
+
+# silver/customers (a change apply) from two DMS deliveries: a full load, then updates and a delete
+_FULL_LOAD = [  # (Op, customer_id, name, email, country)
+    ("I", 1, "Ada", "ada@example.com", "GB"),
+    ("I", 2, "Bo", "bo@example.com", "SE"),
+    ("I", 3, "Cy", "cy@example.com", "US"),
+]
+_CDC = [("U", 2, "Bo B", "bo.b@example.com", "SE"), ("D", 3, "Cy", "cy@example.com", "US")]
+SECRET = "lake-secret-never-in-the-job"
+
+
+def _dms_rows(file: str, rows: list[tuple], ingested_at: datetime) -> pa.Table:
+    commit = ingested_at - timedelta(minutes=5)
+    records = [
+        {
+            "Op": op,
+            "_dms_commit_ts": commit,
+            "customer_id": cid,
+            "name": name,
+            "email": email,
+            "phone": None,
+            "address": None,
+            "country": country,
+            "updated_at": commit,
+            "_dms_file": file,
+            "_dms_row": n,
+            "_proc_date": ingested_at.date(),
+            "_ingested_at": ingested_at,
+            "_source": "rds_dms:customers",
+            "_batch_id": f"dms-{file}",
+            "_position": f"{file}:{n}",
+        }
+        for n, (op, cid, name, email, country) in enumerate(rows, start=1)
+    ]
+    ts, text = pa.timestamp("us", tz="UTC"), pa.string()
+    types = {"_dms_commit_ts": ts, "updated_at": ts, "_ingested_at": ts, "_proc_date": pa.date32()}
+    types |= {"customer_id": pa.int64(), "_dms_row": pa.int64()}
+    schema = pa.schema([(name, types.get(name, text)) for name in records[0]])
+    return pa.Table.from_pylist(records, schema=schema)
+
+
+def _pipes_extras(submitted: dict[str, Any]) -> dict[str, Any]:
+    env = _driver_env(submitted["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"])
+    return decode_param(env["DAGSTER_PIPES_CONTEXT"])["data"]["extras"]
+
+
+def test_a_change_apply_runs_as_an_emr_serverless_job_from_the_instances_applied_through(
+    aws: EmrServerlessStandIn, tmp_path: Path
+) -> None:
+    """silver/customers under emr_serverless and in-process, from the same two bronze deliveries:
+    the same table and applied_through after each; the second job reads from the first's point."""
+    emr = boto3.client("emr-serverless")
+    app_id = emr.create_application(name="platform", releaseLabel="emr-7.9.0", type="SPARK")["applicationId"]
+    boto3.client("logs").create_log_group(logGroupName=LOG_GROUP)
+    contracts = load_contracts()
+    asset = customers.build(contracts)[0]
+    secrets = {"AWS_ACCESS_KEY_ID": "lake-key", "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_REGION": REGION}
+    modes = {
+        "emr": (
+            LakeResource(root=str(tmp_path / "emr"), storage_options=secrets),
+            SparkEngine(
+                engine="emr_serverless",
+                emr_application_id=app_id,
+                emr_execution_role_arn=ROLE,
+                emr_entry_point=ENTRY_POINT,
+            ),
+        ),
+        "in_process": (LakeResource(root=str(tmp_path / "in_process")), SparkEngine(engine="sail")),
+    }
+    instances = {mode: dg.DagsterInstance.ephemeral() for mode in modes}
+    first, second = datetime(2026, 11, 2, 9, tzinfo=UTC), datetime(2026, 11, 3, 9, tzinfo=UTC)
+    deliveries = [("LOAD00000001.csv", _FULL_LOAD, first), ("20261103-090000000.csv", _CDC, second)]
+    metadata: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+    for file, rows, ingested_at in deliveries:
+        for mode, (lake, engine) in modes.items():
+            bronze = lake.lake.uri("bronze/rds_customers_cdc")
+            write_deltalake(
+                bronze, _dms_rows(file, rows, ingested_at), mode="append", partition_by=["_proc_date"]
+            )
+            result = dg.materialize(
+                [asset],
+                instance=instances[mode],
+                resources={"lake": lake, "spark": engine},
+                raise_on_error=False,
+            )
+            assert result.success, aws.job_stderr[-3000:]
+            (materialization,) = result.asset_materializations_for_node(result.all_node_events[0].node_name)
+            metadata[mode].append({k: v.value for k, v in materialization.metadata.items()})
+            checks = result.get_asset_check_evaluations()
+            assert sorted(c.check_name for c in checks) == sorted(r.name for r in contracts[CUSTOMERS].rules)
+            assert all(c.passed for c in checks)
+        emr_table = table_checksum(modes["emr"][0].lake.uri(CUSTOMERS))
+        assert emr_table == table_checksum(modes["in_process"][0].lake.uri(CUSTOMERS))
+    emr_first, emr_second = metadata["emr"]
+    for key in (APPLIED_THROUGH, "changes_applied", "live_rows", "dagster/row_count"):
+        assert [m[key] for m in metadata["emr"]] == [m[key] for m in metadata["in_process"]], key
+    assert (
+        emr_first[APPLIED_THROUGH] == first.isoformat() and emr_second[APPLIED_THROUGH] == second.isoformat()
+    )
+    # the second increment applied only the new changes: 3 inserts, then 1 update and 1 delete
+    assert (emr_first["changes_applied"], emr_second["changes_applied"]) == (3, 2)
+    assert (emr_first["live_rows"], emr_second["live_rows"]) == (3, 2)
+    assert emr_second["job_engine"] == "sail" and "AWS EMR Serverless Job Run ID" in emr_second
+    live = read_table(
+        modes["emr"][0].lake.uri(CUSTOMERS), where="NOT _is_deleted", columns=["customer_id", "name"]
+    )
+    assert sorted(live.to_pylist(), key=lambda r: r["customer_id"]) == [
+        {"customer_id": 1, "name": "Ada"},
+        {"customer_id": 2, "name": "Bo B"},
+    ]
+    # what the step read from its instance went to the job as extras: the first job read from the
+    # start, the second from the first's applied_through
+    first_job, second_job = (_pipes_extras(p) for p in aws.submitted)
+    assert (first_job["kind"], first_job["dataset"], first_job["partitions"]) == (
+        "change_apply",
+        CUSTOMERS,
+        None,
+    )
+    assert first_job["plan"] == [[None, None]] and second_job["plan"] == [[first.isoformat(), None]]
+    # the job recorded its rule evaluations as the in-process step does
+    quality = {mode: read_table(quality_results_uri(lake.lake)).num_rows for mode, (lake, _) in modes.items()}
+    assert quality["emr"] == quality["in_process"] == 2 * len(contracts[CUSTOMERS].rules)
+    # the lake's credentials stayed with the step: the job reads S3 with its role
+    for submitted in aws.submitted:
+        parameters = submitted["jobDriver"]["sparkSubmit"]["sparkSubmitParameters"]
+        assert SECRET not in parameters and "lake-key" not in parameters
+        assert not set(_driver_env(parameters)) & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+        options = settings_environment(_driver_env(parameters))["PLATFORM_STORAGE_OPTIONS"]
+        assert json.loads(options) == {"AWS_REGION": REGION}

@@ -1,4 +1,4 @@
-"""PLATFORM_ENGINE=emr_serverless: a Spark-asset transform as an EMR Serverless job run, through Pipes.
+"""PLATFORM_ENGINE=emr_serverless: an asset's engine work as an EMR Serverless job run, through Pipes.
 
 The orchestrating step starts a job run (``start_job_run``) whose entry point is
 ``platform_assets/emr_job.py`` (uploaded to S3, the package shipped as a venv archive); dagster-aws'
@@ -13,6 +13,7 @@ the job reaches S3 through its execution role, never with keys passed along.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from dagster_aws.pipes.message_readers import get_log_events
 
 # storage options that are credentials: the execution role replaces them on EMR
 _SECRET_OPTIONS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+STORAGE_OPTIONS_ENV = "PLATFORM_JOB_STORAGE_OPTIONS"  # in the driver's environment (base64 JSON)
 POLL_SECONDS = 5.0
 LOG_POLL_SECONDS = 1.0
 
@@ -80,11 +82,24 @@ class DriverStdoutMessageReader(PipesCloudWatchMessageReader):
 
 
 def job_environment(lake_root: str, storage_options: Mapping[str, str]) -> dict[str, str]:
-    """The driver's environment: where the lake is, without credentials."""
+    """The driver's environment: where the lake is, without credentials.
+
+    The storage options go as base64 JSON (``STORAGE_OPTIONS_ENV``): ``sparkSubmitParameters`` is one
+    whitespace-split string, in which JSON's quotes need not survive; ``settings_environment`` turns
+    them back into ``PLATFORM_STORAGE_OPTIONS`` in the job."""
     options = {k: v for k, v in storage_options.items() if k not in _SECRET_OPTIONS}
     env = {"PLATFORM_LAKE_ROOT": lake_root}
     if options:
-        env["PLATFORM_STORAGE_OPTIONS"] = json.dumps(options, separators=(",", ":"), sort_keys=True)
+        text = json.dumps(options, separators=(",", ":"), sort_keys=True)
+        env[STORAGE_OPTIONS_ENV] = base64.urlsafe_b64encode(text.encode()).decode()
+    return env
+
+
+def settings_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The job's environment as ``PlatformSettings.from_env`` reads it."""
+    env = {k: v for k, v in environ.items() if k != STORAGE_OPTIONS_ENV}
+    if STORAGE_OPTIONS_ENV in environ:
+        env["PLATFORM_STORAGE_OPTIONS"] = base64.urlsafe_b64decode(environ[STORAGE_OPTIONS_ENV]).decode()
     return env
 
 

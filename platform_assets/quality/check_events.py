@@ -126,6 +126,20 @@ def _evaluation(
     )
 
 
+def rule_evaluations(
+    key: dg.AssetKey, contract: Contract, report: QualityReport, partitions: list[date] | None
+) -> list[Any]:
+    """One result per rule (``AssetCheckResult`` for a whole table, ``AssetCheckEvaluation`` with every
+    partition's result for a partitioned run): what the step yields, and an EMR Serverless job reports."""
+    if partitions is None:
+        return [check_result(o) for o in report.outcomes]
+    # the run's partitions; rows outside them (no business date, a stray date) are not published by
+    # this run and are reported apart, summed, in the same evaluation
+    labels = sorted(d.isoformat() for d in partitions)
+    strays = sorted(set(report.rows_by_partition) - set(labels))
+    return [_evaluation(key, outcome, labels, strays, report, contract) for outcome in report.outcomes]
+
+
 def check_events(
     context: dg.AssetExecutionContext,
     contract: Contract,
@@ -135,17 +149,13 @@ def check_events(
 ) -> list[Any]:
     """What the asset yields for its checks (after its materializations)."""
     if partitions is None or context.assets_def.partitions_def is None:
-        return [check_result(o) for o in report.outcomes]
-    # the run's partitions; rows outside them (no business date, a stray date) are not published by
-    # this run and are reported apart, summed, in the same evaluation
-    labels = sorted(d.isoformat() for d in partitions)
-    strays = sorted(set(report.rows_by_partition) - set(labels))
+        return rule_evaluations(context.asset_key, contract, report, None)
     key = context.asset_key
     events: list[Any] = []
-    for outcome in report.outcomes:
-        events.append(_evaluation(key, outcome, labels, strays, report, contract))
+    for evaluation in rule_evaluations(key, contract, report, partitions):
+        events.append(evaluation)
         output = context.assets_def.get_output_name_for_asset_check_key(
-            dg.AssetCheckKey(key, outcome.rule.name)
+            dg.AssetCheckKey(key, evaluation.check_name)
         )
         events.append(dg.Output(None, output_name=output))
     for label in sorted(blocked):

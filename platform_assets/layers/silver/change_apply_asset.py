@@ -15,18 +15,23 @@ before read from their first date on.
 
 The rules check what can reach the table: for SCD1 the newest change per key of the run (so a bad
 change that a later correction supersedes stops blocking), for SCD2 every change (each is a version).
+
+The engine work (feed, rules, gate, quarantine, apply) is ``apply_changes``, which knows no Dagster
+context: the step runs it in-process, or under PLATFORM_ENGINE=emr_serverless sends its reading plan
+(what it read from the instance) to an EMR Serverless job run that runs it (``_as_job``,
+platform_assets/emr_job.py); either way the step records the outcome with ``materializations``.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import reduce
-from typing import Any
+from typing import Any, Protocol
 
 import dagster as dg
 from dagster import AssetExecutionContext
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from platform_assets.cdc import ChangeSpec, apply_scd1, apply_scd2
@@ -35,6 +40,7 @@ from platform_assets.contracts.model import Contract
 from platform_assets.engine import delta_io
 from platform_assets.lake.delta_tables import INGESTED_AT, count_by, row_count
 from platform_assets.lake.location import Lake
+from platform_assets.layers.emr_asset import BLOCKED_PARTITIONS, ROWS_BY_PARTITION, submit_job
 from platform_assets.layers.materialization import record_commit
 from platform_assets.layers.silver.business_date_range import RULE, out_of_range, quarantine_out_of_range
 from platform_assets.layers.spark_asset import TransformInputs
@@ -58,6 +64,8 @@ ChangeFeed = Callable[[TransformInputs, datetime | None], DataFrame]
 # the costly part of a feed (parsing, per-row aggregates), run on the changes the rules check (for
 # SCD1 the newest per key), after the reduction instead of on every bronze row
 Enrich = Callable[[DataFrame], DataFrame]
+# since (None: from the start) -> the partitions that read from it (None: the unpartitioned table)
+Plan = dict[datetime | None, list[date] | None]
 IN_SCOPE, STRAY = "_in_scope", "_stray"  # staged feed flags: belongs to the run's partitions / to none
 WINNER, SEEN = "_winner", "_seen"  # the newest change of its key (SCD1); newest _ingested_at of its group
 
@@ -99,9 +107,7 @@ def _partition_point(context: AssetExecutionContext, day: date) -> datetime | No
     return _through(records[0].event_log_entry) if records else None
 
 
-def reading_plan(
-    context: AssetExecutionContext, partitions: list[date] | None
-) -> dict[datetime | None, list[date] | None]:
+def reading_plan(context: AssetExecutionContext, partitions: list[date] | None) -> Plan:
     """What to read: ``since`` -> the partitions that read from it (None: the unpartitioned table).
 
     Partitions applied before read from the oldest of their points; partitions never applied read
@@ -110,7 +116,7 @@ def reading_plan(
     if partitions is None:
         return {_through(context.instance.get_latest_materialization_event(context.asset_key)): None}
     points = {day: _partition_point(context, day) for day in partitions}
-    plan: dict[datetime | None, list[date] | None] = {}
+    plan: Plan = {}
     known = [point for point in points.values() if point is not None]
     if known:
         plan[min(known)] = [day for day, point in points.items() if point is not None]
@@ -143,7 +149,7 @@ def _quarantine(changes: DataFrame, flagged: DataFrame, contract: Contract, lake
 
 
 def _quarantine_strays(
-    strays: list[DataFrame], contract: Contract, spec: ChangeSpec, lake: Lake, context: AssetExecutionContext
+    strays: list[DataFrame], contract: Contract, spec: ChangeSpec, lake: Lake, run_id: str, log: "_Log"
 ) -> int:
     if not strays or contract.partitioning is None or spec.partition_by is None:
         return 0
@@ -154,43 +160,72 @@ def _quarantine_strays(
         [*spec.keys, *spec.sequence_by],
         contract.dataset,
         lake,
-        context.run.run_id,
+        run_id,
     )
     if count:
-        context.log.warning(
+        log.warning(
             f"{contract.dataset}: {count} change(s) with a {spec.partition_by} no partition takes "
             f"quarantined in {lake.quarantine_uri(contract.ref)} ({RULE})"
         )
     return count
 
 
-def build_change_apply_asset(
-    contract: Contract,
-    contracts: dict[str, Contract],
-    change_feed: ChangeFeed,
-    enrich: Enrich | None = None,
-) -> dg.AssetsDefinition:
-    spec = ChangeSpec.from_contract(contract)
-    apply = apply_scd2 if contract.cdc is not None and contract.cdc.mode == "scd2" else apply_scd1
+@dataclass(frozen=True)
+class ChangeApply:
+    """A change-apply asset's engine work, as the step and an EMR Serverless job run it alike."""
 
-    @dg.asset(
-        **asset_kwargs(contract, contracts, {"spark"}),
-        required_resource_keys={"spark", "lake"},
-        output_required=False,
-    )
-    def _change_apply(context: AssetExecutionContext) -> Iterator:
-        # the feed and the checked changes are each computed once and staged; removed at the end
-        with ExitStack() as stages:
-            yield from _run(context, stages)
+    contract: Contract
+    change_feed: ChangeFeed
+    enrich: Enrich | None = None
 
-    def _run(context: AssetExecutionContext, stages: ExitStack) -> Iterator:
-        lake: Lake = context.resources.lake.lake
-        spark = context.resources.spark.get_session()
-        partitions = partition_dates(context) if spec.partition_by else None
-        plan = reading_plan(context, partitions)
+    @property
+    def spec(self) -> ChangeSpec:
+        return ChangeSpec.from_contract(self.contract)
+
+    @property
+    def scd1(self) -> bool:  # SCD2 keeps every change as a version, so every change is checked
+        return self.contract.cdc is None or self.contract.cdc.mode != "scd2"
+
+
+# dataset -> its change apply, filled as the assets are built: what an EMR Serverless job run looks up
+# (platform_assets/emr_job.py)
+CHANGE_APPLIES: dict[str, ChangeApply] = {}
+
+
+@dataclass
+class ApplyOutcome:
+    """What a change apply did: the report its gate acted on and what it applied (``applied`` None:
+    nothing)."""
+
+    report: QualityReport
+    blocked: set[str]
+    applying: list[date] | None
+    applied: "_Applied | None"
+    out_of_range_rows: int
+
+
+class _Log(Protocol):  # the step's context.log, or the job's Pipes log
+    def info(self, msg: str) -> Any: ...
+    def warning(self, msg: str) -> Any: ...
+    def error(self, msg: str) -> Any: ...
+
+
+def apply_changes(
+    cdc: ChangeApply,
+    spark: SparkSession,
+    lake: Lake,
+    partitions: list[date] | None,
+    plan: Plan,
+    run_id: str,
+    log: _Log,
+) -> ApplyOutcome:
+    """Read the feed of ``plan``, check it, quarantine what fails, apply the rest (the engine work)."""
+    # the feed and the checked changes are each computed once and staged; removed at the end
+    with ExitStack() as stages:
+        contract, spec, scd1 = cdc.contract, cdc.spec, cdc.scd1
         reads: list[DataFrame] = []
         for since, days in plan.items():
-            read = change_feed(TransformInputs(spark, lake, days), since)
+            read = cdc.change_feed(TransformInputs(spark, lake, days), since)
             stray = (
                 out_of_range(spec.partition_by, contract.partitioning.start)
                 if spec.partition_by and contract.partitioning
@@ -198,14 +233,13 @@ def build_change_apply_asset(
             )  # dates no partition takes
             reads.append(read.withColumn(IN_SCOPE, F.expr(spec.within(days))).withColumn(STRAY, stray))
         read = reduce(DataFrame.unionByName, reads)
-        scd1 = apply is apply_scd1  # SCD2 keeps every change as a version, so every change is checked
         # bronze is read once: the feed is staged (for SCD1 already reduced to the newest change per
         # key, see _newest_per_key), and counted, narrowed and applied from there
         feed = stages.enter_context(
             staged(
                 _newest_per_key(read, spec) if scd1 else read.withColumn(SEEN, F.col(INGESTED_AT)),
                 lake,
-                context.run.run_id,
+                run_id,
                 f"{contract.dataset}/feed",
             )
         )
@@ -218,76 +252,164 @@ def build_change_apply_asset(
         # SCD1: the newest change per key of the run (a bad change a later correction supersedes
         # stops blocking), the only ones the apply can write
         changes = feed.where(F.col(IN_SCOPE) & F.col(WINNER) if scd1 else F.col(IN_SCOPE)).drop(*flags)
-        out_of_range_rows = _quarantine_strays(strays, contract, spec, lake, context)
-        if out_of_range_rows:  # counted even when nothing else is applied
-            yield dg.AssetObservation(
-                asset_key=context.asset_key,
-                metadata={"out_of_range_quarantined": out_of_range_rows, "quarantine_rule": RULE},
-            )
-        if enrich is not None:
-            changes = enrich(changes)
+        out_of_range_rows = _quarantine_strays(strays, contract, spec, lake, run_id, log)
+        if cdc.enrich is not None:
+            changes = cdc.enrich(changes)
         checked = stages.enter_context(
-            staged(
-                with_rule_flags(changes, contract.rules)[0],
-                lake,
-                context.run.run_id,
-                f"{contract.dataset}/changes",
-            )
+            staged(with_rule_flags(changes, contract.rules)[0], lake, run_id, f"{contract.dataset}/changes")
         )
         changes = checked.drop(*(c for c in checked.columns if c.startswith(FLAG_PREFIX)))
         through = max(seen, default=None)
         since = min((s for s in plan if s is not None), default=None)
         # every run checks its changes (the staged flags are reused, not recomputed)
         report, flagged = evaluate(checked, contract.rules, spec.partition_by)
-        results = check_events(context, contract, report, partitions, report.blocked_partitions())
-        record_quality_results(context, contract, report, report.blocked_partitions())
-        if not report.rows_by_partition or through is None:
-            context.log.info(f"{contract.dataset}: no bronze changes after {since}; nothing to apply")
-            yield from results
-            return
         blocked = report.blocked_partitions()
         applying = None if partitions is None else [d for d in partitions if d.isoformat() not in blocked]
+        outcome = ApplyOutcome(report, blocked, applying, None, out_of_range_rows)
+        if not report.rows_by_partition or through is None:
+            log.info(f"{contract.dataset}: no bronze changes after {since}; nothing to apply")
+            return outcome
         if blocked:
-            held = _quarantine(changes, flagged, contract, lake, context.run.run_id)
+            held = _quarantine(changes, flagged, contract, lake, run_id)
             kept = "nothing applied" if not applying else f"not applied: {sorted(blocked)}"
-            context.log.error(
-                f"{contract.dataset}: critical rules failed; {kept}, {held} change(s) quarantined"
-            )
+            log.error(f"{contract.dataset}: critical rules failed; {kept}, {held} change(s) quarantined")
             if not applying:
-                yield from results
-                return
+                return outcome
         uri = lake.uri(contract.ref)
         scoped = changes.where(spec.within(applying))
         if scd1:  # reduced to the newest per key when staged: no second window
             apply_scd1(scoped, uri, spec, lake.storage_options, applying, one_per_key=True)
         else:
-            apply(scoped, uri, spec, lake.storage_options, applying)
-        applied = _applied(contract, spec, lake, report, applying, through)
-        summary = {**applied.summary, "out_of_range_quarantined": out_of_range_rows}
-        if not blocked:
-            yield dg.MaterializeResult(
-                metadata=record_commit(context, contract, lake, applied.rows, summary),
-            )
-            yield from results
+            apply_scd2(scoped, uri, spec, lake.storage_options, applying)
+        outcome.applied = _applied(contract, spec, lake, report, applying, through)
+        outcome.applied.summary["out_of_range_quarantined"] = out_of_range_rows
+        return outcome
+
+
+def materializations(
+    context: AssetExecutionContext,
+    contract: Contract,
+    lake: Lake,
+    applied: "_Applied",
+    blocked: Iterable[str],
+    applying: list[date] | None,
+) -> Iterator[dg.MaterializeResult | dg.AssetMaterialization]:
+    """What the step records of an apply (its own or a job's): the table, or the applied partitions."""
+    if not blocked:
+        yield dg.MaterializeResult(
+            metadata=record_commit(context, contract, lake, applied.rows, applied.summary)
+        )
+        return
+    # some partitions were held back: record exactly the applied ones, and no output, so that
+    # downstream does not run on a partly applied range (the blocking check stops it too)
+    for day in applying or []:
+        label = day.isoformat()
+        rows = applied.rows_by_partition.get(label, 0)
+        yield dg.AssetMaterialization(
+            asset_key=context.asset_key,
+            partition=label,
+            metadata=record_commit(context, contract, lake, rows, applied.summary, partition=label),
+        )
+
+
+def plan_to_extras(plan: Plan) -> list[list[Any]]:
+    """The reading plan as JSON (Pipes extras): [[since or None, [day, ...] or None], ...]."""
+    return [
+        [since.isoformat() if since else None, [d.isoformat() for d in days] if days is not None else None]
+        for since, days in plan.items()
+    ]
+
+
+def plan_from_extras(extras: list[list[Any]]) -> Plan:
+    return {
+        (_utc(datetime.fromisoformat(since)) if since else None): (
+            [date.fromisoformat(d) for d in days] if days is not None else None
+        )
+        for since, days in extras
+    }
+
+
+# what the job reports besides the summary (platform_assets/emr_job.py)
+APPLIED, ROWS, APPLYING = "applied", "rows", "applied_partitions"
+
+
+def job_report(outcome: ApplyOutcome) -> dict[str, Any]:
+    """The materialization a job reports of its apply: the summary plus what the step needs to record it."""
+    applied = outcome.applied
+    applying = [d.isoformat() for d in outcome.applying] if outcome.applying is not None else None
+    metadata: dict[str, Any] = {
+        APPLIED: applied is not None,
+        APPLYING: dg.MetadataValue.json(applying),
+        BLOCKED_PARTITIONS: dg.MetadataValue.json(sorted(outcome.blocked)),
+        "out_of_range_quarantined": outcome.out_of_range_rows,
+    }
+    if applied is not None:
+        metadata |= {ROWS: applied.rows, **applied.summary}
+    return metadata
+
+
+def _as_job(
+    context: AssetExecutionContext,
+    contract: Contract,
+    lake: Lake,
+    partitions: list[date] | None,
+    plan: Plan,
+) -> Iterator:
+    """PLATFORM_ENGINE=emr_serverless: the engine work as a job run, given what the instance knows."""
+    job = submit_job(context, contract, lake, "change_apply", partitions, {"plan": plan_to_extras(plan)})
+    reported = job.reported
+    yield from out_of_range_observation(context, int(reported.get("out_of_range_quarantined") or 0))
+    if reported.get(APPLIED):
+        labels = reported.get(APPLYING)
+        applying = [date.fromisoformat(d) for d in labels] if labels is not None else None
+        applied = _Applied(int(reported[ROWS]), reported.get(ROWS_BY_PARTITION) or {}, job.metadata)
+        yield from materializations(
+            context, contract, lake, applied, reported.get(BLOCKED_PARTITIONS) or [], applying
+        )
+    yield from job.checks
+
+
+def out_of_range_observation(context: AssetExecutionContext, rows: int) -> list[dg.AssetObservation]:
+    """Changes quarantined for a date no partition takes: counted even when nothing else is applied."""
+    if not rows:
+        return []
+    metadata = {"out_of_range_quarantined": rows, "quarantine_rule": RULE}
+    return [dg.AssetObservation(asset_key=context.asset_key, metadata=metadata)]
+
+
+def build_change_apply_asset(
+    contract: Contract,
+    contracts: dict[str, Contract],
+    change_feed: ChangeFeed,
+    enrich: Enrich | None = None,
+) -> dg.AssetsDefinition:
+    cdc = ChangeApply(contract, change_feed, enrich)
+
+    @dg.asset(
+        **asset_kwargs(contract, contracts, {"spark"}),
+        required_resource_keys={"spark", "lake"},
+        output_required=False,
+    )
+    def _change_apply(context: AssetExecutionContext) -> Iterator:
+        lake: Lake = context.resources.lake.lake
+        partitions = partition_dates(context) if cdc.spec.partition_by else None
+        plan = reading_plan(context, partitions)  # what the instance says was applied before
+        if context.resources.spark.submits_jobs:  # PLATFORM_ENGINE=emr_serverless
+            yield from _as_job(context, contract, lake, partitions, plan)
             return
-        # some partitions were held back: record exactly the applied ones, and no output, so that
-        # downstream does not run on a partly applied range (the blocking check stops it too)
-        by_partition = applied.rows_by_partition
-        for day in applying or []:
-            yield dg.AssetMaterialization(
-                asset_key=context.asset_key,
-                partition=day.isoformat(),
-                metadata=record_commit(
-                    context,
-                    contract,
-                    lake,
-                    by_partition.get(day.isoformat(), 0),
-                    summary,
-                    partition=day.isoformat(),
-                ),
+        spark = context.resources.spark.get_session()
+        outcome = apply_changes(cdc, spark, lake, partitions, plan, context.run.run_id, context.log)
+        yield from out_of_range_observation(context, outcome.out_of_range_rows)
+        report = outcome.report
+        results = check_events(context, contract, report, partitions, outcome.blocked)
+        record_quality_results(context, contract, report, outcome.blocked)
+        if outcome.applied is not None:
+            yield from materializations(
+                context, contract, lake, outcome.applied, outcome.blocked, outcome.applying
             )
         yield from results
 
+    CHANGE_APPLIES[contract.dataset] = cdc
     return _change_apply
 
 
