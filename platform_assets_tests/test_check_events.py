@@ -15,7 +15,7 @@ import dagster as dg
 
 from platform_assets.contracts import load_contracts
 from platform_assets.layers.specs import RANGE_END, RANGE_START, asset_key
-from platform_assets.quality.check_events import check_events, partition_results
+from platform_assets.quality.check_events import check_events, partition_results, rule_evaluations
 from platform_assets.quality.checks import check_specs
 from platform_assets.quality.evaluate import QualityReport, RuleOutcome
 from platform_assets.sensors.alerts import check_failure_alerts
@@ -103,3 +103,18 @@ def test_a_30_partition_range_run_records_one_evaluation_per_rule_and_alerts_on_
             alerts[0].message
             == f"{DATASET}: check {FAILING_RULE} failed in partition {BAD_DAY} (2 failing row(s))"
         )
+
+
+def test_an_unpartitioned_assets_check_sample_masks_the_contracts_pii_columns() -> None:
+    """silver/customers is unpartitioned: its failing-row samples go through ``check_result``, whose
+    metadata everyone with UI access reads; the contract's PII columns are masked there too."""
+    contract = load_contracts()["silver/customers"]
+    rule = next(r for r in contract.rules if r.name == "email_matches_regex")
+    bad = {"customer_id": 7, "email": "ann.smith-at-example.com", "name": "Ann Smith", "country": "DE"}
+    outcome = RuleOutcome(rule, evaluated=3, failed=1, failed_partitions=["__all__"], sample=[bad])
+    key = asset_key(contract.dataset)
+    (result,) = rule_evaluations(key, contract, QualityReport([outcome], {"__all__": 3}), None)
+    assert not result.passed
+    assert result.metadata["failing_rows_sample"].value == [
+        {"customer_id": 7, "email": "a***", "name": "A***", "country": "DE"}
+    ]

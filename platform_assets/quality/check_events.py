@@ -16,7 +16,6 @@ See docs/data-quality.md ("Checks in the Dagster UI").
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -25,9 +24,8 @@ from typing import Any
 import dagster as dg
 from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 
-from platform_assets.contracts.masking import mask_row, pii_columns
 from platform_assets.contracts.model import Contract
-from platform_assets.quality.checks import check_result
+from platform_assets.quality.checks import check_result, masked_sample
 from platform_assets.quality.describe import rule_sentence
 from platform_assets.quality.evaluate import QualityReport, RuleOutcome
 
@@ -63,11 +61,6 @@ def _result(label: str | None, passed: bool, evaluated: int, failed: int) -> dic
         "failed_rows": failed,
         "failed_percent": _percent(failed, evaluated),
     }
-
-
-def _sample(outcome: RuleOutcome, contract: Contract) -> list[dict[str, Any]]:
-    rows = [mask_row(r, pii_columns(contract)) for r in outcome.sample[:_SAMPLE_ROWS]]
-    return json.loads(json.dumps(rows, default=str))
 
 
 def _evaluation(
@@ -107,7 +100,7 @@ def _evaluation(
         PARTITION_RESULTS: dg.MetadataValue.json(results),
         "severity": rule.severity.value,
         "expectation": rule.expectation,
-        "failing_rows_sample": dg.MetadataValue.json(_sample(outcome, contract)),
+        "failing_rows_sample": dg.MetadataValue.json(masked_sample(outcome, contract, _SAMPLE_ROWS)),
     }
     if outcome.message:
         metadata["error"] = outcome.message
@@ -132,7 +125,7 @@ def rule_evaluations(
     """One result per rule (``AssetCheckResult`` for a whole table, ``AssetCheckEvaluation`` with every
     partition's result for a partitioned run): what the step yields, and an EMR Serverless job reports."""
     if partitions is None:
-        return [check_result(o) for o in report.outcomes]
+        return [check_result(o, contract) for o in report.outcomes]
     # the run's partitions; rows outside them (no business date, a stray date) are not published by
     # this run and are reported apart, summed, in the same evaluation
     labels = sorted(d.isoformat() for d in partitions)

@@ -7,6 +7,7 @@ from typing import Any
 
 import dagster as dg
 
+from platform_assets.contracts.masking import mask_row, pii_columns
 from platform_assets.contracts.model import Contract
 from platform_assets.contracts.rules import Rule
 from platform_assets.quality.describe import describe_rule
@@ -41,14 +42,19 @@ def _describe(rule: Rule) -> str:
     return describe_rule(rule)
 
 
-def _jsonable(value: Any) -> Any:
-    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+def masked_sample(outcome: RuleOutcome, contract: Contract, rows: int | None = None) -> list[dict[str, Any]]:
+    """The failing rows a check shows, JSON-ready, with the contract's PII columns masked: a check's
+    metadata is read by everyone with UI access, outside the governed read path."""
+    pii = pii_columns(contract)
+    return json.loads(json.dumps([mask_row(row, pii) for row in outcome.sample[:rows]], default=str))
 
 
-def check_result(outcome: RuleOutcome, extra: dict[str, Any] | None = None) -> dg.AssetCheckResult:
+def check_result(
+    outcome: RuleOutcome, contract: Contract, extra: dict[str, Any] | None = None
+) -> dg.AssetCheckResult:
     """The DLT-style record of one rule: evaluated, failed, percent, failing partitions, a sample."""
     rule = outcome.rule
-    sample = [{k: _jsonable(v) for k, v in row.items()} for row in outcome.sample]
+    sample = masked_sample(outcome, contract)
     metadata: dict[str, Any] = {
         "evaluated_rows": outcome.evaluated,
         "failed_rows": outcome.failed,
