@@ -3,9 +3,10 @@
 For each scale the sandbox generator makes the order stream (``orders_per_day * scale`` orders a
 day, with its planted defects), and a fresh process on an empty lake measures four stages:
 
-- ``bronze``: the stream except its last 1%, parsed as Kafka messages are (``parse_message``), typed
-  by the contract and appended to ``bronze/order_events`` with its offsets (the broker itself is left
-  out: the tests cover it);
+- ``bronze``: the stream except its last 1%, handed over as the Kafka reader hands a batch
+  (``ReceivedMessages``, column by column), typed by the contract and appended to
+  ``bronze/order_events`` with its offsets (the broker itself is left out: the tests cover it);
+  ``--bronze-only`` stops after it;
 - ``silver``: one tick of the ``orders_apply_sensor`` and the runs it requests (every order date
   the first time: the ``orders_apply_job``, i.e. the ``silver/orders`` change apply and
   ``silver/order_lines``), as the daemon would run them;
@@ -98,8 +99,11 @@ def _reference(lake: Any, platform_silver: dict[str, Any], work: Path) -> dict[s
     return out
 
 
-def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -> dict[str, Any]:
-    """Run the four stages on a fresh lake in this process; returns their figures."""
+def measure_scale(
+    scale: float, days: int, seed: int, reference: bool = False, bronze_only: bool = False
+) -> dict[str, Any]:
+    """Run the four stages on a fresh lake in this process (only ``bronze`` if ``bronze_only``);
+    returns their figures."""
     import dagster as dg
     import pandas  # noqa: F401  (imported lazily by the Delta writes: a one-off cost kept off the clock)
 
@@ -168,6 +172,11 @@ def measure_scale(scale: float, days: int, seed: int, reference: bool = False) -
         with dg.DagsterInstance.ephemeral() as instance:
             driver = SensorDriver(defs, instance, build_resources(settings), ORDERS_APPLY_SENSOR)
             figures["bronze"] = ingest(0, split)
+            if bronze_only:
+                stream.close()
+                figures["wall_seconds"] = round(time.perf_counter() - started_all, 3)
+                figures["peak_rss_mib"] = _peak_rss_mib()
+                return figures
             figures["silver"] = apply(driver)
             figures["silver"].pop("order_dates")
             if reference:  # the same logic by hand, over the same bronze, before the increment
@@ -390,9 +399,14 @@ def _ingest_stream(lake: Any, contract: Any, produced: _Produced, count: int) ->
         now = datetime.now(UTC)
         meta = Batch(now.date(), now, f"kafka:{TOPIC}", f"bench:{now.isoformat()}")
         started = time.perf_counter()
-        received = ReceivedMessages(TOPIC)
-        for message in chunk:
-            received.add(0, message.position, message.key, message.value)
+        # as the reader takes a consume() batch: column by column (ReceivedMessages.extend)
+        received = ReceivedMessages(
+            TOPIC,
+            [0] * len(chunk),
+            [m.position for m in chunk],
+            [m.key for m in chunk],
+            [m.value for m in chunk],
+        )
         del chunk
         batch = SourceBatch(records=received.payloads(), offsets={app_id(TOPIC, 0): received.offsets[-1]})
         _, conformed, letters = ingest_increment(lake, contract, meta, lambda _, b=batch: b)
@@ -445,7 +459,12 @@ def _typing_comparison(contract: Any, chunk: list[Any]) -> dict[str, Any]:
 
 
 def run_benchmark(
-    scales: list[float], days: int, seed: int, output: Path, reference: bool = False
+    scales: list[float],
+    days: int,
+    seed: int,
+    output: Path,
+    reference: bool = False,
+    bronze_only: bool = False,
 ) -> dict[str, Any]:
     """Each scale in its own process (a clean peak-memory figure); prints progress, writes ``output``."""
     from platform_assets.settings import PlatformSettings
@@ -456,9 +475,19 @@ def run_benchmark(
         with tempfile.NamedTemporaryFile(suffix=".json") as handle:
             command = [sys.executable, "-m", __name__, "--scale", str(scale), "--days", str(days)]
             command += ["--seed", str(seed), "--out", handle.name] + (["--reference"] if reference else [])
+            command += ["--bronze-only"] if bronze_only else []
             subprocess.run(command, check=True)
             figures = json.loads(Path(handle.name).read_text())
         results.append(figures)
+        if bronze_only:
+            bronze = figures["bronze"]
+            print(
+                f"scale {scale:g}: {figures['messages']} messages; bronze {bronze['rows']} rows in "
+                f"{bronze['seconds']:.2f} s ({bronze['messages_per_second']} messages/s), "
+                f"peak {bronze['peak_rss_mib']} MiB",
+                flush=True,
+            )
+            continue
         print(
             f"scale {scale:g}: {figures['messages']} messages; "
             + "; ".join(
@@ -521,8 +550,10 @@ def _child(argv: list[str]) -> int:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--reference", action="store_true")
+    parser.add_argument("--bronze-only", action="store_true")
     args = parser.parse_args(argv)
-    args.out.write_text(json.dumps(measure_scale(args.scale, args.days, args.seed, args.reference)))
+    figures = measure_scale(args.scale, args.days, args.seed, args.reference, args.bronze_only)
+    args.out.write_text(json.dumps(figures))
     return 0
 
 

@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also run the silver order logic by hand in DuckDB and Polars (dev dependencies) and compare",
     )
+    bench.add_argument(
+        "--bronze-only",
+        action="store_true",
+        help="measure only the bronze ingest of the stream (its messages/s and peak memory)",
+    )
     ops_cli.add_commands(commands)  # restore, dr (platform_assets/operations/cli.py)
     _add_reporting_commands(commands)
     ui = commands.add_parser(
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         from platform_assets.benchmark import run_benchmark
 
         scales = [float(s) for s in args.scales.split(",") if s.strip()]
-        run_benchmark(scales, args.days, args.seed, args.output, args.reference)
+        run_benchmark(scales, args.days, args.seed, args.output, args.reference, args.bronze_only)
         return 0
     if args.command == "replay-dlq":
         return _replay_dlq(args.dataset)

@@ -225,3 +225,80 @@ def test_any_number_in_lines_or_totals_renders_as_per_record(prices: list[Any], 
     lines = [{**LINE, "line_no": i, "unit_price": p} for i, p in enumerate(prices)]
     received = _messages([json.dumps(_event(lines=lines, order_total=total)).encode()] * 2)
     assert_same(ORDERS, _per_record(received), _batch(received))
+
+
+def _compact(event: dict[str, Any], **texts: str) -> bytes:
+    """The event as a producer writes it (no whitespace), with ``texts`` put in verbatim where the
+    event holds their name as a string (number texts ``json.dumps`` would never write)."""
+    value = json.dumps(event, separators=(",", ":")).encode()
+    for name, text in texts.items():
+        value = value.replace(f'"{name}"'.encode(), text.encode())
+    return value
+
+
+def _priced(price: Any, **line: Any) -> dict[str, Any]:
+    return _event(lines=[{**LINE, "unit_price": price, **line}])
+
+
+# (message, typed on the batch path): compact messages, so the lines take the batch-wide path that
+# spaces the raw text; every other message goes to the per-record path, whatever its outcome
+COMPACT: list[tuple[bytes | None, bool]] = [
+    (_compact(_priced(262.3)), True),
+    (_compact(_priced(150)), True),  # an integer price stays an integer
+    (_compact(_priced(-4.0)), True),
+    (_compact(_priced("P"), P="0.0001"), True),
+    (_compact(_priced("P"), P="1234567.12345678"), True),  # 15 significant digits
+    (_compact(_priced("P"), P="0.00001"), False),  # json.dumps writes 1e-05
+    (_compact(_priced("P"), P="2.50"), False),  # written back as 2.5
+    (_compact(_priced("P"), P="-0"), False),  # the integer 0
+    (_compact(_priced("P"), P="1E5"), False),
+    (_compact(_priced("P"), P="12345678.5"), False),  # more digits than the batch path renders
+    (_compact(_priced("P"), P="0.1234567890123456789"), False),  # rounds to a float
+    (_compact(_priced(10**20)), False),
+    (_compact(_event(lines=[{"unit_price": 1.5, **LINE}])), False),  # keys in another order
+    (_compact(_priced(2.5, note="gift")), False),  # an extra key: kept per record
+    (_compact(_priced(2.5, quantity=2.0)), False),  # a float quantity: dead letter
+    (_compact(_priced(2.5, quantity="3")), False),
+    (_compact(_priced(True)), False),
+    (_compact(_event(lines=[])), False),
+    (_compact(_event(lines=None)), False),
+    (_compact(_event(lines="[]")), False),
+    (_compact(_event(customer_id="12")), False),
+    (_compact(_event(customer_id=True)), False),
+    (_compact(_event(order_total="abc")), False),
+    (_compact(_event(event_time="2026-11-01T10:00:00")), False),  # naive: UTC, per record
+    (_compact(_event(event_time="2026-02-30T10:00:00Z")), False),
+    (_compact(_event(order_id=_DROP)), False),
+    (_compact(_event(coupon="X-1")), False),
+    (_compact(_event(event_id=123)), False),
+    (b'{"event_id":"evt-9","lines":[{"line_no":1,', False),
+    (b"\xff\xfe", False),
+    (None, False),
+    (_compact(_event(schema_version=2, channel="web")), True),
+]
+
+
+def test_a_compact_batch_with_every_kind_of_bad_field_types_as_per_record() -> None:
+    """Valid rows and every kind of bad field, as producers send them (compact JSON): the batch gives
+    exactly the per-record path's rows (values, order, positions) and dead letters (position, error
+    text, raw bytes, context), and types on the batch path exactly the plainly valid messages."""
+    values = [value for value, _ in COMPACT] * 3  # a column failing in some records only
+    received = _messages(values, keys=[b"\xff" if i % 7 == 0 else b"k" for i in range(len(values))])
+    reference, batch = _per_record(received), _batch(received)
+    assert_same(ORDERS, reference, batch)
+    plain = sum(fast for _, fast in COMPACT) * 3
+    assert batch.typed_per_record == len(values) - plain
+    assert batch.row_count == len(reference.rows) and len(reference.dead_letters) == 13 * 3
+    texts = {r["lines"] for r in reference.rows}
+    assert '[{"line_no": 1, "product_id": 3, "quantity": 2, "unit_price": 1e-05}]' in texts
+    assert '[{"line_no": 1, "product_id": 3, "quantity": 2, "unit_price": 2.5}]' in texts
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    prices=st.lists(st.one_of(finite, st.integers(-(10**20), 10**20)), min_size=1, max_size=4),
+)
+def test_any_number_in_compact_lines_renders_as_per_record(prices: list[Any]) -> None:
+    lines = [{**LINE, "line_no": i, "unit_price": p} for i, p in enumerate(prices)]
+    received = _messages([_compact(_event(lines=lines))] * 2)
+    assert_same(ORDERS, _per_record(received), _batch(received))

@@ -146,3 +146,18 @@ def test_the_comparison_counts_rows_that_differ(tmp_path: Path) -> None:
 
     assert compare(source("a"), source("b")) == {}  # doubles agree to 6 places
     assert compare(source("a"), source("c")) == {"orders": 2}
+
+
+def test_the_bronze_only_mode_ingests_the_stream_and_stops(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "bench.json"
+    assert cli.main(["bench", "--scales", "0.2", "--bronze-only", "--output", str(output)]) == 0
+    assert "messages/s" in capsys.readouterr().out
+    (figures,) = json.loads(output.read_text())["results"]
+    messages = generate_order_events(seed=7, days=3, scale=0.2).messages
+    split = len(messages) - max(1, round(len(messages) * INCREMENT_FRACTION))
+    assert figures["bronze"]["rows"] == sum(1 for m in messages[:split] if m.valid)
+    assert figures["bronze"]["messages"] == split and figures["bronze"]["peak_rss_mib"] > 0
+    assert figures["bronze"]["typing_first_batch"]["messages"] == split
+    assert "silver" not in figures and "gold" not in figures

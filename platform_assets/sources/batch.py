@@ -57,16 +57,17 @@ class JsonPayloads:
     fast path leaves to that path.
     """
 
-    positions: list[str]
+    positions: Sequence[str]  # a list, or an Arrow string array
     values: list[bytes | None]
-    supplied: dict[str, list[Any]]
+    supplied: dict[str, Sequence[Any]]  # lists, or Arrow arrays
     record: Callable[[int], Any]
 
     def __len__(self) -> int:
         return len(self.positions)
 
     def __getitem__(self, i: int) -> tuple[str, Any]:  # the (position, record) pairs of the per-record path
-        return self.positions[i], self.record(i)
+        position = self.positions[i]
+        return position if isinstance(position, str) else position.as_py(), self.record(i)
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         return (self[i] for i in range(len(self)))

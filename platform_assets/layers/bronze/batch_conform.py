@@ -23,6 +23,7 @@ from operator import attrgetter
 from typing import Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -166,6 +167,7 @@ def conform_batch(
         supplied, positions = {}, [p for p, _ in received]
         record_at = lambda i: received[i][1]  # noqa: E731
     count = len(positions)
+    position_column = positions if isinstance(positions, pa.Array) else pa.array(positions, pa.string())
     plan = _plan(contract, source_columns, list(supplied), shapes)
     decoded = _decoded(plan, received) if not unchecked else [None] * count
     specs = {c.name: c for c in contract.columns}
@@ -197,34 +199,39 @@ def conform_batch(
     for name, values in supplied.items():
         if name not in source_columns:
             continue
-        typed = pa.array(values, schema.field(name).type)  # ints and text from the reader itself
+        # ints and text from the reader itself, as Arrow already or as Python values
+        kind = schema.field(name).type
+        typed = values.cast(kind) if isinstance(values, pa.Array) else pa.array(values, kind)
         columns[name] = typed if good_at is None else typed.take(good_at)
         if not specs[name].nullable:
             unfit = pc.or_(unfit, pc.is_null(columns[name]))
-    fast = pc.invert(unfit)
-    index = pa.array(range(count), pa.int64()) if good_at is None else good_at.cast(pa.int64())
+    index = pa.array(np.arange(count, dtype=np.int64)) if good_at is None else good_at
     refused = [i for i, d in enumerate(decoded) if d is None] if good_at is not None else []
-    slow_indices = sorted(refused + index.filter(unfit).to_pylist())
+    any_unfit = pc.any(unfit).as_py()
+    slow_indices = sorted(refused + index.filter(unfit).to_pylist()) if any_unfit else refused
     # the per-record path sees each refused record with its index as the position, so that its rows
     # and dead letters can be put back in order and given their real position afterwards
     out = conform_records(contract, [(i, record_at(i)) for i in slow_indices], source_columns, field_checks)
     for letter in out.dead_letters:
-        letter["_position"] = positions[letter["_position"]]
-    fast_positions = pa.array(positions, pa.string())
+        letter["_position"] = position_column[letter["_position"]].as_py()
+    fast_positions = position_column
     if good_at is not None:
         fast_positions = fast_positions.take(good_at)
     fast_table = pa.table({name: columns[name] for name in source_columns})
     fast_table = fast_table.append_column("_position", fast_positions).append_column("_index", index)
-    fast_table = fast_table.filter(fast)
+    if any_unfit:
+        fast_table = fast_table.filter(pc.invert(unfit))
     for name in source_columns:
         present = fast_table.num_rows - fast_table.column(name).null_count
         if present:
             out.present_by_field[name] = out.present_by_field.get(name, 0) + present
     for name in out.new_fields:  # additive drift of the per-record rows: text, null in the others
         fast_table = fast_table.append_column(name, pa.nulls(fast_table.num_rows, pa.string()))
-    slow_table = _rows_table(schema, out, positions).select(fast_table.column_names)
-    combined = pa.concat_tables([fast_table, slow_table.cast(fast_table.schema)])
-    combined = combined.take(pc.sort_indices(combined.column("_index")))
+    combined = fast_table
+    if out.rows:  # the per-record path's rows, put back where they were received
+        slow_table = _rows_table(schema, out, position_column).select(fast_table.column_names)
+        combined = pa.concat_tables([fast_table, slow_table.cast(fast_table.schema)])
+        combined = combined.take(pc.sort_indices(combined.column("_index")))
     out.table = combined.select([*source_columns, *out.new_fields, "_position"])
     out.rows = TableRows(out)  # type: ignore[assignment]
     out.received = count
@@ -266,12 +273,12 @@ class TableRows(Sequence[dict[str, Any]]):
         return self._rows()[index]
 
 
-def _rows_table(schema: pa.Schema, out: Conformed, positions: Sequence[str]) -> pa.Table:
+def _rows_table(schema: pa.Schema, out: Conformed, positions: pa.Array) -> pa.Table:
     """The per-record path's accepted rows as Arrow, with their index in the batch."""
     arrays = {f.name: pa.array([r.get(f.name) for r in out.rows], f.type) for f in schema}
     for name in out.new_fields:
         arrays[name] = pa.array([r.get(name) for r in out.rows], pa.string())
     indices = [r["_position"] for r in out.rows]
-    arrays["_position"] = pa.array([positions[i] for i in indices], pa.string())
+    arrays["_position"] = positions.take(pa.array(indices, pa.int64()))
     arrays["_index"] = pa.array(indices, pa.int64())
     return pa.table(arrays)

@@ -80,15 +80,13 @@ def conform_task(contract: Contract, topic: str) -> Task:
     """The executor side: type one task's messages by the contract, as the process path does."""
 
     def conform(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        received = ReceivedMessages(topic)
         table = pa.Table.from_batches(list(batches))
         if table.num_rows == 0:
             return
         table = table.sort_by([("partition", "ascending"), ("offset", "ascending")])
-        for partition, offset, key, value in zip(
-            *(table.column(n).to_pylist() for n in ("partition", "offset", "key", "value")), strict=True
-        ):
-            received.add(partition, offset, key, value)
+        received = ReceivedMessages(
+            topic, *(table.column(n).to_pylist() for n in ("partition", "offset", "key", "value"))
+        )
         conformed = conform_by_contract(contract, received.payloads())
         # a task reads one partition's range: ordered by (partition, first offset), its last offset noted
         info = {"last_offset": received.offsets[-1]}

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -57,39 +58,64 @@ class FieldShape:
     canonical_text: Callable[[list[Any]], tuple[pa.Array, pa.Array | None]]
 
 
-class Line(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    """One order line as ``lines_error`` accepts it; fields in sorted order, as ``json.dumps(sort_keys)``."""
-
-    line_no: int
-    product_id: int
-    quantity: int
-    unit_price: int | float
+def _joined(chunks: list[Any]) -> tuple[bytes, np.ndarray]:
+    """Buffer-like values (``msgspec.Raw``) as one buffer and their int64 offsets into it."""
+    offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, chunks), dtype=np.int64, count=len(chunks)), out=offsets[1:])
+    return b"".join(chunks), offsets
 
 
-_encode = msgspec.json.Encoder().encode
+def _array(kind: pa.DataType, data: bytes, offsets: np.ndarray, valid: pa.Array | None = None) -> pa.Array:
+    """A large binary or text array over one buffer, no copy; ``valid`` (booleans, no nulls) marks the
+    values that are set."""
+    bitmap = None if valid is None else valid.buffers()[1]
+    return pa.Array.from_buffers(kind, len(offsets) - 1, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
-def lines_text(values: list[Any]) -> tuple[pa.Array, pa.Array]:
-    """``json.dumps(lines, sort_keys=True)`` of decoded lines, for a whole batch in one encoding.
+# JSON numbers written exactly as ``json.dumps`` writes their ``json.loads`` (anything else goes to the
+# per-record path): integers of up to 18 digits ("-0" excluded), and decimals of at most 15 significant
+# digits (7 before the point, 8 after) without an exponent, not below 1e-4, no trailing 0 but in ".0"
+_INTEGER = r"(0|-?[1-9][0-9]{0,17})"
+_DECIMAL = r"(-?0\.(0|0{0,3}[1-9]([0-9]{0,11}[1-9])?)|-?[1-9][0-9]{0,6}\.(0|[0-9]{0,7}[1-9]))"
+_NUMBER = rf"({_INTEGER}|{_DECIMAL})"
+_WHITESPACE = (b" ", b"\t", b"\n", b"\r")
 
-    A line holds only numbers under four fixed keys, so the compact encoding differs from
-    ``json.dumps`` by its separators alone, except for floats that Python writes with an exponent
-    (below 1e-4 or from 1e16): those are marked, and typed per record. With no nested lists inside a
-    line, ``], [`` appears only between two records' lines, so the batch's encoding splits there.
+
+def number_objects_shape(fields: Mapping[str, type]) -> FieldShape:
+    """The shape of a non-empty JSON list of objects holding exactly ``fields``, each an integer
+    (``int``) or a number (``float``), typed a whole column at a time.
+
+    Each value is decoded as its raw JSON text (``msgspec.Raw``: no Python object per line). With any
+    whitespace removed, one regular expression checks the exact shape: the keys in the order
+    ``json.dumps(sort_keys=True)`` writes them, and only numbers that ``json.dumps`` would write back
+    as they are (``_NUMBER``). Such a text differs from the per-record path's ``json.dumps`` only by
+    its separators, which are spaced as ``json.dumps`` spaces them, for the whole batch at once. Any
+    other text is marked, so the per-record path (the check and the converter) types it.
     """
-    if not values:
-        return pa.array([], pa.string()), pa.array([], pa.bool_())
-    if any(v is None for v in values):  # a nullable column: encoded one by one
-        texts = [
-            _encode(v).replace(b",", b", ").replace(b":", b": ") if v is not None else None for v in values
-        ]
-    else:
-        spaced = _encode(values).replace(b",", b", ").replace(b":", b": ")
-        texts = spaced[2:-2].split(b"], [")
-    text = pc.binary_join_element_wise("[", pa.array(texts, pa.binary()).cast(pa.string()), "]", "")
-    if any(v is None for v in values):
-        text = pa.array(texts, pa.binary()).cast(pa.string())
-    return text, pc.match_substring_regex(text, r"\d[eE]|0\.0000")
+    members = ",".join(
+        f'"{name}":{_NUMBER if kind is float else _INTEGER}' for name, kind in sorted(fields.items())
+    )
+    item = r"\{" + members + r"\}"
+    shape = rf"^\[{item}(,{item})*\]$"
+
+    def canonical_text(values: list[Any]) -> tuple[pa.Array, pa.Array]:
+        data, offsets = _joined(values)
+        if any(space in data for space in _WHITESPACE):  # not compact: compacted and spaced per value
+            compact = pc.replace_substring_regex(_array(pa.large_binary(), data, offsets), r"[ \t\n\r]+", "")
+            fits = pc.match_substring_regex(compact, shape)
+            text = pc.if_else(fits, compact, pa.scalar(None, pa.large_binary())).cast(pa.large_string())
+            spaced = pc.replace_substring(pc.replace_substring(text, ",", ", "), ":", ": ")
+            return spaced.cast(pa.string()), pc.invert(fits)
+        fits = pc.match_substring_regex(_array(pa.large_binary(), data, offsets), shape)
+        # a space after every separator: each value's end moves by the separators before it
+        octets = np.frombuffer(data, np.uint8)
+        separators = np.flatnonzero((octets == ord(",")) | (octets == ord(":")))
+        spaced_offsets = offsets + np.searchsorted(separators, offsets)
+        spaced = data.replace(b",", b", ").replace(b":", b": ")
+        # the values that do not fit stay null (their bytes, maybe not text, are never read)
+        return _array(pa.large_string(), spaced, spaced_offsets, fits).cast(pa.string()), pc.invert(fits)
+
+    return FieldShape(msgspec.Raw, canonical_text)
 
 
 FIELD_CHECKS: dict[str, dict[str, FieldCheck]] = {
@@ -97,7 +123,7 @@ FIELD_CHECKS: dict[str, dict[str, FieldCheck]] = {
 }
 FIELD_SHAPES: dict[str, dict[str, FieldShape]] = {
     "bronze/order_events": {
-        "lines": FieldShape(Annotated[list[Line], msgspec.Meta(min_length=1)], lines_text),
+        "lines": number_objects_shape(LINE_FIELDS),
     },
 }
 

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from platform_assets.sources.batch import Committed, JsonPayloads, RawRecord, SourceBatch
@@ -158,9 +160,17 @@ class ReceivedMessages:
         self.keys.append(key)
         self.values.append(value)
 
+    def extend(self, messages: list[Any]) -> None:
+        """Consumed messages (confluent-kafka ``Message``s) added column by column, in order."""
+        self.partitions += [m.partition() for m in messages]
+        self.offsets += [m.offset() for m in messages]
+        self.keys += [m.key() for m in messages]
+        self.values += [m.value() for m in messages]
+
     def payloads(self) -> JsonPayloads:
-        """The values with the Kafka coordinates as supplied columns; ``record(i)`` is
-        ``parse_message`` of message ``i`` (for the records the batch path leaves to per-record typing)."""
+        """The values with the Kafka coordinates as supplied columns (Arrow arrays, built a column at
+        a time); ``record(i)`` is ``parse_message`` of message ``i`` (for the records the batch path
+        leaves to per-record typing)."""
         topic, partitions, offsets, keys, values = (
             self.topic,
             self.partitions,
@@ -168,17 +178,32 @@ class ReceivedMessages:
             self.keys,
             self.values,
         )
-        prefix = f"{topic}-"
+        partition_column = pa.array(partitions, pa.int32())
+        offset_column = pa.array(offsets, pa.int64())
+        positions = pc.binary_join_element_wise(
+            f"{topic}-", partition_column.cast(pa.string()), "@", offset_column.cast(pa.string()), ""
+        )
         return JsonPayloads(
-            positions=[f"{prefix}{p}@{o}" for p, o in zip(partitions, offsets, strict=True)],
+            positions=positions,
             values=values,
             supplied={
-                "_topic": [topic] * len(values),
-                "_partition": partitions,
-                "_offset": offsets,
-                "_key": [k.decode("utf-8", "backslashreplace") if k is not None else None for k in keys],
+                "_topic": pa.repeat(pa.scalar(topic, pa.string()), len(values)),
+                "_partition": partition_column,
+                "_offset": offset_column,
+                "_key": key_column(keys),
             },
             record=lambda i: parse_message(topic, partitions[i], offsets[i], keys[i], values[i]),
+        )
+
+
+def key_column(keys: list[bytes | None]) -> pa.Array:
+    """The keys as text, as ``parse_message`` decodes them: UTF-8, other bytes backslash-escaped."""
+    binary = pa.array(keys, pa.binary())
+    try:
+        return binary.cast(pa.string())  # checks the UTF-8 of the whole column in one pass
+    except pa.ArrowInvalid:
+        return pa.array(
+            [k.decode("utf-8", "backslashreplace") if k is not None else None for k in keys], pa.string()
         )
 
 
@@ -244,17 +269,21 @@ def read_batch(
                     if position.offset >= targets[p]:
                         open_partitions.discard(p)
                 continue
-            for message in messages:
-                if message.error() is not None:
-                    raise KafkaException(message.error())
-                partition, offset = message.partition(), message.offset()
-                if partition not in open_partitions or offset >= targets[partition]:
-                    continue
-                received.add(partition, offset, message.key(), message.value())
-                last[partition] = offset
-                if offset >= targets[partition] - 1:
-                    open_partitions.discard(partition)
-                    consumer.pause([TopicPartition(source.topic, partition)])
+            failed = next((m for m in messages if m.error() is not None), None)
+            if failed is not None:
+                raise KafkaException(failed.error())
+            # what a consume() returns is taken column by column; the ends of partitions are checked
+            # per partition, not per message
+            kept = [
+                m
+                for m in messages
+                if m.partition() in open_partitions and m.offset() < targets[m.partition()]
+            ]
+            received.extend(kept)
+            last.update({m.partition(): m.offset() for m in kept})  # offsets rise within a partition
+            for partition in [p for p in open_partitions if last.get(p, -1) >= targets[p] - 1]:
+                open_partitions.discard(partition)
+                consumer.pause([TopicPartition(source.topic, partition)])
         if open_partitions:
             log(f"{source.topic}: read timed out; partitions {sorted(open_partitions)} resume next run")
     finally:
