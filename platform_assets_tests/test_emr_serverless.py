@@ -1,5 +1,6 @@
-"""PLATFORM_ENGINE=emr_serverless: gold/dim_currency (a Spark asset) and silver/customers (a change
-apply) submitted as job runs through dagster-aws Pipes.
+"""PLATFORM_ENGINE=emr_serverless: gold/dim_currency (a Spark asset), silver/customers (a change
+apply), and silver/orders + silver/order_lines (partitioned, a day held at the gate in a range run)
+submitted as job runs through dagster-aws Pipes.
 
 EMR Serverless cannot run on this machine, so the AWS side is moto's mock (``mock_aws``: EMR Serverless
 and CloudWatch Logs) -- the one mock the rules allow, for a cloud service. Everything else is real: the
@@ -15,7 +16,8 @@ answers it with a fixed URL.
 
 The materialization must carry what the entry point reported (rows, gate outcome, job engine) and the
 job run's id, and the table the job wrote must equal the in-process (Sail) run's; for the change apply,
-after each of two increments, with the same ``applied_through``.
+after each of two increments, with the same ``applied_through``; for the range runs, the same
+per-partition materializations, check results and held-at-gate observations as in-process.
 """
 
 from __future__ import annotations
