@@ -104,9 +104,11 @@ class Job:
     def run_id(self) -> str:
         return self.pipes.get_extra("run_id")
 
-    def report_quality(self, report: Any, blocked: Iterable[str]) -> None:
-        """One check result per contract rule, and the rows of ops/quality_results, as the step would."""
-        from platform_assets.quality.check_events import rule_evaluations
+    def report_quality(self, report: Any, blocked: Iterable[str]) -> dict[str, Any]:
+        """One check result per contract rule, and the rows of ops/quality_results, as the step would;
+        returns what the materialization adds: the rules that held each blocked partition."""
+        from platform_assets.layers.emr_asset import HELD_AT_GATE
+        from platform_assets.quality.check_events import held_at_gate, rule_evaluations
         from platform_assets.quality.results import evaluations, write_evaluations
 
         key = dg.AssetKey(self.dataset.split("/"))
@@ -120,6 +122,8 @@ class Job:
         attempt = int(self.pipes.get_extra("attempt"))
         rows = evaluations(self.contract, report, blocked, self.run_id, attempt)
         write_evaluations(self.lake, rows, self.run_id, self.dataset, attempt)
+        held = held_at_gate(report, blocked) if self.partitions is not None else {}
+        return {HELD_AT_GATE: dg.MetadataValue.json(held)}
 
 
 def _spark_asset(job: Job, spark: Any) -> dict[str, Any]:
@@ -135,8 +139,8 @@ def _spark_asset(job: Job, spark: Any) -> dict[str, Any]:
         f"{outcome.published_partitions or 'the table'}, blocked {outcome.blocked_partitions}, "
         f"{outcome.quarantined_rows} quarantined"
     )
-    job.report_quality(outcome.report, outcome.blocked_partitions)
-    return {
+    held = job.report_quality(outcome.report, outcome.blocked_partitions)
+    return held | {
         PUBLISHED_ROWS: outcome.published_rows,
         ROWS_BY_PARTITION: dg.MetadataValue.json(outcome.published_rows_by_partition),
         "published_partitions": dg.MetadataValue.json(outcome.published_partitions),
@@ -168,8 +172,7 @@ def _change_apply(job: Job, spark: Any) -> dict[str, Any]:
         )
         + f", blocked {sorted(outcome.blocked)}"
     )
-    job.report_quality(outcome.report, outcome.blocked)
-    return job_report(outcome)
+    return job.report_quality(outcome.report, outcome.blocked) | job_report(outcome)
 
 
 KINDS: dict[str, Callable[[Job, Any], dict[str, Any]]] = {

@@ -1,5 +1,6 @@
-"""PLATFORM_ENGINE=emr_serverless: gold/dim_currency (a Spark asset) and silver/customers (a change
-apply) submitted as job runs through dagster-aws Pipes.
+"""PLATFORM_ENGINE=emr_serverless: gold/dim_currency (a Spark asset), silver/customers (a change
+apply), and silver/orders + silver/order_lines (partitioned, a day held at the gate in a range run)
+submitted as job runs through dagster-aws Pipes.
 
 EMR Serverless cannot run on this machine, so the AWS side is moto's mock (``mock_aws``: EMR Serverless
 and CloudWatch Logs) -- the one mock the rules allow, for a cloud service. Everything else is real: the
@@ -15,7 +16,8 @@ answers it with a fixed URL.
 
 The materialization must carry what the entry point reported (rows, gate outcome, job engine) and the
 job run's id, and the table the job wrote must equal the in-process (Sail) run's; for the change apply,
-after each of two increments, with the same ``applied_through``.
+after each of two increments, with the same ``applied_through``; for the range runs, the same
+per-partition materializations, check results and held-at-gate observations as in-process.
 """
 
 from __future__ import annotations
@@ -46,12 +48,15 @@ from platform_assets.engine.spark_resource import SparkEngine
 from platform_assets.lake.delta_tables import read_table
 from platform_assets.lake.location import Lake
 from platform_assets.lake.resource import LakeResource
+from platform_assets.layers.bronze.conform import arrow_schema
+from platform_assets.layers.emr_asset import HELD_AT_GATE
 from platform_assets.layers.gold import dim_currency
-from platform_assets.layers.silver import customers
+from platform_assets.layers.silver import customers, orders
 from platform_assets.layers.silver.change_apply_asset import APPLIED_THROUGH
 from platform_assets.layers.silver.fx_rates import conform_fx_rates
 from platform_assets.layers.spark_asset import TRANSFORMS, TransformInputs
 from platform_assets.operations.checksum import table_checksum
+from platform_assets.quality.check_events import PARTITION_RESULTS
 from platform_assets.quality.gate import publish_with_gate
 from platform_assets.quality.results import quality_results_uri
 from platform_assets_tests.test_engine_local_spark import AS_OF_DATES, _bronze_table
@@ -336,3 +341,179 @@ def test_a_change_apply_runs_as_an_emr_serverless_job_from_the_instances_applied
         assert not set(_driver_env(parameters)) & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
         options = settings_environment(_driver_env(parameters))["PLATFORM_STORAGE_OPTIONS"]
         assert json.loads(options) == {"AWS_REGION": REGION}
+
+
+# silver/orders (a partitioned change apply) and silver/order_lines (a partitioned Spark asset), three
+# days in one range run each: (order_id, currency, lines (line_no, quantity, unit_price)) by order date
+_D1, _D2, _D3 = (datetime(2026, 11, day, tzinfo=UTC) for day in (2, 3, 4))
+_ORDERS = {
+    _D1: [
+        ("ord-1", "USD", [(1, 2, 10.0)]),
+        # passes every orders rule, but its two lines share a line_no: order_lines holds this day
+        ("ord-2", "EUR", [(1, 1, 5.0), (1, 1, 5.0)]),
+    ],
+    _D2: [("ord-3", "XXX", [(1, 1, 7.5)]), ("ord-4", "GBP", [(1, 3, 1.0)])],  # XXX: orders holds this day
+    _D3: [("ord-5", "JPY", [(1, 4, 100.0), (2, 1, 50.0)])],
+}
+ORDERS, LINES = "silver/orders", "silver/order_lines"
+
+
+def _order_events(contracts: dict) -> pa.Table:
+    contract = contracts["bronze/order_events"]
+    rows = []
+    for day, day_orders in _ORDERS.items():
+        for n, (order_id, currency, lines) in enumerate(day_orders):
+            created = day + timedelta(hours=9, minutes=n)
+            items = [{"line_no": no, "product_id": 7, "quantity": q, "unit_price": p} for no, q, p in lines]
+            rows.append(
+                {
+                    "event_id": f"evt-{order_id}",
+                    "event_type": "created",
+                    "order_id": order_id,
+                    "customer_id": 1,
+                    "currency": currency,
+                    "lines": json.dumps(items),
+                    "order_total": sum(q * p for _, q, p in lines),
+                    "event_time": created,
+                    "created_time": created,
+                    "schema_version": 2,
+                    "channel": "web",
+                    "_topic": "orders",
+                    "_partition": 0,
+                    "_offset": len(rows),
+                    "_key": order_id,
+                    "_proc_date": day.date(),
+                    "_ingested_at": day + timedelta(hours=10),
+                    "_source": "kafka:orders",
+                    "_batch_id": f"kafka-{day.date()}",
+                    "_position": f"orders-0@{len(rows)}",
+                }
+            )
+    return pa.Table.from_pylist(rows, schema=arrow_schema(contract, [c.name for c in contract.columns]))
+
+
+def _gate_events(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    """What a range run recorded: the partitions materialized (with their row counts), the observations of the partitions held
+    at the gate, and each rule's evaluation (passed, per-partition results)."""
+
+    def recorded(kind: str) -> list[Any]:
+        return [e.event_specific_data for e in result.all_events if e.event_type_value == kind]
+
+    observed = [o.asset_observation for o in recorded("ASSET_OBSERVATION")]
+    return {
+        "materialized": {
+            m.materialization.partition: m.materialization.metadata["dagster/row_count"].value
+            for m in recorded("ASSET_MATERIALIZATION")
+        },
+        "held": {
+            o.partition: {k: v.value for k, v in o.metadata.items()}
+            for o in observed
+            if "held_at_gate" in o.metadata
+        },
+        "checks": {
+            c.check_name: (c.passed, c.metadata[PARTITION_RESULTS].value)
+            for c in result.get_asset_check_evaluations()
+        },
+    }
+
+
+def test_a_partitioned_change_apply_and_spark_asset_hold_a_partition_as_jobs_as_in_process(
+    aws: EmrServerlessStandIn, tmp_path: Path
+) -> None:
+    """silver/orders then silver/order_lines for 2026-11-02..04, as job runs and in-process: a critical
+    rule holds one day of each (orders: an unknown currency on the 3rd; order_lines: a repeated line
+    number on the 2nd), the other days are applied; the same tables, per-partition materializations,
+    per-partition check results and held-at-gate observations either way."""
+    emr = boto3.client("emr-serverless")
+    app_id = emr.create_application(name="platform", releaseLabel="emr-7.9.0", type="SPARK")["applicationId"]
+    boto3.client("logs").create_log_group(logGroupName=LOG_GROUP)
+    contracts = load_contracts()
+    assets = dict(zip((ORDERS, LINES), orders.build(contracts), strict=True))
+    job_engine = SparkEngine(
+        engine="emr_serverless",
+        emr_application_id=app_id,
+        emr_execution_role_arn=ROLE,
+        emr_entry_point=ENTRY_POINT,
+    )
+    modes = {"emr": job_engine, "in_process": SparkEngine(engine="sail")}
+    days = {
+        "dagster/asset_partition_range_start": "2026-11-02",
+        "dagster/asset_partition_range_end": "2026-11-04",
+    }
+    seen: dict[str, dict[str, Any]] = {mode: {} for mode in modes}
+    job_results: dict[str, dg.ExecuteInProcessResult] = {}
+    lakes = {mode: Lake(str(tmp_path / mode)) for mode in modes}
+    for mode, engine in modes.items():
+        write_deltalake(
+            lakes[mode].uri("bronze/order_events"), _order_events(contracts), partition_by=["_proc_date"]
+        )
+        instance = dg.DagsterInstance.ephemeral()
+        for dataset, asset in assets.items():
+            result = dg.materialize(
+                [asset],
+                instance=instance,
+                resources={"lake": LakeResource(root=lakes[mode].root), "spark": engine},
+                tags=days,
+                raise_on_error=False,
+            )
+            assert not result.success  # the failed blocking check fails the step, after its records
+            seen[mode][dataset] = _gate_events(result)
+            if mode == "emr":
+                job_results[dataset] = result
+    assert seen["emr"] == seen["in_process"]
+    assert [_pipes_extras(s)["partitions"] for s in aws.submitted] == [
+        ["2026-11-02", "2026-11-03", "2026-11-04"]
+    ] * 2
+    for dataset in (ORDERS, LINES):
+        emr_table = table_checksum(lakes["emr"].uri(dataset))
+        assert emr_table == table_checksum(lakes["in_process"].uri(dataset)), dataset
+
+    orders_run, lines_run = seen["emr"][ORDERS], seen["emr"][LINES]
+    # orders: the 3rd held (ord-3's XXX), the 2nd and 4th applied and recorded one by one
+    assert orders_run["materialized"] == {"2026-11-02": 2, "2026-11-04": 1}
+    currency = "currency_in_set"
+    assert orders_run["held"] == {
+        "2026-11-03": {
+            "held_at_gate": True,
+            "blocked_by": [currency],
+            "why": "currency must be one of USD, EUR, GBP, JPY, CAD, CHF",
+        }
+    }
+    passed, results = orders_run["checks"][currency]
+    assert not passed
+    assert [(r["partition"], r["passed"], r["evaluated_rows"], r["failed_rows"]) for r in results] == [
+        ("2026-11-02", True, 2, 0),
+        ("2026-11-03", False, 2, 1),
+        ("2026-11-04", True, 1, 0),
+    ]
+    live = read_table(lakes["emr"].uri(ORDERS), columns=["order_id"]).to_pylist()
+    assert sorted(r["order_id"] for r in live) == ["ord-1", "ord-2", "ord-5"]  # nothing of the 3rd
+    # order_lines: the 2nd held (ord-2's two line 1s), the others published
+    unique = "order_id_line_no_unique"
+    assert lines_run["held"] == {
+        "2026-11-02": {
+            "held_at_gate": True,
+            "blocked_by": [unique],
+            "why": "each (order_id, line_no) must appear only once",
+        }
+    }
+    assert lines_run["materialized"] == {"2026-11-03": 0, "2026-11-04": 2}  # the 3rd: no orders
+    passed, results = lines_run["checks"][unique]
+    assert not passed
+    assert [(r["partition"], r["passed"], r["failed_rows"]) for r in results] == [
+        ("2026-11-02", False, 2),
+        ("2026-11-03", True, 0),
+        ("2026-11-04", True, 0),
+    ]
+    lines = read_table(lakes["emr"].uri(LINES), columns=["order_id", "line_no"]).to_pylist()
+    assert sorted((r["order_id"], r["line_no"]) for r in lines) == [("ord-5", 1), ("ord-5", 2)]
+    # the job runs' materializations: recorded by the step with the job run's id, and what the job
+    # reported of the gate went into the observations, not the materialization
+    for dataset, result in job_results.items():
+        recorded = [
+            e.event_specific_data.materialization
+            for e in result.all_events
+            if e.event_type_value == "ASSET_MATERIALIZATION"
+        ]
+        assert recorded and all("AWS EMR Serverless Job Run ID" in m.metadata for m in recorded), dataset
+        assert not any(HELD_AT_GATE in m.metadata for m in recorded), dataset

@@ -23,11 +23,15 @@ import dagster as dg
 from platform_assets.contracts.model import Contract
 from platform_assets.lake.location import Lake
 from platform_assets.layers.materialization import record_commit
+from platform_assets.quality.check_events import gate_observations
 
 # what the job reports in its materialization (platform_assets/emr_job.py)
 PUBLISHED_ROWS = "published_rows"
 BLOCKED_PARTITIONS = "blocked_partitions"
 ROWS_BY_PARTITION = "rows_by_partition"
+# partition -> the critical rules that held it at the gate (quality/check_events.py: held_at_gate); the
+# step turns it into the in-process step's observations and leaves it out of the materialization
+HELD_AT_GATE = "held_at_gate"
 
 
 def _raw(value: Any) -> Any:
@@ -37,11 +41,17 @@ def _raw(value: Any) -> Any:
 @dataclass
 class JobReport:
     """What a job run reported: its materialization's values (raw), the metadata to merge into the
-    step's materialization (the job's, plus the job run's id and dashboard), and its check results."""
+    step's materialization (the job's, plus the job run's id and dashboard), its check results, and
+    an observation per partition held at the gate (yielded after the checks, as in-process)."""
 
     reported: dict[str, Any]
     metadata: dict[str, Any]
     checks: list[dg.AssetCheckResult]
+    held: list[dg.AssetObservation]
+
+    @property
+    def results(self) -> list[dg.AssetCheckResult | dg.AssetObservation]:
+        return [*self.checks, *self.held]
 
 
 def submit_job(
@@ -84,10 +94,12 @@ def submit_job(
             "expected one (see the job's logs above)"
         )
     metadata = dict(materialized[0].metadata or {})
+    held = _raw(metadata.pop(HELD_AT_GATE, None)) or {}
     return JobReport(
         reported={k: _raw(v) for k, v in metadata.items()},
         metadata=metadata | dict(invocation.metadata),
         checks=[r for r in results if isinstance(r, dg.AssetCheckResult)],
+        held=gate_observations(context.asset_key, contract, held),
     )
 
 
@@ -112,4 +124,4 @@ def run_as_emr_serverless_job(
                 partition=partition,
                 metadata=record_commit(context, contract, lake, rows, job.metadata, partition=partition),
             )
-    yield from job.checks
+    yield from job.results

@@ -8,7 +8,8 @@ result of every partition of the run (``partition_results``: partition, passed, 
 rows), the ``failed_partitions`` and the totals. It fails when any partition fails, so a failed
 blocking ERROR evaluation still fails the step and stops downstream; the gate has already kept
 exactly the failing partitions from being published. A partition held at the gate also gets an
-observation naming the rules that held it, so its partition page shows why.
+observation naming the rules that held it, so its partition page shows why (an EMR Serverless job
+reports ``held_at_gate``, and its step turns that into the same ``gate_observations``).
 ``partition_results`` turns an evaluation back into its per-partition results, for whatever
 counts or alerts per partition (the demo's tally, the alerts sensor, the tests).
 See docs/data-quality.md ("Checks in the Dagster UI").
@@ -16,7 +17,7 @@ See docs/data-quality.md ("Checks in the Dagster UI").
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -151,21 +152,36 @@ def check_events(
             dg.AssetCheckKey(key, evaluation.check_name)
         )
         events.append(dg.Output(None, output_name=output))
-    for label in sorted(blocked):
-        rules = [o.rule for o in report.outcomes if o.rule.blocking and not _passed(o, label, True)]
-        events.append(
-            dg.AssetObservation(
-                asset_key=key,
-                partition=label,
-                metadata={
-                    "held_at_gate": True,
-                    "blocked_by": dg.MetadataValue.json([r.name for r in rules]),
-                    "why": "; ".join(rule_sentence(r) for r in rules),
-                },
-                description=f"{contract.dataset} {label} was not published: a critical rule failed",
-            )
+    return events + gate_observations(key, contract, held_at_gate(report, blocked))
+
+
+def held_at_gate(report: QualityReport, blocked: Iterable[str]) -> dict[str, list[str]]:
+    """Each partition held at the gate -> the names of the critical rules that held it (what an EMR
+    Serverless job reports, so that its step yields the same observations)."""
+    return {
+        label: [o.rule.name for o in report.outcomes if o.rule.blocking and not _passed(o, label, True)]
+        for label in sorted(blocked)
+    }
+
+
+def gate_observations(
+    key: dg.AssetKey, contract: Contract, held: Mapping[str, list[str]]
+) -> list[dg.AssetObservation]:
+    """One observation per partition held at the gate, naming the rules that held it and why."""
+    rules = {r.name: r for r in contract.rules}
+    return [
+        dg.AssetObservation(
+            asset_key=key,
+            partition=label,
+            metadata={
+                "held_at_gate": True,
+                "blocked_by": dg.MetadataValue.json(list(names)),
+                "why": "; ".join(rule_sentence(rules[name]) for name in names),
+            },
+            description=f"{contract.dataset} {label} was not published: a critical rule failed",
         )
-    return events
+        for label, names in sorted(held.items())
+    ]
 
 
 @dataclass(frozen=True)

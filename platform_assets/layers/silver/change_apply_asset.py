@@ -366,7 +366,7 @@ def _as_job(
         yield from materializations(
             context, contract, lake, applied, reported.get(BLOCKED_PARTITIONS) or [], applying
         )
-    yield from job.checks
+    yield from job.results
 
 
 def out_of_range_observation(context: AssetExecutionContext, rows: int) -> list[dg.AssetObservation]:
