@@ -84,6 +84,8 @@ def _local_spark_session(app_name: str, master: str = "local[2]") -> SparkSessio
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.sql.session.timeZone", "UTC")
+        # not INT96 (Spark's default): delta-rs reads that as nanoseconds, and 9999-12-31 overflows
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.default.parallelism", "2")
         .config("spark.databricks.delta.snapshotPartitions", "2")  # small tables: few log tasks
