@@ -40,6 +40,7 @@ from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
 from sandbox.generator.order_stream import generate_order_events
 from sandbox.services.kafka_broker import KafkaBroker
 from sandbox.services.order_producer import produce_order_events
+from sandbox.services.seaweedfs import SeaweedS3
 from sandbox.services.spark_cluster import SparkCluster, executor_tasks
 from sandbox.services.tls import SandboxCA
 from sandbox.services.topology import DAGSTER_DATABASE, ClusterTopology
