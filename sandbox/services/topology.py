@@ -14,8 +14,6 @@ import contextlib
 from pathlib import Path
 from types import TracebackType
 
-import psycopg2
-
 from sandbox.services.postgres import OS_USER, PostgresServer
 from sandbox.services.seaweedfs import SeaweedS3
 from sandbox.services.spark_cluster import ClusterConfig, ClusterError, SparkCluster, cluster_jars, s3a_conf
@@ -50,7 +48,7 @@ class ClusterTopology:
         with contextlib.ExitStack() as stack:  # unwinds what started if a later part fails
             self.s3 = self._given_s3 or stack.enter_context(SeaweedS3("lake"))
             self.postgres = stack.enter_context(PostgresServer(create_shop=False))
-            _create_database(self.postgres, DAGSTER_DATABASE)
+            self.postgres.create_database(DAGSTER_DATABASE)
             spark_conf = {**self._config.spark_conf, **s3a_conf(self.s3.storage_options)}
             config = ClusterConfig(**{**vars(self._config), "spark_conf": spark_conf})
             self.cluster = SparkCluster(self.home / "spark", config, start_timeout=self._start_timeout)
@@ -100,13 +98,3 @@ class ClusterTopology:
             f"S3 lake: SeaweedFS {self.s3.endpoint}, bucket {self.s3.bucket}",
             f"Dagster instance: PostgreSQL 127.0.0.1:{self.postgres.port}, database {DAGSTER_DATABASE}",
         ]
-
-
-def _create_database(server: PostgresServer, name: str) -> None:
-    conn = psycopg2.connect(server.dsn_for("postgres"))
-    try:
-        conn.autocommit = True  # CREATE DATABASE cannot run inside a transaction
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE {name}")
-    finally:
-        conn.close()
