@@ -73,11 +73,15 @@ def run_cluster_demo(start: date, days: int, seed: int, home: Path) -> int:
     home = home.resolve()
     started = time.monotonic()
     print(f"Starting the cluster topology in {home} ...")
-    with ClusterTopology(home) as topology:
-        for line in topology.describe():
-            print(f"  {line}")
-        print(f"  started in {time.monotonic() - started:.0f} s\n")
-        code = demo_on_topology(topology, home, start, days, seed)
+    try:
+        with ClusterTopology(home) as topology:
+            for line in topology.describe():
+                print(f"  {line}")
+            print(f"  started in {time.monotonic() - started:.0f} s\n")
+            code = demo_on_topology(topology, home, start, days, seed)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM during a run (operations/sensor_driver.py)
+        print(f"\nInterrupted ({interrupt or 'Ctrl-C'}); the topology is stopped", flush=True)
+        return 130
     print(
         f"\nTopology stopped (cluster, S3 lake and PostgreSQL instance with it); reports kept in "
         f"{home / 'reports'}. Wall time {time.monotonic() - started:.0f} s"
