@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench lint spark-jars kafka-jars chromium ui up down cluster-up cluster-down clean
+.PHONY: install demo cluster-demo test bench lint spark-jars kafka-jars chromium ui up down cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ kafka-jars:
 ## demo: sandbox sources -> bronze -> silver -> gold on the embedded defaults, then a summary
 demo: install
 	$(BIN)/platform demo
+
+## cluster-demo: the same path on a Spark cluster + Spark Connect, SeaweedFS S3 and a PostgreSQL instance
+cluster-demo: install
+	$(BIN)/platform demo --topology cluster
 
 ## test: the whole test suite (starts and stops every service it needs)
 test: install
@@ -64,4 +68,4 @@ down: $(STAMP)
 	$(BIN)/platform down
 
 clean:
-	rm -rf .lake .dagster_home .sandbox .reports .live
+	rm -rf .lake .dagster_home .sandbox .reports .live .cluster_demo

@@ -23,6 +23,16 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument(
         "--keep-lake", action="store_true", help="keep the previous demo lake instead of starting afresh"
     )
+    demo.add_argument(
+        "--topology",
+        choices=("embedded", "cluster"),
+        default="embedded",
+        help="embedded (Sail, a folder lake, SQLite) or cluster: a Spark standalone cluster with Spark "
+        "Connect, SeaweedFS S3 and a PostgreSQL instance, started for the run and stopped after it",
+    )
+    demo.add_argument(
+        "--cluster-home", type=Path, default=Path(".cluster_demo"), help="cluster topology's folder"
+    )
     replay = commands.add_parser(
         "replay-dlq", help="re-ingest a bronze table's dead letters that fit its contract now (exactly once)"
     )
@@ -101,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "replay-dlq":
         return _replay_dlq(args.dataset)
+    if args.command == "demo" and args.topology == "cluster":
+        from platform_assets.demo_cluster import run_cluster_demo
+
+        if args.keep_lake:
+            parser.error("--keep-lake: the cluster topology's lake is new at every run")
+        return run_cluster_demo(args.start, args.days, args.seed, args.cluster_home)
     if args.command == "demo":
         from platform_assets.demo import run_demo
 

@@ -27,6 +27,7 @@ from platform_assets.demo_gold import gold_demo, print_gold_summary
 from platform_assets.lake.delta_tables import count_by, row_count
 from platform_assets.lake.location import Lake
 from platform_assets.layers.specs import RANGE_END, RANGE_START
+from platform_assets.operations.checksum import TableSum, lake_checksums
 from platform_assets.operations.instance_sensor import workspace_repository_origin
 from platform_assets.operations.sensor_driver import SensorDriver
 from platform_assets.operations.ui_services import prepare_home, reset_home
@@ -296,7 +297,9 @@ def _operations_demo(settings: PlatformSettings, instance: dg.DagsterInstance) -
         print(f"{name}: {SensorDriver(defs, instance, resources, name, _origin()).evaluate().skip_message}")
 
 
-def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
+def run_demo(start: date, days: int, seed: int, fresh: bool = True, ui_hint: bool = True) -> int:
+    """The whole path on the topology the environment configures; ``ui_hint``: say how to open the UI on
+    the demo's home afterwards (not when the instance goes away with the topology)."""
     settings = PlatformSettings.from_env()
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     lake = Lake(settings.lake_root, settings.storage_options)
@@ -325,15 +328,32 @@ def run_demo(start: date, days: int, seed: int, fresh: bool = True) -> int:
         outcomes += _orders_demo(settings, instance, seed, ca)
         gold_demo(settings, instance)
         _operations_demo(settings, instance)
-    _print_summary(lake, outcomes, dagster_home)
+    _print_summary(lake, outcomes, dagster_home, ui_hint)
     print_gold_summary(settings)
     from platform_assets.demo_reports import demo_reports  # the ops reports, on the same instance
 
     demo_reports(settings)
+    print_checksums(lake)
     return 0
 
 
-def _print_summary(lake: Lake, outcomes: list[RunOutcome], dagster_home: Path) -> None:
+def demo_checksums(lake: Lake) -> list[TableSum]:
+    """Content checksums of every silver and gold table, without the columns that record the run."""
+    contracts = load_contracts()
+    names = [n for n in contracts if n.split("/")[0] in ("silver", "gold")]
+    return lake_checksums({n: lake.uri(n) for n in names}, contracts, lake.storage_options)
+
+
+def print_checksums(lake: Lake) -> None:
+    print(
+        "\nTable checksums (silver and gold; equal on every topology for the same seed, docs/deployment.md)"
+    )
+    for table in demo_checksums(lake):
+        without = f"  (without {', '.join(table.without)})" if table.without else ""
+        print(f"  {table.name:<30} {table.checksum.rows:>6} rows  {table.checksum.digest}{without}")
+
+
+def _print_summary(lake: Lake, outcomes: list[RunOutcome], dagster_home: Path, ui_hint: bool = True) -> None:
     contracts = load_contracts()
     print("\nTables")
     for name in sorted(contracts, key=lambda n: ("bronze", "silver", "gold").index(n.split("/")[0])):
@@ -366,6 +386,8 @@ def _print_summary(lake: Lake, outcomes: list[RunOutcome], dagster_home: Path) -
         print(f"  failed: {name} ({failed.count(name)}x)")
     print(f"\nLake:        {lake.root}")
     print(f"Dagster home: {dagster_home}")
+    if not ui_hint:
+        return
     print("See the runs, checks, lineage and freshness in the UI on the same home:")
     print(f"  DAGSTER_HOME={dagster_home} PLATFORM_LAKE_ROOT={lake.root} .venv/bin/platform ui  (or make ui)")
     print("  then open http://127.0.0.1:3000")

@@ -50,7 +50,9 @@ def _session(engine: str | None) -> Any:
     if not engine:  # the driver spark-submit started, configured by the job's sparkSubmitParameters
         from pyspark.sql import SparkSession
 
-        return SparkSession.builder.getOrCreate()
+        from platform_assets.engine.spark_resource import PARQUET_TIMESTAMPS
+
+        return SparkSession.builder.config(*PARQUET_TIMESTAMPS).getOrCreate()
     from platform_assets.engine.spark_resource import SparkEngine
     from platform_assets.settings import PlatformSettings
 

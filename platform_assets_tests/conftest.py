@@ -10,6 +10,7 @@ from sandbox.services.fx_api import FxApiServer
 if TYPE_CHECKING:
     from sandbox.services.seaweedfs import SeaweedS3
     from sandbox.services.spark_cluster import SparkCluster
+    from sandbox.services.topology import ClusterTopology
 
 os.environ.setdefault("RUST_LOG", "error")  # Sail servers started by tests log every session otherwise
 
@@ -31,23 +32,24 @@ def seaweed_s3() -> Iterator["SeaweedS3"]:
 
 
 @pytest.fixture(scope="module")
-def spark_cluster(
+def cluster_topology(
     tmp_path_factory: pytest.TempPathFactory, seaweed_s3: "SeaweedS3"
-) -> Iterator["SparkCluster"]:
-    """A Spark standalone cluster (master, 2 workers of 1 core / 2 GiB) with a Spark Connect server.
-
-    Its s3a filesystem points at ``seaweed_s3`` with that server's credentials, so the cluster reads and
-    writes the same ``s3://lake/...`` tables as delta-rs. Started once per test module and stopped after
-    it (the machine is small and shared): every JVM, executors included, is killed with its process group.
+) -> Iterator["ClusterTopology"]:
+    """The production topology on loopback, as `platform demo --topology cluster` starts it: a Spark
+    standalone cluster (master, 2 workers of 1 core / 2 GiB) with a Spark Connect server, a PostgreSQL
+    server with the Dagster instance's database, and the lake on ``seaweed_s3`` (the cluster's s3a
+    filesystem points at it with its credentials, so it reads and writes the same ``s3://lake/...``
+    tables as delta-rs). Started once per test module and stopped after it (the machine is small and
+    shared): every JVM, executors included, is killed with its process group.
     """
-    from sandbox.services.spark_cluster import ClusterConfig, SparkCluster, cluster_jars, s3a_conf
+    from sandbox.services.topology import ClusterTopology
 
-    if not cluster_jars():
-        pytest.fail("no s3a / Kafka-source jars in .cache/jars/cluster: run `make spark-jars`")
-    config = ClusterConfig(spark_conf=s3a_conf(seaweed_s3.storage_options))
-    cluster = SparkCluster(tmp_path_factory.mktemp("spark_cluster"), config, start_timeout=300)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    with ClusterTopology(tmp_path_factory.mktemp("topology"), s3=seaweed_s3) as topology:
+        yield topology
+
+
+@pytest.fixture(scope="module")
+def spark_cluster(cluster_topology: "ClusterTopology") -> "SparkCluster":
+    """The Spark cluster of ``cluster_topology`` (its s3a filesystem on ``seaweed_s3``)."""
+    assert cluster_topology.cluster is not None
+    return cluster_topology.cluster

@@ -1,12 +1,15 @@
-"""Silver and gold transforms on a real Spark standalone cluster, through its Spark Connect server.
+"""The platform on the production topology: a real Spark standalone cluster, S3 and a PostgreSQL instance.
 
-The cluster (``spark_cluster`` fixture: a master and two workers from PySpark's own distribution, and a
-Spark Connect server submitting to the master with the Delta, s3a and Kafka-source jars) runs on loopback,
-its lake on SeaweedFS S3 (``seaweed_s3``: credentials checked). The same bronze FX table goes through
-silver/fx_rates (transform + publish gate) and then gold/dim_currency and gold/dim_date on Sail
-in-process (lake in a folder) and on the cluster (``PLATFORM_ENGINE=connect``), its lake once in a folder
-and once at ``s3://lake/...`` (bronze written by delta-rs, read and written by the cluster through s3a);
-the tables must have identical content checksums, and both workers' executors must have run tasks.
+The topology (``cluster_topology`` fixture, as `platform demo --topology cluster` starts it: a master and
+two workers from PySpark's own distribution, a Spark Connect server submitting to the master with the
+Delta, s3a and Kafka-source jars, the lake on SeaweedFS S3 with checked credentials, the Dagster instance
+on PostgreSQL) runs on loopback. The demo's whole path (the five sandbox sources to gold, the checks, the
+reports) runs once embedded (Sail, a folder lake, SQLite) and once on the topology
+(``PLATFORM_ENGINE=connect``, ``s3://lake/...`` written by delta-rs and by the cluster through s3a): every
+silver and gold table must have the same content checksum (without the columns that record the run:
+``operations/checksum.py``), both workers' executors must have run tasks, and the runs must be in
+PostgreSQL. Bronze on the engine (Spark's Kafka source) is compared with the process path on the same
+cluster.
 """
 
 from __future__ import annotations
@@ -16,106 +19,96 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import psycopg2
 import pyarrow as pa
 import pytest
-from deltalake import DeltaTable, write_deltalake
-from pyspark.sql import functions as F
+from deltalake import DeltaTable
 
 from platform_assets.contracts import load_contracts
 from platform_assets.contracts.model import Contract
-from platform_assets.engine import delta_io
+from platform_assets.demo import demo_checksums, run_demo
+from platform_assets.demo_cluster import demo_on_topology, environment, topology_environment
 from platform_assets.engine.spark_resource import SparkEngine
 from platform_assets.lake.location import Lake
 from platform_assets.layers.bronze.engine_kafka import read_on_engine
 from platform_assets.layers.bronze.incremental_asset import ingest_increment
 from platform_assets.layers.bronze.records import Batch
-from platform_assets.layers.gold.dim_currency import build_dim_currency
-from platform_assets.layers.gold.dim_date import build_dim_date
-from platform_assets.layers.silver.fx_rates import conform_fx_rates
 from platform_assets.operations.checksum import table_checksum
-from platform_assets.quality.gate import publish_with_gate
 from platform_assets.settings import PlatformSettings
 from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets.sources.kafka.reader import KafkaTopic, read_batch
-from platform_assets_tests.test_engine_local_spark import AS_OF_DATES, _bronze_table
 from sandbox.generator.order_stream import generate_order_events
 from sandbox.services.kafka_broker import KafkaBroker
 from sandbox.services.order_producer import produce_order_events
 from sandbox.services.seaweedfs import SeaweedS3
 from sandbox.services.spark_cluster import SparkCluster, executor_tasks
 from sandbox.services.tls import SandboxCA
+from sandbox.services.topology import DAGSTER_DATABASE, ClusterTopology
 
 pytestmark = pytest.mark.cluster
-TABLES = ("silver/fx_rates", "gold/dim_currency", "gold/dim_date")
+DEMO = {"start": date(2026, 11, 1), "days": 7, "seed": 7}  # `platform demo`'s defaults
+# rows per silver and gold table after the demo (the sandbox's seed 7 and its planted defects)
+DEMO_ROWS = {
+    "silver/accounts": 63,
+    "silver/customers": 58,
+    "silver/customers_history": 76,
+    "silver/fx_rates": 78,
+    "silver/opportunities": 123,
+    "silver/order_lines": 311,
+    "silver/orders": 120,
+    "silver/products": 63,
+    "silver/products_history": 99,
+    "gold/agg_daily_revenue": 51,
+    "gold/agg_sales_pipeline": 28,
+    "gold/dim_currency": 14,
+    "gold/dim_customer": 77,
+    "gold/dim_date": 7,
+    "gold/dim_product": 100,
+    "gold/fact_opportunities": 121,
+    "gold/fact_order_lines": 311,
+}
 
 
-def _silver_and_gold(engine: SparkEngine, bronze_uri: str, lake: Lake) -> dict[str, int]:
-    """silver/fx_rates for AS_OF_DATES, then the two gold dimensions over it; published rows per table."""
-    contracts = load_contracts()
-    spark = engine.get_session()
-    published: dict[str, int] = {}
-    candidate = conform_fx_rates(delta_io.read_delta(spark, bronze_uri), AS_OF_DATES)
-    outcome = publish_with_gate(candidate, contracts["silver/fx_rates"], lake, AS_OF_DATES, run_id="t-silver")
-    published["silver/fx_rates"] = outcome.published_rows
-    silver = delta_io.read_delta(spark, lake.uri("silver/fx_rates"))
-    gold = {
-        "gold/dim_currency": build_dim_currency(silver),
-        "gold/dim_date": build_dim_date(silver.select(F.col("as_of_date").alias("day"))),
-    }
-    for name, frame in gold.items():
-        published[name] = publish_with_gate(
-            frame, contracts[name], lake, None, run_id="t-gold"
-        ).published_rows
-    return published
-
-
-def _lakes(kind: str, tmp_path: Path, seaweed_s3: SeaweedS3) -> tuple[Lake, dict[str, str]]:
-    """The cluster's lake: a folder (every node shares this disk) or ``s3://lake/...`` on SeaweedFS."""
-    if kind == "folder":
-        return Lake(str(tmp_path / "lake_cluster")), {}
-    settings = PlatformSettings.from_env(
-        {"PLATFORM_LAKE_ROOT": f"s3://lake/{tmp_path.name}", **seaweed_s3.storage_options}
-    )
-    return Lake(settings.lake_root, settings.storage_options), settings.storage_options
-
-
-@pytest.mark.timeout(1200)  # JVM work on 2 shared cores: minutes, not seconds
-@pytest.mark.parametrize("cluster_lake", ["folder", "s3"])
-def test_silver_and_gold_identical_on_the_cluster_and_on_sail(
-    cluster_lake: str, spark_cluster: SparkCluster, seaweed_s3: SeaweedS3, tmp_path: Path
+@pytest.mark.timeout(2400)  # the whole demo twice, once on JVMs sharing 2 cores: minutes
+def test_the_demo_on_the_cluster_topology_gives_the_embedded_runs_checksums(
+    cluster_topology: ClusterTopology, tmp_path: Path
 ) -> None:
-    env = {"PLATFORM_ENGINE": "connect", "PLATFORM_SPARK_CONNECT_URL": spark_cluster.connect_url}
-    cluster_engine = SparkEngine.from_settings(PlatformSettings.from_env(env))
-    cluster_side, options = _lakes(cluster_lake, tmp_path, seaweed_s3)
-    lakes = {"sail": Lake(str(tmp_path / "lake_sail")), "cluster": cluster_side}
-    for lake in lakes.values():
-        bronze_uri = lake.uri("bronze/fx_rates")
-        write_deltalake(
-            bronze_uri,
-            _bronze_table(),
-            partition_by=["_proc_date"],
-            storage_options=lake.storage_options or None,
-        )
-    try:
-        on_cluster = _silver_and_gold(
-            cluster_engine, lakes["cluster"].uri("bronze/fx_rates"), lakes["cluster"]
-        )
-    finally:
-        cluster_engine.stop_session()
-    on_sail = _silver_and_gold(
-        SparkEngine(engine="sail"), lakes["sail"].uri("bronze/fx_rates"), lakes["sail"]
-    )
+    embedded_home = tmp_path / "embedded"
+    embedded_env = {
+        "PLATFORM_ENGINE": "sail",
+        "PLATFORM_LAKE_ROOT": str(embedded_home / "lake"),
+        "PLATFORM_DAGSTER_STORAGE": "sqlite",
+        "DAGSTER_HOME": str(embedded_home / "dagster_home"),
+        "DMS_LANDING_ROOT": str(embedded_home / "landing"),
+        "PLATFORM_REPORTS_DIR": str(embedded_home / "reports"),
+    }
+    started = time.monotonic()
+    with environment(embedded_env):
+        assert run_demo(**DEMO) == 0
+        embedded = demo_checksums(Lake(str(embedded_home / "lake")))
+    print(f"embedded demo: {time.monotonic() - started:.0f} s")
 
-    # five silver rows (the duplicate resolved by revision, the late CHF date not rebuilt), 3 currencies
-    # + the unknown member, two calendar days
-    assert on_cluster == on_sail == {"silver/fx_rates": 5, "gold/dim_currency": 4, "gold/dim_date": 2}
-    for name in TABLES:
-        cluster_sum = table_checksum(lakes["cluster"].uri(name), storage_options=options or None)
-        assert cluster_sum == table_checksum(lakes["sail"].uri(name)), name
-        assert cluster_sum.rows == on_cluster[name]
-    # the work ran on the workers: one executor per worker, each with completed tasks
-    tasks = executor_tasks(spark_cluster.state.connect_ui_url)
+    started = time.monotonic()
+    cluster_home = tmp_path / "cluster"
+    assert demo_on_topology(cluster_topology, cluster_home, lake_prefix=tmp_path.name, **DEMO) == 0
+    print(f"cluster demo: {time.monotonic() - started:.0f} s")
+    env = topology_environment(cluster_topology, cluster_home, tmp_path.name)
+    settings = PlatformSettings.from_env(env)
+    assert settings.lake_root.startswith("s3://") and settings.engine == "connect"
+    on_cluster = demo_checksums(Lake(settings.lake_root, settings.storage_options))
+
+    assert {t.name: t.checksum.rows for t in embedded} == DEMO_ROWS
+    assert on_cluster == embedded  # every silver and gold table, content for content
+    # the transforms ran on the workers: one executor per worker, each with completed tasks
+    tasks = executor_tasks(cluster_topology.cluster.state.connect_ui_url)
     assert len(tasks) == 2 and all(count > 0 for count in tasks.values()), tasks
+    # the demo's runs are in PostgreSQL, and nothing fell back to SQLite in the home
+    assert cluster_topology.postgres is not None
+    with psycopg2.connect(cluster_topology.postgres.dsn_for(DAGSTER_DATABASE)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(*) FILTER (WHERE status = 'SUCCESS') FROM runs")
+        runs, succeeded = cur.fetchone()
+    assert runs >= 24 and runs - succeeded == 2  # the two FX runs held at the gate by the null currency
+    assert not list(Path(env["DAGSTER_HOME"]).rglob("*.db"))
 
 
 ENGINE_TOPIC = "orders.events"

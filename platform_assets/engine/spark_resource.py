@@ -26,6 +26,10 @@ _handed_out_at: dict[tuple[str, str | None], float] = {}
 SESSION_PING_AFTER_SECS = 60.0
 DELTA_JARS_DIR_ENV = "PLATFORM_DELTA_JARS_DIR"
 _REPO_ROOT = Path(__file__).resolve().parents[2]  # platform_assets/engine/ -> repo
+# Apache Spark writes Parquet timestamps as INT96 by default, which delta-rs reads as nanoseconds: gold's
+# open-ended 9999-12-31 (effective_to) overflows and reads back as 1816-03-29. Every Apache Spark session
+# (local, Spark Connect, EMR) writes microseconds instead; Sail already does.
+PARQUET_TIMESTAMPS = ("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
 
 
 class EngineError(RuntimeError):
@@ -84,6 +88,7 @@ def _local_spark_session(app_name: str, master: str = "local[2]") -> SparkSessio
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
         .config("spark.sql.catalog.spark_catalog", "org.apache.spark.sql.delta.catalog.DeltaCatalog")
         .config("spark.sql.session.timeZone", "UTC")
+        .config(*PARQUET_TIMESTAMPS)
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.default.parallelism", "2")
         .config("spark.databricks.delta.snapshotPartitions", "2")  # small tables: few log tasks
@@ -175,7 +180,9 @@ class SparkEngine(dg.ConfigurableResource):
         if self.engine == "connect":
             if not self.connect_url:
                 raise EngineError("engine 'connect' needs connect_url (sc://host:port)")
-            return SparkSession.builder.remote(self.connect_url).create()
+            session = SparkSession.builder.remote(self.connect_url).create()
+            session.conf.set(*PARQUET_TIMESTAMPS)  # a runtime setting: whatever the server's default
+            return session
         if self.engine == "local":
             return _local_spark_session(self.app_name, self.master)
         raise EngineError(f"unknown engine {self.engine!r}: use sail, connect or local")

@@ -86,5 +86,18 @@ class SensorDriver:
             tags["dagster/run_key"] = request.run_key
         job = self.defs.resolve_job_def(self.sensor.job_name)
         if self.recorder is not None:
-            return self.recorder.execute(job, request, tags, QUIET)
-        return execute_request(self.instance, job, request, tags, QUIET)
+            result = self.recorder.execute(job, request, tags, QUIET)
+        else:
+            result = execute_request(self.instance, job, request, tags, QUIET)
+        _raise_if_interrupted(result)
+        return result
+
+
+def _raise_if_interrupted(result: dg.JobExecutionResult) -> None:
+    """Dagster turns Ctrl-C / SIGTERM during an in-process run into a failed step and returns; the
+    command driving the sensor (the demo, the benchmark) stops there instead of going on to the next
+    run, so what it started (services, a cluster topology) is stopped on the way out."""
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None) if event.is_step_failure else None
+        if error is not None and error.cls_name == "DagsterExecutionInterruptedError":
+            raise KeyboardInterrupt(f"run {result.run_id[:8]} interrupted at step {event.step_key}")

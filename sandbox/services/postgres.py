@@ -276,14 +276,17 @@ class PostgresServer:
             f"{last_error}\n{self._log_tail()}"
         )
 
-    def _create_shop_schema(self) -> None:
+    def create_database(self, name: str) -> None:
         admin = psycopg2.connect(self.dsn_for("postgres"))
         try:
             admin.autocommit = True  # CREATE DATABASE cannot run inside a transaction
             with admin.cursor() as cur:
-                cur.execute(f"CREATE DATABASE {SHOP_DATABASE}")
+                cur.execute(f"CREATE DATABASE {name}")
         finally:
             admin.close()
+
+    def _create_shop_schema(self) -> None:
+        self.create_database(SHOP_DATABASE)
         shop = psycopg2.connect(self.dsn)
         try:
             with shop, shop.cursor() as cur:

@@ -260,6 +260,9 @@ class SparkCluster:
             "spark.default.parallelism": str(cfg.workers * cfg.worker_cores),
             "spark.databricks.delta.snapshotPartitions": "2",
             "spark.scheduler.mode": "FAIR",  # several Dagster runs share the one server
+            # Spark's Parquet default is INT96, which delta-rs reads as nanoseconds: 9999-12-31 (the open
+            # end of a gold version's effective range) overflows and reads back as 1816-03-29
+            "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
             **cfg.spark_conf,
         }
         argv = ["org.apache.spark.deploy.SparkSubmit", "--master", self.state.master_url]
