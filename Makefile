@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo cluster-demo test bench lint spark-jars kafka-jars chromium ui up down cluster-up cluster-down clean
+.PHONY: install demo cluster-demo cluster-demo-test test bench lint spark-jars kafka-jars chromium ui up down cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ demo: install
 ## cluster-demo: the same path on a Spark cluster + Spark Connect, SeaweedFS S3 and a PostgreSQL instance
 cluster-demo: install
 	$(BIN)/platform demo --topology cluster
+
+## cluster-demo-test: the integration test of the demo's whole path on that topology against an embedded run
+## (about 11 minutes; marker cluster_demo, left out of `make test`)
+cluster-demo-test: install
+	$(BIN)/pytest -m cluster_demo platform_assets_tests/test_spark_cluster.py
 
 ## test: the whole test suite (starts and stops every service it needs)
 test: install

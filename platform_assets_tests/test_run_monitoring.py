@@ -147,8 +147,12 @@ def test_a_killed_run_is_marked_failed_and_the_queue_moves(platform_home) -> Non
         def status(run_id: str) -> dg.DagsterRunStatus:
             return instance.get_run_by_id(run_id).status  # type: ignore[union-attr]
 
-        _wait("the first run to start", lambda: worker_pid(instance, held) is not None, 120)
-        assert status(held) == dg.DagsterRunStatus.STARTED
+        # the launcher records the worker's pid while the run is STARTING; the worker then starts it
+        _wait(
+            "the first run to start",
+            lambda: worker_pid(instance, held) is not None and status(held) == dg.DagsterRunStatus.STARTED,
+            120,
+        )
         assert status(waiting) == dg.DagsterRunStatus.QUEUED  # one run per dataset at a time
         pid = worker_pid(instance, held)
         assert pid is not None and process_alive(pid)
