@@ -161,11 +161,8 @@ def test_dms_files_on_the_engine_give_the_process_paths_bronze_dead_letters_and_
     ]
 
 
-@pytest.mark.parametrize("how", ["sail", "pieces"])
-def test_a_file_the_reader_refuses_fails_both_paths_with_the_same_message(how: str, tmp_path: Path) -> None:
-    landing = tmp_path / "landing"
-    write_file(landing, cdc_name(1), [["U", commit_ts(1), *customer(1, "Ann")]], cdc=True)
-    write_file(landing, cdc_name(2), [["U", commit_ts(2), "1", "too few values"]], cdc=True)
+def refusal_on_both_paths(how: str, landing: Path, tmp_path: Path) -> str:
+    """The DmsFileError both paths fail with on ``landing`` (the same message), nothing committed."""
     messages = {}
     for name, read in (
         ("process", lambda c: rds_customers.read_dms_batch(landing, c)),
@@ -177,7 +174,16 @@ def test_a_file_the_reader_refuses_fails_both_paths_with_the_same_message(how: s
         messages[name] = str(caught.value)
         assert not DeltaTable.is_deltatable(lake.uri(DATASET))  # nothing committed
     assert messages["engine"] == messages["process"]
-    assert messages["engine"].startswith(f"DMS file {cdc_name(2)}, row 1: has 4 values")
+    return messages["engine"]
+
+
+@pytest.mark.parametrize("how", ["sail", "pieces"])
+def test_a_file_the_reader_refuses_fails_both_paths_with_the_same_message(how: str, tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    write_file(landing, cdc_name(1), [["U", commit_ts(1), *customer(1, "Ann")]], cdc=True)
+    write_file(landing, cdc_name(2), [["U", commit_ts(2), "1", "too few values"]], cdc=True)
+    message = refusal_on_both_paths(how, landing, tmp_path)
+    assert message.startswith(f"DMS file {cdc_name(2)}, row 1: has 4 values")
 
 
 def test_the_bronze_asset_reads_on_the_engine_when_its_contract_says_so(tmp_path: Path) -> None:
@@ -225,17 +231,7 @@ def test_a_byte_that_is_not_utf8_names_its_row_and_column_on_both_paths(how: str
     rows = [["U", commit_ts(1), *customer(n, "BADBYTE" if n == 1500 else f"C{n}")] for n in range(1, 2001)]
     path = write_file(landing, cdc_name(1), rows, cdc=True)
     path.write_bytes(path.read_bytes().replace(b"BADBYTE", b"Zo\xeby"))  # Latin-1, not UTF-8
-    messages = {}
-    for name, read in (
-        ("process", lambda c: rds_customers.read_dms_batch(landing, c)),
-        ("engine", engine_reader(how, landing)),
-    ):
-        lake = Lake(str(tmp_path / name))
-        with pytest.raises(DmsFileError) as caught:
-            ingest_all(lake, read)
-        messages[name] = str(caught.value)
-        assert not DeltaTable.is_deltatable(lake.uri(DATASET))  # nothing committed
-    assert messages["engine"] == messages["process"]
-    assert messages["engine"].startswith(
+    message = refusal_on_both_paths(how, landing, tmp_path)
+    assert message.startswith(
         f"DMS file {cdc_name(1)}, row 1500: column 'name' is not UTF-8 text (byte 0xeb at character 3)"
     )
