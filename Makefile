@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo cluster-demo cluster-demo-test test bench lint spark-jars kafka-jars chromium ui up down cluster-up cluster-down clean
+.PHONY: install demo cluster-demo cluster-demo-test test bench bench-cluster lint spark-jars kafka-jars chromium ui up down cluster-up cluster-down clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,10 +37,11 @@ demo: install
 cluster-demo: install
 	$(BIN)/platform demo --topology cluster
 
-## cluster-demo-test: the integration test of the demo's whole path on that topology against an embedded run
-## (about 11 minutes; marker cluster_demo, left out of `make test`)
+## cluster-demo-test: the integration tests of the demo's whole path on that topology against an embedded
+## run, and of `platform bench-cluster` at a small scale (about 16 minutes; marker cluster_demo, left out
+## of `make test`)
 cluster-demo-test: install
-	$(BIN)/pytest -m cluster_demo platform_assets_tests/test_spark_cluster.py
+	$(BIN)/pytest -m cluster_demo platform_assets_tests/test_spark_cluster.py platform_assets_tests/test_benchmark_cluster.py
 
 ## test: the whole test suite (starts and stops every service it needs)
 test: install
@@ -49,6 +50,11 @@ test: install
 ## bench: rows/s, wall time and peak memory per layer at several scales, written to bench/orders.json
 bench: $(STAMP)
 	$(BIN)/platform bench
+
+## bench-cluster: the order path on the cluster topology (1 and 2 workers) next to Sail and local Spark, about
+## 1M events, written to bench/cluster.json (docs/deployment.md)
+bench-cluster: install
+	$(BIN)/platform bench-cluster
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

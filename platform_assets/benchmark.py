@@ -112,9 +112,6 @@ def measure_scale(
     from platform_assets.domains.gold import GOLD_SENSOR
     from platform_assets.domains.orders import ORDERS_APPLY_SENSOR
     from platform_assets.lake.location import Lake
-    from platform_assets.layers.specs import RANGE_END, RANGE_START
-    from platform_assets.operations.engine_profile import profile_engine_calls
-    from platform_assets.operations.scans import count_scans
     from platform_assets.operations.sensor_driver import SensorDriver
     from platform_assets.settings import PlatformSettings
     from sandbox.generator.order_stream import OrderEventStream
@@ -133,42 +130,6 @@ def measure_scale(
         def ingest(first: int, end: int) -> dict[str, Any]:
             return _ingest_stream(lake, contract, produced, end - first)
 
-        def apply(driver: SensorDriver) -> dict[str, Any]:
-            """One tick of the apply sensor and the runs it requests (only the touched order dates)."""
-            started = time.perf_counter()
-            applied, succeeded, ranges, dates, runs, evaluations = 0, True, [], set(), [], 0
-            with (
-                count_scans([lake.uri("bronze/order_events"), lake.uri("silver/orders")]) as scans,
-                profile_engine_calls() as profile,
-            ):
-                for request in driver.evaluate().run_requests or []:
-                    result = driver.execute(request)
-                    runs.append(result.run_id)
-                    ranges.append(f"{request.tags[RANGE_START]}..{request.tags[RANGE_END]}")
-                    succeeded &= result.success
-                    evaluations += sum(
-                        1 for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                    )
-                    orders = result.asset_materializations_for_node("silver__orders")
-                    applied += int(orders[0].metadata["changes_applied"].value) if orders else 0
-                    lines = result.asset_materializations_for_node("silver__order_lines")
-                    dates |= {m.partition for m in lines if m.partition}
-            reads = {"bronze/order_events": scans[lake.uri("bronze/order_events")]}
-            reads["silver/orders"] = scans[lake.uri("silver/orders")]
-            stage = _stage(applied, started)
-            return {
-                **stage,
-                "breakdown": {
-                    **profile.breakdown(stage["seconds"]),
-                    "step_seconds": _step_seconds(driver.instance, runs),
-                },
-                "succeeded": succeeded,
-                "scans": reads,
-                "check_evaluations": evaluations,
-                "requested": ranges,
-                "order_dates": sorted(dates),
-            }
-
         with dg.DagsterInstance.ephemeral() as instance:
             driver = SensorDriver(defs, instance, build_resources(settings), ORDERS_APPLY_SENSOR)
             figures["bronze"] = ingest(0, split)
@@ -177,7 +138,7 @@ def measure_scale(
                 figures["wall_seconds"] = round(time.perf_counter() - started_all, 3)
                 figures["peak_rss_mib"] = _peak_rss_mib()
                 return figures
-            figures["silver"] = apply(driver)
+            figures["silver"] = apply_tick(driver, lake)
             figures["silver"].pop("order_dates")
             if reference:  # the same logic by hand, over the same bronze, before the increment
                 figures["reference"] = _reference(lake, figures["silver"], Path(root))
@@ -187,7 +148,7 @@ def measure_scale(
             gold_driver = SensorDriver(defs, instance, build_resources(settings), GOLD_SENSOR)
             gold_driver.evaluate()
             figures["bronze_increment"] = ingest(split, len(stream))
-            increment = apply(driver)
+            increment = apply_tick(driver, lake)
             touched = increment.pop("order_dates")
             figures["silver_increment"] = increment
             figures["gold_increment"] = gold_increment(gold_driver)
@@ -200,6 +161,46 @@ def measure_scale(
         figures["wall_seconds"] = round(time.perf_counter() - started_all, 3)
         figures["peak_rss_mib"] = _peak_rss_mib()
     return figures
+
+
+def apply_tick(driver: Any, lake: Any) -> dict[str, Any]:
+    """One tick of the orders apply sensor (``driver``) and the runs it requests (only the touched order
+    dates), timed, with the engine-call breakdown and the scans of bronze and silver/orders."""
+    from platform_assets.layers.specs import RANGE_END, RANGE_START
+    from platform_assets.operations.engine_profile import profile_engine_calls
+    from platform_assets.operations.scans import count_scans
+
+    started = time.perf_counter()
+    applied, succeeded, ranges, dates, runs, evaluations = 0, True, [], set(), [], 0
+    with (
+        count_scans([lake.uri("bronze/order_events"), lake.uri("silver/orders")]) as scans,
+        profile_engine_calls() as profile,
+    ):
+        for request in driver.evaluate().run_requests or []:
+            result = driver.execute(request)
+            runs.append(result.run_id)
+            ranges.append(f"{request.tags[RANGE_START]}..{request.tags[RANGE_END]}")
+            succeeded &= result.success
+            evaluations += sum(1 for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION")
+            orders = result.asset_materializations_for_node("silver__orders")
+            applied += int(orders[0].metadata["changes_applied"].value) if orders else 0
+            lines = result.asset_materializations_for_node("silver__order_lines")
+            dates |= {m.partition for m in lines if m.partition}
+    reads = {"bronze/order_events": scans[lake.uri("bronze/order_events")]}
+    reads["silver/orders"] = scans[lake.uri("silver/orders")]
+    stage = _stage(applied, started)
+    return {
+        **stage,
+        "breakdown": {
+            **profile.breakdown(stage["seconds"]),
+            "step_seconds": _step_seconds(driver.instance, runs),
+        },
+        "succeeded": succeeded,
+        "scans": reads,
+        "check_evaluations": evaluations,
+        "requested": ranges,
+        "order_dates": sorted(dates),
+    }
 
 
 def _step_seconds(instance: Any, run_ids: list[str]) -> dict[str, float]:

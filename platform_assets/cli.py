@@ -60,6 +60,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure only the bronze ingest of the stream (its messages/s and peak memory)",
     )
+    bench_cluster = commands.add_parser(
+        "bench-cluster",
+        help="the order path on the cluster topology (Kafka, Spark workers, S3, PostgreSQL) next to Sail and "
+        "local Spark, bronze on the engine with 1 and 2 workers (JSON)",
+    )
+    bench_cluster.add_argument(
+        "--scales", default="4270", help="comma-separated scale factors (4270 x 3 days: about 1M events)"
+    )
+    bench_cluster.add_argument("--days", type=int, default=3, help="days of orders")
+    bench_cluster.add_argument("--seed", type=int, default=7, help="sandbox generator seed")
+    bench_cluster.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    bench_cluster.add_argument(
+        "--output", type=Path, default=Path("bench/cluster.json"), help="where to write the JSON"
+    )
     ops_cli.add_commands(commands)  # restore, dr (platform_assets/operations/cli.py)
     _add_reporting_commands(commands)
     ui = commands.add_parser(
@@ -108,6 +122,13 @@ def main(argv: list[str] | None = None) -> int:
 
         scales = [float(s) for s in args.scales.split(",") if s.strip()]
         run_benchmark(scales, args.days, args.seed, args.output, args.reference, args.bronze_only)
+        return 0
+    if args.command == "bench-cluster":
+        from platform_assets.benchmark_cluster import run_cluster_benchmark
+
+        scales = [float(s) for s in args.scales.split(",") if s.strip()]
+        workers = [int(w) for w in args.workers.split(",") if w.strip()]
+        run_cluster_benchmark(scales, args.days, args.seed, args.output, workers)
         return 0
     if args.command == "replay-dlq":
         return _replay_dlq(args.dataset)

@@ -323,15 +323,25 @@ def master_status(ui_url: str) -> dict | None:
         return None
 
 
-def executor_tasks(connect_ui_url: str) -> dict[str, int]:
-    """Completed tasks per executor id of the Connect server's application (the driver excluded)."""
+def executor_summary(connect_ui_url: str) -> dict[str, dict[str, float]]:
+    """Per executor id of the Connect server's application (the driver excluded): its completed tasks
+    and the seconds its tasks ran (``totalDuration``)."""
     with httpx.Client(timeout=5.0, trust_env=False) as client:
         apps = client.get(f"{connect_ui_url}/api/v1/applications").json()
         app_id = apps[0]["id"]
         executors = client.get(
             f"{connect_ui_url}/api/v1/applications/{app_id}/executors"
         ).json()  # the active ones
-    return {e["id"]: int(e["completedTasks"]) for e in executors if e["id"] != "driver"}
+    return {
+        e["id"]: {"tasks": int(e["completedTasks"]), "task_seconds": round(e["totalDuration"] / 1000, 3)}
+        for e in executors
+        if e["id"] != "driver"
+    }
+
+
+def executor_tasks(connect_ui_url: str) -> dict[str, int]:
+    """Completed tasks per executor id of the Connect server's application (the driver excluded)."""
+    return {e: int(figures["tasks"]) for e, figures in executor_summary(connect_ui_url).items()}
 
 
 def stop_processes(
