@@ -12,8 +12,9 @@ For each scale, in one run:
   (``read_on_engine``: Spark's Kafka source by offset ranges, typing on the workers) into
   ``s3://lake/bench-<w>w``, in batches of the same size, committed as the process path commits;
   ``first_batch_seconds`` is the first batch (the executors' Python workers and JVM code start cold),
-  ``later_messages_per_second`` the rest; ``read_seconds`` (the Spark job and its typed rows back to
-  the driver) and ``commit_seconds`` (dead letters, the Delta commit with the offsets) split the time,
+  ``later_messages_per_second`` the rest; ``read_seconds`` (the source read; on the engine path the Spark
+  job, typing included, and its typed rows back to the driver) and ``commit_seconds`` (the process
+  path's typing, then the dead letters and the Delta commit with the offsets) split the time,
   and ``executor_task_seconds`` is what each worker's executor spent in tasks;
 - ``silver.<engine>``: one tick of ``orders_apply_sensor`` and the runs it requests (the ``silver/orders``
   change apply and ``silver/order_lines``, every order date), each in its own process: ``sail`` and
@@ -135,8 +136,9 @@ def drain_topic(lake: Any, contract: Any, read: Any, label: str) -> dict[str, An
         "messages_per_second": round(messages / total, 1) if total else None,
         "first_batch_seconds": round(seconds[0], 3) if seconds else None,
         "later_messages_per_second": round((messages - first_messages) / later, 1) if later else None,
-        # the source read and typing (on the engine path: the Spark job and its rows back to the driver);
-        # the rest is the commit: dead letters, the Delta commit with the positions, the acknowledgement
+        # the source read (on the engine path with the typing: the Spark job and its rows back to the
+        # driver); the rest: the typing on the process path, then the dead letters, the Delta commit
+        # with the offsets and the acknowledgement on both
         "read_seconds": round(reading[0], 3),
         "commit_seconds": round(sum(seconds) - reading[0], 3),
         # how busy the machine's cores were meanwhile (every process: broker, engine, this one)

@@ -4,6 +4,7 @@ The server accepts only the identity it was started with: the same request signe
 refused, and delta-rs with the right keys replaces a partition (twice: no duplicate) and reads it back.
 """
 
+import socket
 from datetime import date
 
 import boto3
@@ -37,3 +38,31 @@ def test_delta_tables_on_seaweedfs_with_checked_credentials(seaweed_s3: SeaweedS
     with pytest.raises(ClientError) as refused:
         client.list_objects_v2(Bucket="lake")
     assert refused.value.response["Error"]["Code"] in {"SignatureDoesNotMatch", "AccessDenied"}
+
+
+def test_a_port_taken_between_pick_and_bind_starts_it_again_on_fresh_ports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``weed mini`` binds the ports it is given itself: one another process takes in between (a bench
+    run lost its S3 gateway so) makes that start fail with "address already in use"; the next start, on
+    fresh ports, serves."""
+    from sandbox.services import seaweedfs
+    from sandbox.services.ports import free_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        picks = iter([busy])  # the first start's S3 port is the taken one
+        monkeypatch.setattr(seaweedfs, "free_port", lambda: next(picks, None) or free_port())
+        with SeaweedS3("lake") as s3:
+            assert s3.port != busy
+            assert s3.storage_options["AWS_ENDPOINT_URL"] == s3.endpoint
+            client = boto3.client(
+                "s3",
+                endpoint_url=s3.endpoint,
+                aws_access_key_id=s3.access_key,
+                aws_secret_access_key=s3.secret_key,
+                region_name="us-east-1",
+            )
+            assert client.list_objects_v2(Bucket="lake")["KeyCount"] == 0

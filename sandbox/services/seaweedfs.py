@@ -23,6 +23,13 @@ from sandbox.services.ports import free_port
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
+START_ATTEMPTS = 3
+# what weed logs when a port it was given is taken: found at its start's check, or when it binds later
+PORT_TAKEN_SIGNS = ("is not available on", "address already in use")
+
+
+class PortTaken(RuntimeError):
+    """``weed mini`` could not bind one of its ports: another process took it after it was picked."""
 
 
 def weed_binary() -> str:
@@ -58,6 +65,17 @@ class SeaweedS3:
         }
 
     def start(self) -> SeaweedS3:
+        """Start ``weed mini``; again on fresh ports if one it was given was taken before it bound it (its
+        13 ports are picked free, then bound by the child: another process can take one in between)."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                return self._start_once()
+            except PortTaken:
+                if attempt == START_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> SeaweedS3:
         self.base_dir = Path(tempfile.mkdtemp(prefix="sandbox-seaweedfs-"))
         identities = {
             "identities": [
@@ -104,6 +122,7 @@ class SeaweedS3:
 
     def _wait_for_bucket(self) -> None:
         import boto3
+        from botocore.config import Config
         from botocore.exceptions import BotoCoreError, ClientError
 
         client = boto3.client(
@@ -112,11 +131,16 @@ class SeaweedS3:
             aws_access_key_id=self.access_key,
             aws_secret_access_key=self.secret_key,
             region_name=REGION,
+            # short: a port another process holds may accept the connection and never answer
+            config=Config(connect_timeout=2, read_timeout=2, retries={"max_attempts": 1}),
         )
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
+            tail = self.log_tail()
+            if any(sign in tail for sign in PORT_TAKEN_SIGNS):  # it does not always exit on it
+                raise PortTaken(f"weed mini could not bind a port: {tail}")
             if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"weed mini exited ({self._process.returncode}); see {self.log_tail()}")
+                raise RuntimeError(f"weed mini exited ({self._process.returncode}); see {tail}")
             try:
                 client.head_bucket(Bucket=self.bucket)
                 return
