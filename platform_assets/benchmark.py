@@ -60,6 +60,11 @@ def _peak_rss_mib() -> float:
     return peak_rss_mib()
 
 
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "system": platform.platform()}
+
+
 def _stage(rows: int, started: float) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     return {
@@ -530,11 +535,7 @@ def run_benchmark(
         "benchmark": "orders: bronze ingest, silver change apply, gold facts and aggregates",
         "created_at": datetime.now(UTC).isoformat(),
         "engine": PlatformSettings.from_env().engine,
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "system": platform.platform(),
-        },
+        "machine": machine(),
         "increment_fraction": INCREMENT_FRACTION,
         "results": results,
     }

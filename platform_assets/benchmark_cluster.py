@@ -35,7 +35,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -45,7 +44,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from platform_assets.benchmark import apply_tick
+from platform_assets.benchmark import apply_tick, machine
 
 TOPIC = "orders.events"
 PARTITIONS = 4
@@ -307,11 +306,7 @@ def run_cluster_benchmark(
     document: dict[str, Any] = {
         "benchmark": "orders on the cluster topology: Kafka -> bronze (process / engine) -> silver per engine",
         "created_at": datetime.now(UTC).isoformat(),
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "system": platform.platform(),
-        },
+        "machine": machine(),
         "workers": sorted(workers),
         "results": [],
     }

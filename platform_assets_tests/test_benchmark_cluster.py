@@ -2,7 +2,7 @@
 
 Real parts throughout: a Kafka broker, the process path and the engine path (Spark's Kafka source on a
 standalone cluster of one, then two workers, the lake on SeaweedFS S3, a PostgreSQL instance), and the
-silver apply on Sail, local Spark and the cluster. About 4.5 minutes (two topologies, three Spark
+silver apply on Sail, local Spark and the cluster. About 3.5 minutes (two topologies, three Spark
 engines' cold starts), so it runs with the demo-on-the-cluster test in `make cluster-demo-test`.
 """
 
