@@ -184,7 +184,8 @@ def _silver_in_child(env: dict[str, str]) -> dict[str, Any]:
 
 
 def measure_silver() -> dict[str, Any]:
-    """(child) One tick of the orders apply sensor on the environment's engine and lake."""
+    """(child) One tick of the orders apply sensor on the environment's engine and lake, its runs recorded
+    to an in-memory instance (the same for every engine)."""
     import dagster as dg
 
     from platform_assets.definitions import build_definitions, build_resources
