@@ -18,7 +18,7 @@ For each scale, in one run:
   and ``executor_task_seconds`` is what each worker's executor spent in tasks;
 - ``silver.<engine>``: one tick of ``orders_apply_sensor`` and the runs it requests (the ``silver/orders``
   change apply and ``silver/order_lines``, every order date), each in its own process: ``sail`` and
-  ``local`` (Apache Spark in the process, ``local[*]``) on a copy of the process path's bronze in a
+  ``local`` (Apache Spark in the process, ``local[2]``) on a copy of the process path's bronze in a
   folder, ``cluster`` through Spark Connect on the largest topology's S3 bronze, and
   ``cluster_folder_lake`` the same cluster on another copy in a folder (the workers share this
   machine's disk), which tells the engine's cost from the S3 lake's.
@@ -44,19 +44,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from platform_assets.benchmark import apply_tick, machine
+from platform_assets.benchmark import TOPIC, apply_tick, machine
+from platform_assets.operations.reference import peak_rss_mib
 
-TOPIC = "orders.events"
 PARTITIONS = 4
 BATCH_MESSAGES = 200_000  # per bronze commit, over all partitions
 SILVER_TABLES = ("silver/orders", "silver/order_lines")
 INGEST_DAY = date(2026, 11, 4)  # the bronze ingestion day the batches are stamped with
-
-
-def _rss_mib() -> float:
-    from platform_assets.operations.reference import peak_rss_mib
-
-    return peak_rss_mib()
 
 
 def _checksums(lake: Any, datasets: tuple[str, ...]) -> dict[str, str]:
@@ -142,7 +136,7 @@ def drain_topic(lake: Any, contract: Any, read: Any, label: str) -> dict[str, An
         "commit_seconds": round(sum(seconds) - reading[0], 3),
         # how busy the machine's cores were meanwhile (every process: broker, engine, this one)
         "machine_cpu_busy": round((busy - busy_before) / max(1, total_jiffies - total_before), 3),
-        "peak_rss_mib": _rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -181,6 +175,25 @@ def _silver_in_child(env: dict[str, str]) -> dict[str, Any]:
         command = [sys.executable, "-m", __name__, "--out", handle.name]
         subprocess.run(command, check=True, env={**os.environ, **env})
         return json.loads(Path(handle.name).read_text())
+
+
+def _silver_on_copy(home: Path, name: str, env: dict[str, str]) -> dict[str, Any]:
+    """The silver stage with ``env`` on a copy of the process path's bronze folder lake (removed after)."""
+    shutil.copytree(home / "process", home / name)
+    try:
+        return _silver_in_child({**env, "PLATFORM_LAKE_ROOT": str(home / name)})
+    finally:
+        shutil.rmtree(home / name)
+
+
+def _cluster_silver(topology: Any, prefix: str, home: Path, label: str) -> dict[str, dict[str, Any]]:
+    """The silver stage on the cluster, on its S3 bronze under ``prefix``, then on a folder lake (one
+    machine: the workers see the folder), which tells the engine's cost from the S3 lake's."""
+    env = topology.environment(prefix)
+    print(f"{label}: silver on the cluster ...", flush=True)
+    on_s3 = _silver_in_child(env)
+    print(f"{label}: silver on the cluster, folder lake ...", flush=True)
+    return {"cluster": on_s3, "cluster_folder_lake": _silver_on_copy(home, "cluster-folder", env)}
 
 
 def measure_silver() -> dict[str, Any]:
@@ -251,13 +264,11 @@ def measure_scale(scale: float, days: int, seed: int, workers: list[int], home: 
         figures["bronze"]["process"]["checksums"] = reference
         figures["silver"] = {}
         for engine in ("sail", "local"):  # each on its own copy of the same bronze, the machine to itself
-            shutil.copytree(home / "process", home / engine)
-            env = {"PLATFORM_ENGINE": engine, "PLATFORM_LAKE_ROOT": str(home / engine)}
+            env = {"PLATFORM_ENGINE": engine}
             if engine == "local":  # the executors' Python: this venv's (the package), not python3 on PATH
                 env["PYSPARK_PYTHON"] = sys.executable
             print(f"scale {scale:g}: silver on {engine} ...", flush=True)
-            figures["silver"][engine] = _silver_in_child(env)
-            shutil.rmtree(home / engine)
+            figures["silver"][engine] = _silver_on_copy(home, engine, env)
         with SeaweedS3("lake") as s3:
             for count in sorted(workers):
                 config = ClusterConfig(workers=count, driver_memory="2g")
@@ -267,19 +278,8 @@ def measure_scale(scale: float, days: int, seed: int, workers: list[int], home: 
                     bronze = _engine_bronze(topology, source(f"bench-{prefix}"), contract, prefix)
                     figures["bronze"][f"engine_{count}_workers"] = bronze
                     if count == max(workers):
-                        print(f"scale {scale:g}: silver on the cluster ({count} workers) ...", flush=True)
-                        figures["silver"]["cluster"] = _silver_in_child(topology.environment(prefix))
-                        figures["silver"]["cluster"]["workers"] = count
-                        # the same cluster on a folder lake (one machine: the workers see the folder),
-                        # to tell the engine's cost from the S3 lake's
-                        shutil.copytree(home / "process", home / "cluster-folder")
-                        folder = {
-                            **topology.environment(prefix),
-                            "PLATFORM_LAKE_ROOT": str(home / "cluster-folder"),
-                        }
-                        print(f"scale {scale:g}: silver on the cluster, folder lake ...", flush=True)
-                        figures["silver"]["cluster_folder_lake"] = _silver_in_child(folder)
-                        figures["silver"]["cluster_folder_lake"]["workers"] = count
+                        runs = _cluster_silver(topology, prefix, home, f"scale {scale:g} ({count} workers)")
+                        figures["silver"] |= {name: {**run, "workers": count} for name, run in runs.items()}
     silver_reference = figures["silver"]["sail"]["checksums"]
     figures["identical"] = all(b["checksums"] == reference for b in figures["bronze"].values()) and all(
         s["checksums"] == silver_reference for s in figures["silver"].values()
