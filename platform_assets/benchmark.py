@@ -116,7 +116,6 @@ def measure_scale(
     from platform_assets.definitions import build_definitions, build_resources
     from platform_assets.domains.gold import GOLD_SENSOR
     from platform_assets.domains.orders import ORDERS_APPLY_SENSOR
-    from platform_assets.lake.location import Lake
     from platform_assets.operations.sensor_driver import SensorDriver
     from platform_assets.settings import PlatformSettings
     from sandbox.generator.order_stream import OrderEventStream
@@ -128,7 +127,7 @@ def measure_scale(
     contract = load_contracts()["bronze/order_events"]
     with tempfile.TemporaryDirectory(prefix="platform-bench-") as root:
         settings = PlatformSettings.from_env({**os.environ, "PLATFORM_LAKE_ROOT": f"{root}/lake"})
-        lake = Lake(settings.lake_root, settings.storage_options)
+        lake = settings.lake
         defs = build_definitions(settings)
         figures: dict[str, Any] = {"scale": scale, "days": days, "messages": len(stream)}
 

@@ -204,13 +204,12 @@ def measure_silver() -> dict[str, Any]:
     from platform_assets.definitions import build_definitions, build_resources
     from platform_assets.domains.orders import ORDERS_APPLY_SENSOR
     from platform_assets.engine.spark_resource import SparkEngine
-    from platform_assets.lake.location import Lake
     from platform_assets.operations.sensor_driver import SensorDriver
     from platform_assets.settings import PlatformSettings
 
     started = time.perf_counter()
     settings = PlatformSettings.from_env()
-    lake = Lake(settings.lake_root, settings.storage_options)
+    lake = settings.lake
     defs = build_definitions(settings)
     try:
         with dg.DagsterInstance.ephemeral() as instance:
@@ -221,6 +220,9 @@ def measure_silver() -> dict[str, Any]:
             SparkEngine(engine="connect", connect_url=settings.spark_connect_url).stop_session()
     figures.pop("order_dates")
     figures["engine"] = settings.engine
+    # where the step's scratch copies went: under the lake, or the topology's shared folder
+    staging = settings.staging_root
+    figures["staging"] = "lake" if staging is None else "s3" if staging.startswith("s3://") else "folder"
     figures["wall_seconds"] = round(time.perf_counter() - started, 3)
     figures["checksums"] = _checksums(lake, SILVER_TABLES)
     return figures

@@ -147,7 +147,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _replay_dlq(dataset: str) -> int:
     from platform_assets.contracts import load_contracts
-    from platform_assets.lake.location import Lake
     from platform_assets.layers.bronze.dlq_replay import record_replay, replay_dead_letters
     from platform_assets.settings import PlatformSettings
 
@@ -156,7 +155,7 @@ def _replay_dlq(dataset: str) -> int:
         print(f"replay-dlq: {dataset!r} is not a bronze dataset with a contract", file=sys.stderr)
         return 2
     settings = PlatformSettings.from_env()
-    outcome = replay_dead_letters(Lake(settings.lake_root, settings.storage_options), contracts[dataset])
+    outcome = replay_dead_letters(settings.lake, contracts[dataset])
     print(
         f"{dataset}: {outcome.replayed} dead letter(s) replayed, {outcome.already_replayed} replayed before, "
         f"{len(outcome.still_failing)} still failing"

@@ -33,7 +33,11 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 def shared_resources(settings: PlatformSettings) -> dict[str, dg.ConfigurableResource]:
     return {
-        "lake": LakeResource(root=settings.lake_root, storage_options=settings.storage_options),
+        "lake": LakeResource(
+            root=settings.lake_root,
+            storage_options=settings.storage_options,
+            staging_root=settings.staging_root,
+        ),
         "spark": SparkEngine.from_settings(settings),
     }
 

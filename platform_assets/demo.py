@@ -302,7 +302,7 @@ def run_demo(start: date, days: int, seed: int, fresh: bool = True, ui_hint: boo
     the demo's home afterwards (not when the instance goes away with the topology)."""
     settings = PlatformSettings.from_env()
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
-    lake = Lake(settings.lake_root, settings.storage_options)
+    lake = settings.lake
     if fresh:
         for folder in (lake.root, settings.dms_landing_root):
             if "://" not in folder and Path(folder).exists():

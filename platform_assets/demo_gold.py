@@ -12,7 +12,6 @@ from platform_assets.contracts import load_contracts
 from platform_assets.definitions import build_definitions, build_resources
 from platform_assets.domains.gold import GOLD_SENSOR
 from platform_assets.lake.delta_tables import row_count
-from platform_assets.lake.location import Lake
 from platform_assets.operations.instance_sensor import workspace_repository_origin
 from platform_assets.operations.sensor_driver import SensorDriver
 from platform_assets.settings import PlatformSettings
@@ -49,7 +48,7 @@ def print_gold_summary(settings: PlatformSettings) -> None:
     from platform_assets.engine.query import QueryError
     from platform_assets.serving.sql import render, run_query
 
-    lake = Lake(settings.lake_root, settings.storage_options)
+    lake = settings.lake
     print("\nGold tables")
     for name in sorted(n for n in load_contracts() if n.startswith("gold/")):
         print(f"  {name:<30} {row_count(lake.uri(name), lake.storage_options):>6} rows")

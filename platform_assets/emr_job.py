@@ -62,7 +62,6 @@ def _session(engine: str | None) -> Any:
 
 def run(pipes: PipesContext) -> None:
     from platform_assets.definitions import build_definitions
-    from platform_assets.lake.location import Lake
     from platform_assets.settings import PlatformSettings
 
     dataset = pipes.asset_key  # "gold/dim_currency": the asset key is the dataset
@@ -77,7 +76,7 @@ def run(pipes: PipesContext) -> None:
     settings = PlatformSettings.from_env({**_environment(), "PLATFORM_ENGINE": "sail"})
     definitions = build_definitions(settings)
     del definitions
-    lake = Lake(settings.lake_root, settings.storage_options)
+    lake = settings.lake
     job = Job(pipes, dataset, _contract(dataset), lake, partitions)
     started = time.monotonic()
     pipes.log.info(f"{dataset}: {kind} for {labels if labels is not None else 'the whole table'}")

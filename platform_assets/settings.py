@@ -4,6 +4,7 @@
 |---|---|---|
 | PLATFORM_LAKE_ROOT | ./.lake | root of all tables: a folder, or s3://bucket/prefix |
 | PLATFORM_STORAGE_OPTIONS | {} | JSON object of delta-rs storage options (AWS_ENDPOINT_URL, ...) |
+| PLATFORM_STAGING_ROOT | <lake root>/_staging | where a step's scratch copies of its candidates go: a folder every executor sees at the same path, or s3:// |
 | PLATFORM_ENGINE | sail | sail (in-process), connect (a Spark Connect URL), local (Apache Spark) or emr_serverless |
 | PLATFORM_SPARK_CONNECT_URL | | sc://host:port, for PLATFORM_ENGINE=connect |
 | PLATFORM_SPARK_MASTER | local[2] | Spark master for PLATFORM_ENGINE=local: local[N] or spark://host:port |
@@ -27,6 +28,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from platform_assets.lake.location import Lake
 
 ENGINES = ("sail", "connect", "local", "emr_serverless")
 _AWS_KEYS = (
@@ -55,6 +58,17 @@ def source_ca_path(variable: str, env: Mapping[str, str] = os.environ) -> str | 
 def _landing_root(value: str) -> str:
     """A local folder made absolute; an ``s3://bucket/prefix`` kept as it is."""
     return value if "://" in value else str(Path(value).resolve())
+
+
+def _staging_root(value: str) -> str | None:
+    """``PLATFORM_STAGING_ROOT``: unset (None: under the lake), a folder, or ``s3://`` (staged copies are
+    removed by the platform, which can delete only those two kinds)."""
+    value = value.strip()
+    if not value:
+        return None
+    if "://" in value and not value.startswith(("s3://", "file://")):
+        raise SettingsError(f"PLATFORM_STAGING_ROOT={value!r} must be a folder or an s3:// prefix")
+    return _landing_root(value.removeprefix("file://"))
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,7 @@ class EmrServerlessSettings:
 class PlatformSettings:
     lake_root: str
     storage_options: dict[str, str] = field(default_factory=dict)
+    staging_root: str | None = None  # None: <lake_root>/_staging
     engine: str = "sail"
     spark_connect_url: str | None = None
     spark_master: str = "local[2]"  # PLATFORM_ENGINE=local: local[N], or a standalone cluster's spark://
@@ -96,6 +111,10 @@ class PlatformSettings:
     alerts_webhook: str | None = None  # alerts are posted here as JSON, besides the ops/alerts table
     reports_dir: str = ".reports"  # the DQ report, Data Docs and platform health (reporting/)
     emr: EmrServerlessSettings | None = None  # PLATFORM_ENGINE=emr_serverless only
+
+    @property
+    def lake(self) -> Lake:
+        return Lake(self.lake_root, self.storage_options, self.staging_root)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> PlatformSettings:
@@ -119,6 +138,7 @@ class PlatformSettings:
         return cls(
             lake_root=root,
             storage_options={str(k): str(v) for k, v in options.items()},
+            staging_root=_staging_root(env.get("PLATFORM_STAGING_ROOT", "")),
             engine=engine,
             spark_connect_url=url,
             spark_master=env.get("PLATFORM_SPARK_MASTER", "").strip() or cls.spark_master,

@@ -95,5 +95,5 @@ def fx_platform(root: Path, dataset: FxDataset | None = None) -> Iterator[FxPlat
                 "FX_API_TOKEN": "test-token",
             }
         )
-        lake = Lake(settings.lake_root, settings.storage_options)
+        lake = settings.lake
         yield FxPlatform(dataset, server, lake, settings, build_definitions(settings), instance)

@@ -98,7 +98,7 @@ def test_the_demo_on_the_cluster_topology_gives_the_embedded_runs_checksums(
     env = topology_environment(cluster_topology, cluster_home, tmp_path.name)
     settings = PlatformSettings.from_env(env)
     assert settings.lake_root.startswith("s3://") and settings.engine == "connect"
-    on_cluster = demo_checksums(Lake(settings.lake_root, settings.storage_options))
+    on_cluster = demo_checksums(settings.lake)
 
     assert {t.name: t.checksum.rows for t in embedded} == DEMO_ROWS
     assert on_cluster == embedded  # every silver and gold table, content for content

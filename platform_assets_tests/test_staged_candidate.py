@@ -13,18 +13,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from platform_assets.contracts import load_contracts
 from platform_assets.definitions import build_definitions
 from platform_assets.domains.orders import ORDERS_APPLY_JOB
 from platform_assets.lake.delta_tables import read_table
-from platform_assets.lake.location import Lake
+from platform_assets.lake.location import STAGING_ZONE, Lake
 from platform_assets.layers.bronze.incremental_asset import ingest_increment
 from platform_assets.layers.bronze.records import Batch
 from platform_assets.layers.specs import RANGE_END, RANGE_START
 from platform_assets.operations.scans import count_scans
-from platform_assets.quality.staging import STAGING_ZONE
-from platform_assets.settings import PlatformSettings
+from platform_assets.quality import staging as staging_module
+from platform_assets.settings import PlatformSettings, SettingsError
 from platform_assets.sources.batch import SourceBatch
 from platform_assets.sources.kafka.reader import app_id, parse_message, position_label
 from platform_assets_tests.orders_oracle import assert_silver_orders_match
@@ -87,6 +88,45 @@ def test_each_order_run_reads_its_upstream_once_and_leaves_no_staged_copy(tmp_pa
         ("evt-late-bad", "order_total_equals_lines")
     ]
     assert not staging.exists() or not any(staging.iterdir())  # no staged table or run folder left
+
+
+def test_staged_copies_go_to_the_staging_root_when_one_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PLATFORM_STAGING_ROOT puts every scratch copy of a run there (the cluster topology's shared
+    folder instead of the S3 lake), none under the lake, and removes them; the tables come out the same."""
+    dataset = generate_order_events(seed=7, days=3, scale=0.2)
+    scratch = tmp_path / "scratch"
+    settings = PlatformSettings.from_env(
+        {"PLATFORM_LAKE_ROOT": str(tmp_path / "lake"), "PLATFORM_STAGING_ROOT": f"file://{scratch}"}
+    )
+    assert settings.lake.staging == str(scratch)
+    lake = settings.lake
+    _ingest(lake, [(m.key, m.value) for m in dataset.messages], 0)
+    written: list[str] = []
+    original = staging_module.delta_io.overwrite_table
+
+    def recording(df: object, uri: str) -> None:
+        written.append(uri)
+        original(df, uri)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(staging_module.delta_io, "overwrite_table", recording)
+    last_day = max(str(e["created_time"])[:10] for e in dataset.valid_events())
+    with dg.instance_for_test() as instance:
+        job = build_definitions(settings).resolve_job_def(ORDERS_APPLY_JOB)
+        job.execute_in_process(
+            instance=instance, tags={RANGE_START: dataset.start.isoformat(), RANGE_END: last_day}
+        )
+        assert_silver_orders_match(lake, instance, dataset)
+    # the feed and the checked changes of silver/orders, the candidate of silver/order_lines
+    assert len(written) == 3 and all(uri.startswith(f"{scratch}/") for uri in written), written
+    assert not (tmp_path / "lake" / STAGING_ZONE).exists()
+    assert not any(scratch.iterdir())  # every staged copy and run folder removed
+
+
+def test_a_staging_root_the_platform_cannot_clean_is_refused() -> None:
+    with pytest.raises(SettingsError, match="PLATFORM_STAGING_ROOT='hdfs:///scratch' must be a folder"):
+        PlatformSettings.from_env({"PLATFORM_STAGING_ROOT": "hdfs:///scratch"})
 
 
 def test_an_scd1_feed_is_staged_as_the_newest_change_per_key_and_its_strays() -> None:

@@ -112,14 +112,11 @@ def _catalog_search(term: str) -> int:
 def _catalog_build(out: Path) -> int:
     from platform_assets.governance.catalog_site import build_site
     from platform_assets.governance.read_path import Governance
-    from platform_assets.lake.location import Lake
     from platform_assets.settings import PlatformSettings
 
     settings = PlatformSettings.from_env()
     governance = Governance.load()
-    index = build_site(
-        Lake(settings.lake_root, settings.storage_options), governance.contracts, governance.policies, out
-    )
+    index = build_site(settings.lake, governance.contracts, governance.policies, out)
     print(f"catalog: {len(governance.contracts)} dataset page(s) and the search index in {out}; open {index}")
     return 0
 
@@ -143,11 +140,10 @@ def _erase(args: argparse.Namespace) -> int:
     from platform_assets.governance.erasure import ErasureError, Subject, SubjectConfig, erase
     from platform_assets.lake import suppression
     from platform_assets.lake.audit_log import audit_write
-    from platform_assets.lake.location import Lake
     from platform_assets.settings import PlatformSettings
 
     settings = PlatformSettings.from_env()
-    lake = Lake(settings.lake_root, settings.storage_options)
+    lake = settings.lake
     config = SubjectConfig.load()
     try:
         subject = Subject.parse(args.subject, config)
@@ -189,12 +185,11 @@ def _erase(args: argparse.Namespace) -> int:
 def _pii_scan(args: argparse.Namespace) -> int:
     from platform_assets.contracts import load_contracts
     from platform_assets.governance.pii_scan import scan_lake
-    from platform_assets.lake.location import Lake
     from platform_assets.settings import PlatformSettings
 
     settings = PlatformSettings.from_env()
     contracts = load_contracts()
-    findings = scan_lake(Lake(settings.lake_root, settings.storage_options), contracts, args.sample)
+    findings = scan_lake(settings.lake, contracts, args.sample)
     for finding in findings:
         print(f"warning: {finding}")
     print(
@@ -207,20 +202,17 @@ def _clone(args: argparse.Namespace) -> int:
     from platform_assets.engine.spark_resource import SparkEngine
     from platform_assets.governance.clone import CloneError, clone_masked
     from platform_assets.governance.read_path import Governance
-    from platform_assets.lake.location import Lake
     from platform_assets.settings import PlatformSettings
 
     settings = PlatformSettings.from_env()
-    source = Lake(settings.lake_root, settings.storage_options)
+    source = settings.lake
     target = PlatformSettings.from_env({**os.environ, "PLATFORM_LAKE_ROOT": args.target})
     if target.lake_root.rstrip("/") == source.root.rstrip("/"):
         print("clone: --target is the source lake", file=sys.stderr)
         return 2
     spark = SparkEngine.from_settings(settings).get_session()
     try:
-        copied = clone_masked(
-            spark, source, Lake(target.lake_root, target.storage_options), args.env, Governance.load()
-        )
+        copied = clone_masked(spark, source, target.lake, args.env, Governance.load())
     except CloneError as exc:
         print(f"clone: {exc}", file=sys.stderr)
         return 2

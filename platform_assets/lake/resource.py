@@ -13,7 +13,10 @@ class LakeResource(dg.ConfigurableResource):
 
     root: str = Field(description="lake root: an absolute folder or s3://bucket/prefix")
     storage_options: dict[str, str] = Field(default_factory=dict, description="delta-rs storage options")
+    staging_root: str | None = Field(
+        default=None, description="scratch copies of a step's candidates (default: <root>/_staging)"
+    )
 
     @property
     def lake(self) -> Lake:
-        return Lake(self.root, dict(self.storage_options))
+        return Lake(self.root, dict(self.storage_options), self.staging_root)

@@ -127,10 +127,9 @@ def _dr(action: str, settings: PlatformSettings) -> int:
             )
         return 0
     from platform_assets.engine import SparkEngine
-    from platform_assets.lake.location import Lake
 
     engine = SparkEngine.from_settings(settings)
-    lake = Lake(settings.lake_root, settings.storage_options)
+    lake = settings.lake
     report, _ = dr.drill(lake, engine, settings.alerts_webhook)
     for d in report.details:
         state = "valid" if d.valid else f"INVALID {d.error or ''}"

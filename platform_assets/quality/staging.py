@@ -4,8 +4,9 @@ Sail ignores ``cache()``/``persist()``, so every action on a DataFrame re-runs i
 source: the gate's aggregate, each failing rule's sample, the quarantine and the publish would each
 recompute the whole transform from bronze. Staging the candidate (with its rule flags, so window
 rules such as uniqueness are computed once too) turns those into cheap scans of the staged copy,
-on Sail and on Spark alike. The copy lives under ``<root>/_staging/<run_id>/<name>`` and is removed
-when the block ends, whatever happens inside it.
+on Sail and on Spark alike. The copy lives under ``<staging root>/<run_id>/<name>`` (by default
+``<lake root>/_staging``, see ``Lake.staging``) and is removed when the block ends, whatever happens
+inside it.
 """
 
 from __future__ import annotations
@@ -21,11 +22,9 @@ from pyspark.sql import DataFrame
 from platform_assets.engine import delta_io
 from platform_assets.lake.location import Lake
 
-STAGING_ZONE = "_staging"
-
 
 def staging_uri(lake: Lake, run_id: str, name: str) -> str:
-    return f"{lake.root.rstrip('/')}/{STAGING_ZONE}/{run_id}/{name.replace('/', '_')}"
+    return f"{lake.staging}/{run_id}/{name.replace('/', '_')}"
 
 
 def _remove_tree(uri: str, storage_options: dict[str, str]) -> None:

@@ -13,7 +13,7 @@ from platform_assets.settings import PlatformSettings
 
 
 def _lake(settings: PlatformSettings) -> Lake:
-    return Lake(settings.lake_root, settings.storage_options)
+    return settings.lake
 
 
 def report(out: Path | None, data_docs: bool = True) -> int:

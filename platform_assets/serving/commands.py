@@ -108,13 +108,12 @@ def _tls_files(args: argparse.Namespace):  # TlsFiles | None, or the error text
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from platform_assets.lake.location import Lake
     from platform_assets.serving.endpoint import LakeEndpoint
     from platform_assets.settings import PlatformSettings
 
     settings = PlatformSettings.from_env()
     stop = threading.Event()
-    lake = Lake(settings.lake_root, settings.storage_options)
+    lake = settings.lake
     try:
         caller = caller_from(args)
     except ValueError as exc:

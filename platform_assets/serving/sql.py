@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from platform_assets.engine.lake_catalog import LakeTables, TableNotFound
 from platform_assets.engine.query import QueryError, QueryResult, one_line
 from platform_assets.engine.spark_resource import SparkEngine
-from platform_assets.lake.location import Lake
 from platform_assets.settings import PlatformSettings
 
 if TYPE_CHECKING:
@@ -34,7 +33,7 @@ def run_query(
     if not query.strip():
         raise QueryError("the query is empty")
     spark = SparkEngine.from_settings(settings).get_session()
-    lake = Lake(settings.lake_root, settings.storage_options)
+    lake = settings.lake
     if caller is not None:
         from platform_assets.governance.governed_sql import run_governed
 

@@ -71,13 +71,16 @@ class ClusterTopology:
         """The platform's settings for this topology: the engine, the lake on S3, the instance storage.
 
         The S3 keys are in it because delta-rs reads them from the environment (as from an instance role
-        in production); the PostgreSQL password is a placeholder (trust auth on loopback)."""
+        in production); the PostgreSQL password is a placeholder (trust auth on loopback). A step's scratch
+        copies (quality/staging.py) go to a folder here, which the driver and every worker see (one host;
+        on several, a shared mount), not through the S3 gateway: they live for one step only."""
         if self.s3 is None or self.postgres is None or self.cluster is None:
             raise RuntimeError("ClusterTopology is not started")
         return {
             "PLATFORM_ENGINE": "connect",
             "PLATFORM_SPARK_CONNECT_URL": self.cluster.connect_url,
             "PLATFORM_LAKE_ROOT": f"s3://{self.s3.bucket}/{lake_prefix}",
+            "PLATFORM_STAGING_ROOT": str(self.home / "staging" / lake_prefix),
             **self.s3.storage_options,
             "PLATFORM_DAGSTER_STORAGE": "postgres",
             "DAGSTER_PG_HOST": "127.0.0.1",
