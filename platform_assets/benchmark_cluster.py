@@ -196,6 +196,37 @@ def _cluster_silver(topology: Any, prefix: str, home: Path, label: str) -> dict[
     return {"cluster": on_s3, "cluster_folder_lake": _silver_on_copy(home, "cluster-folder", env)}
 
 
+def _upload(folder: Path, s3: Any, prefix: str) -> str:
+    """Copy a folder lake to ``s3://<bucket>/<prefix>`` (Delta tables move with their relative paths)."""
+    import boto3
+
+    options = s3.storage_options
+    client = boto3.client(
+        "s3",
+        endpoint_url=options["AWS_ENDPOINT_URL"],
+        aws_access_key_id=options["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=options["AWS_SECRET_ACCESS_KEY"],
+        region_name=options.get("AWS_REGION", "us-east-1"),
+    )
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        client.upload_file(str(path), s3.bucket, f"{prefix}/{path.relative_to(folder).as_posix()}")
+    return f"s3://{s3.bucket}/{prefix}"
+
+
+def _local_on_s3(s3: Any, home: Path) -> dict[str, Any]:
+    """Local Spark on a copy of the process path's bronze on the S3 lake, its scratch copies on a folder
+    as the cluster's: the same lake as the cluster's run, so the two tell the engines apart."""
+    root = _upload(home / "process", s3, "bench-local-s3")
+    env = {
+        "PLATFORM_ENGINE": "local",
+        "PYSPARK_PYTHON": sys.executable,
+        "PLATFORM_LAKE_ROOT": root,
+        "PLATFORM_STAGING_ROOT": str(home / "staging-local-s3"),
+        **s3.storage_options,
+    }
+    return _silver_in_child(env)
+
+
 def measure_silver() -> dict[str, Any]:
     """(child) One tick of the orders apply sensor on the environment's engine and lake, its runs recorded
     to an in-memory instance (the same for every engine)."""
@@ -282,6 +313,8 @@ def measure_scale(scale: float, days: int, seed: int, workers: list[int], home: 
                     if count == max(workers):
                         runs = _cluster_silver(topology, prefix, home, f"scale {scale:g} ({count} workers)")
                         figures["silver"] |= {name: {**run, "workers": count} for name, run in runs.items()}
+            print(f"scale {scale:g}: silver on local, S3 lake ...", flush=True)  # the cluster stopped
+            figures["silver"]["local_s3_lake"] = _local_on_s3(s3, home)
     silver_reference = figures["silver"]["sail"]["checksums"]
     figures["identical"] = all(b["checksums"] == reference for b in figures["bronze"].values()) and all(
         s["checksums"] == silver_reference for s in figures["silver"].values()

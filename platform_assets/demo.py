@@ -152,6 +152,7 @@ def _customers_demo(
 
     import psycopg2
 
+    from platform_assets.sources.dms.s3_store import S3FileStore
     from sandbox.generator.customers import apply_batch, generate_customers, load_initial
     from sandbox.services.dms_task import DmsTask
     from sandbox.services.postgres import CUSTOMERS_PUBLICATION, DEFAULT_BIN_DIR, PostgresServer
@@ -163,13 +164,15 @@ def _customers_demo(
     defs = build_definitions(settings)
     driver = SensorDriver(defs, instance, build_resources(settings), "rds_customers_dms_sensor", _origin())
     outcomes: list[RunOutcome] = []
+    landing = settings.dms_landing_root
+    # on S3 the task writes each file durably into a folder of the home first, then PUTs it (DmsTask)
+    s3 = S3FileStore.from_uri(landing) if landing.startswith("s3://") else None
+    folder = Path(os.environ["DAGSTER_HOME"]) / "dms-staging" if s3 else Path(landing)
     with (
         PostgresServer(ca=ca) as pg,  # TLS only; the DMS task and the loader verify it (verify-full)
-        DmsTask(pg.dsn, "demo", CUSTOMERS_PUBLICATION, Path(settings.dms_landing_root)) as task,
+        DmsTask(pg.dsn, "demo", CUSTOMERS_PUBLICATION, folder, publish_to=s3) as task,
     ):
-        print(
-            f"\nRDS customers: PostgreSQL on port {pg.port}, replicated as DMS files into {settings.dms_landing_root}"
-        )
+        print(f"\nRDS customers: PostgreSQL on port {pg.port}, replicated as DMS files into {landing}")
         with contextlib.closing(psycopg2.connect(pg.dsn)) as conn:
             load_initial(conn, dataset)
             task.full_load()

@@ -38,11 +38,14 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def topology_environment(topology: ClusterTopology, home: Path, lake_prefix: str = "demo") -> dict[str, str]:
-    """The platform pointed at ``topology``; the Dagster home, DMS landing folder and reports under ``home``."""
+    """The platform pointed at ``topology``: DMS lands on its S3 beside the lake (as AWS DMS lands on S3);
+    the Dagster home and reports under ``home``."""
+    env = topology.environment(lake_prefix)
+    bucket = env["PLATFORM_LAKE_ROOT"].removeprefix("s3://").split("/", 1)[0]
     return {
-        **topology.environment(lake_prefix),
+        **env,
         "DAGSTER_HOME": str(home / "dagster_home"),
-        "DMS_LANDING_ROOT": str(home / "landing" / "dms"),
+        "DMS_LANDING_ROOT": f"s3://{bucket}/{lake_prefix}-landing/dms",
         "PLATFORM_REPORTS_DIR": str(home / "reports"),
     }
 

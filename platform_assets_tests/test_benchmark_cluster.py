@@ -42,14 +42,18 @@ def test_every_path_of_the_cluster_benchmark_gives_the_oracles_bronze_and_silver
     tasks = figures["bronze"]["engine_2_workers"]["executor_tasks"]
     assert set(tasks) == {"0", "1"} and min(tasks.values()) > 0
 
-    assert set(figures["silver"]) == {"sail", "local", "cluster", "cluster_folder_lake"}
+    assert set(figures["silver"]) == {"sail", "local", "cluster", "cluster_folder_lake", "local_s3_lake"}
     for engine, silver in figures["silver"].items():
         assert silver["succeeded"], engine
         assert silver["checksums"]["silver/orders"].startswith(f"{orders} rows, "), engine
         assert silver["checksums"]["silver/order_lines"].startswith(f"{lines} rows, "), engine
         assert silver["checksums"] == figures["silver"]["sail"]["checksums"], engine
-    assert (
-        figures["silver"]["cluster"]["engine"] == "connect"
-        and figures["silver"]["local"]["engine"] == "local"
-    )
+    engines = {name: (run["engine"], run["staging"]) for name, run in figures["silver"].items()}
+    assert engines == {
+        "sail": ("sail", "lake"),
+        "local": ("local", "lake"),
+        "cluster": ("connect", "folder"),  # the topology stages on a folder its workers share
+        "cluster_folder_lake": ("connect", "folder"),
+        "local_s3_lake": ("local", "folder"),
+    }
     assert figures["identical"] is True

@@ -66,3 +66,49 @@ def test_a_port_taken_between_pick_and_bind_starts_it_again_on_fresh_ports(
                 region_name="us-east-1",
             )
             assert client.list_objects_v2(Bucket="lake")["KeyCount"] == 0
+
+
+_LOCAL_SPARK_ON_S3 = """
+import json
+from platform_assets.engine import delta_io
+from platform_assets.engine.spark_resource import SparkEngine
+from platform_assets.settings import PlatformSettings
+settings = PlatformSettings.from_env()
+spark = SparkEngine.from_settings(settings).get_session()
+uri = settings.lake.uri("silver/t")
+delta_io.overwrite_table(spark.createDataFrame([(1, "EUR"), (2, "GBP")], "id long, ccy string"), uri)
+delta_io.overwrite_table(spark.range(3).selectExpr("id", "'USD' AS ccy"), uri)  # a second commit
+conf = {k: v for k, v in spark.sparkContext.getConf().getAll() if "s3a" in k}
+print("RESULT=" + json.dumps({"rows": spark.read.format("delta").load(uri).count(), "conf": conf}))
+"""
+
+
+@pytest.mark.spark
+def test_local_spark_reads_and_writes_an_s3_lake_with_keys_from_the_environment(
+    seaweed_s3: SeaweedS3,
+) -> None:
+    """PLATFORM_ENGINE=local with an s3:// lake: the session gets the s3a jars and settings
+    (engine/s3a.py), the keys only from the AWS_* environment, never as Spark settings; delta-rs reads
+    what Spark wrote. (Classic Spark cannot start in a process holding Sail's session: a child process.)"""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "PLATFORM_ENGINE": "local",
+        "PLATFORM_LAKE_ROOT": "s3://lake/local-spark",
+        **seaweed_s3.storage_options,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _LOCAL_SPARK_ON_S3], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.split("RESULT=", 1)[1])
+    assert result["rows"] == 3
+    assert result["conf"]["spark.hadoop.fs.s3a.endpoint"] == seaweed_s3.endpoint
+    assert not any(seaweed_s3.secret_key in v or "key" in k for k, v in result["conf"].items())
+    options = {**seaweed_s3.storage_options}
+    table = lake_io.read_table("s3://lake/local-spark/silver/t", storage_options=options)
+    assert sorted(table.column("id").to_pylist()) == [0, 1, 2]

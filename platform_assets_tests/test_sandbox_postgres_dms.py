@@ -269,3 +269,38 @@ def test_the_task_publishes_its_files_to_s3_where_bronze_reads_them(
     on_s3 = rds_customers.read_dms_batch(table, nothing)
     in_folder = rds_customers.read_dms_batch(staging / TABLE_DIR, nothing)
     assert on_s3.records == in_folder.records and len(on_s3.records) > len(dataset.state_after(0))
+
+
+def test_sandbox_postgres_lands_its_dms_files_on_s3_and_a_fresh_start_replaces_them(
+    seaweed_s3: SeaweedS3, tmp_path: Path
+) -> None:
+    """`sandbox postgres-start --landing s3://...` (endpoint and keys from the AWS_* environment, as AWS
+    DMS has its role): the full load lands on S3, where the platform's reader gets every initial customer;
+    a fresh start is a fresh source, so an earlier source's files are gone from the prefix."""
+    import subprocess
+    import sys
+
+    from sandbox.services.ports import free_port
+
+    landing = f"s3://{seaweed_s3.bucket}/{tmp_path.name}/dms"
+    env = {**os.environ, **seaweed_s3.storage_options}
+    table = S3FileStore(
+        seaweed_s3.bucket, f"{tmp_path.name}/dms/public/customers", seaweed_s3.storage_options
+    )
+    stale = "20260101-000000000.csv"  # a change file of an earlier source
+    table.put(stale, b"op,commit_ts,customer_id\n")
+
+    def sandbox(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "sandbox", *args, "--home", str(tmp_path)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=180, env=env, check=False)
+
+    started = sandbox("postgres-start", f"--port={free_port()}", f"--landing={landing}")
+    try:
+        assert started.returncode == 0, started.stdout + started.stderr
+        assert sorted(o.key for o in table.list("")) == ["LOAD00000001.csv"]
+        batch = rds_customers.read_dms_batch(table, Committed({}, lambda _: None))
+        assert len(batch.records) == len(generate_customers().initial)
+        assert f"into {landing}" in (tmp_path / "postgres.log").read_text()
+    finally:
+        stopped = sandbox("postgres-stop")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr

@@ -515,7 +515,12 @@ def _postgres_options(p: argparse.ArgumentParser) -> None:
     landing = os.environ.get("DMS_LANDING_ROOT") or ".landing/dms"
     p.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
     p.add_argument("--batches", type=int, default=4, help="change batches of the customers (default 4)")
-    p.add_argument("--landing", default=landing, help="DMS landing folder (default $DMS_LANDING_ROOT)")
+    p.add_argument(
+        "--landing",
+        default=landing,
+        help="where the DMS task lands its files: a folder or s3://bucket/prefix (endpoint and keys from the "
+        "AWS_* environment) (default $DMS_LANDING_ROOT)",
+    )
     p.add_argument("--poll-seconds", type=float, default=2.0, help="DMS task poll interval (default 2)")
     p.add_argument("--plaintext", action="store_true", help="accept plaintext TCP (default: TLS only)")
 

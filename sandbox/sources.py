@@ -200,13 +200,18 @@ def serve_postgres(args: argparse.Namespace) -> int:
     from sandbox.generator.customers import generate_customers, load_initial
     from sandbox.services.dms_task import STATE_DIR, DmsTask
     from sandbox.services.postgres import CUSTOMERS_PUBLICATION, PostgresServer
+    from sandbox.services.s3_landing import S3Landing
 
     home: Path = args.home
-    landing = Path(args.landing).resolve()
+    # on S3 the task writes its files durably into a staging folder of the home first, then PUTs each
+    s3 = S3Landing.from_uri(args.landing) if args.landing.startswith("s3://") else None
+    landing = home / "dms-staging" if s3 else Path(args.landing).resolve()
     stop = _stop_event()
-    # A fresh cluster is a fresh source: the landing folder's files of an earlier one no longer describe it.
+    # A fresh cluster is a fresh source: the landing's files of an earlier one no longer describe it.
     shutil.rmtree(landing / "public" / "customers", ignore_errors=True)
     (landing / STATE_DIR / f"{DMS_SLOT}.json").unlink(missing_ok=True)
+    if s3:
+        s3.remove("public/customers")
     ca = None if args.plaintext else sandbox_ca(home)
     mark_tls(home, "postgres", ca)
     server = PostgresServer(port=args.port, ca=ca)
@@ -216,17 +221,18 @@ def serve_postgres(args: argparse.Namespace) -> int:
         (home / CLUSTER_DIR).write_text(f"{server.base_dir}\n")
         with contextlib.closing(psycopg2.connect(server.dsn)) as conn:
             load_initial(conn, generate_customers(seed=args.seed, batches=args.batches))
-        with DmsTask(server.dsn, DMS_SLOT, CUSTOMERS_PUBLICATION, landing) as task:
+        with DmsTask(server.dsn, DMS_SLOT, CUSTOMERS_PUBLICATION, landing, publish_to=s3) as task:
             files = task.full_load()
+            target = s3 or landing
             print(
                 f"postgres serving on {HOST}:{args.port} (database shop); DMS task: full load "
-                f"{len(files)} file(s) into {landing}",
+                f"{len(files)} file(s) into {target}",
                 flush=True,
             )
-            _write_ready(home, "postgres", seed=args.seed, batches=args.batches, landing=str(landing))
+            _write_ready(home, "postgres", seed=args.seed, batches=args.batches, landing=str(target))
             while not stop.is_set():
                 for path in task.poll(timeout_seconds=args.poll_seconds):
-                    print(f"DMS task wrote {path.relative_to(landing)}", flush=True)
+                    print(f"DMS task wrote {path.relative_to(landing)} to {target}", flush=True)
         return 0
     finally:
         server.stop()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field
 
+from platform_assets.engine.s3a import s3a_jars, s3a_settings
 from platform_assets.engine.sail_server import sail_endpoint
 
 if TYPE_CHECKING:
@@ -56,11 +57,14 @@ def delta_jars_dir() -> Path:
     return Path(configured) if configured else _REPO_ROOT / ".cache" / "jars"
 
 
-def _local_spark_session(app_name: str, master: str = "local[2]") -> SparkSession:
+def _local_spark_session(
+    app_name: str, master: str = "local[2]", s3: tuple[str | None, str] | None = None
+) -> SparkSession:
     """Apache Spark with Delta as a classic (JVM-in-process) session; jars from `make spark-jars`.
 
     ``master`` is ``local[N]`` (one JVM) or a standalone cluster's ``spark://host:port``
     (``PLATFORM_SPARK_MASTER``): the driver is this process, the executors run on the cluster's workers.
+    ``s3``: the lake is on S3 at (endpoint, region): the s3a jars and settings are added (engine/s3a.py).
 
     The jars are loaded from the folder (spark.jars), never resolved from Maven at run time. Classic
     Spark cannot start in a process that already opened a Spark Connect session (Sail): PySpark then
@@ -81,8 +85,19 @@ def _local_spark_session(app_name: str, master: str = "local[2]") -> SparkSessio
             f"PLATFORM_ENGINE=local needs the Delta jars in {jars_dir} (run `make spark-jars`), "
             f"or set {DELTA_JARS_DIR_ENV}"
         )
+    builder = SparkSession.builder
+    if s3 is not None:
+        extra = s3a_jars(jars_dir)
+        if not extra:
+            raise EngineError(
+                f"PLATFORM_ENGINE=local on an s3:// lake needs the s3a jars in {jars_dir / 'cluster'} "
+                "(run `make spark-jars`)"
+            )
+        jars += [str(p) for p in extra]
+        for key, value in s3a_settings(*s3).items():
+            builder = builder.config(key, value)
     return (
-        SparkSession.builder.master(master)
+        builder.master(master)
         .appName(app_name)
         .config("spark.jars", ",".join(jars))  # on the driver classpath from the start, no download
         .config("spark.sql.extensions", "io.delta.sql.DeltaSparkSessionExtension")
@@ -126,6 +141,9 @@ class SparkEngine(dg.ConfigurableResource):
     master: str = Field(
         "local[2]", description="Spark master for engine 'local': local[N] or spark://host:port (a cluster)"
     )
+    lake_on_s3: bool = Field(False, description="engine 'local': the lake is s3:// (s3a is set up for it)")
+    s3_endpoint: str | None = Field(None, description="engine 'local': an S3-compatible endpoint (no keys)")
+    s3_region: str = Field("us-east-1", description="engine 'local': the lake bucket's region")
 
     emr_application_id: str | None = Field(None, description="emr_serverless: the application id")
     emr_execution_role_arn: str | None = Field(None, description="emr_serverless: the job runtime role")
@@ -141,6 +159,9 @@ class SparkEngine(dg.ConfigurableResource):
             engine=settings.engine,
             connect_url=settings.spark_connect_url,
             master=settings.spark_master,
+            lake_on_s3=settings.lake_root.startswith("s3://"),
+            s3_endpoint=settings.storage_options.get("AWS_ENDPOINT_URL"),
+            s3_region=settings.storage_options.get("AWS_REGION", "us-east-1"),
             emr_application_id=emr.application_id if emr else None,
             emr_execution_role_arn=emr.execution_role_arn if emr else None,
             emr_entry_point=emr.entry_point if emr else None,
@@ -184,5 +205,6 @@ class SparkEngine(dg.ConfigurableResource):
             session.conf.set(*PARQUET_TIMESTAMPS)  # a runtime setting: whatever the server's default
             return session
         if self.engine == "local":
-            return _local_spark_session(self.app_name, self.master)
+            s3 = (self.s3_endpoint, self.s3_region) if self.lake_on_s3 else None
+            return _local_spark_session(self.app_name, self.master, s3)
         raise EngineError(f"unknown engine {self.engine!r}: use sail, connect or local")
