@@ -171,9 +171,11 @@ def _engine_bronze(topology: Any, source: Any, contract: Any, prefix: str) -> di
 
 def _silver_in_child(env: dict[str, str]) -> dict[str, Any]:
     """The silver stage in a fresh process with ``env`` over this one's (its engine, its lake)."""
+    from platform_assets.engine.spark_resource import classic_spark_environment
+
     with tempfile.NamedTemporaryFile(suffix=".json") as handle:
         command = [sys.executable, "-m", __name__, "--out", handle.name]
-        subprocess.run(command, check=True, env={**os.environ, **env})
+        subprocess.run(command, check=True, env=classic_spark_environment({**os.environ, **env}))
         return json.loads(Path(handle.name).read_text())
 
 

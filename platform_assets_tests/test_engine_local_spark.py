@@ -22,7 +22,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from platform_assets.contracts import load_contracts
 from platform_assets.engine import delta_io
-from platform_assets.engine.spark_resource import SparkEngine, delta_jars_dir
+from platform_assets.engine.spark_resource import SparkEngine, classic_spark_environment, delta_jars_dir
 from platform_assets.lake.delta_tables import history, read_table
 from platform_assets.lake.location import Lake
 from platform_assets.layers.silver.fx_rates import conform_fx_rates
@@ -160,11 +160,10 @@ def _start_local_spark(bronze_uri: str, lake_root: str) -> subprocess.Popen[str]
         "print(RESULT_MARK + json.dumps(run_silver('local', sys.argv[1], sys.argv[2])), flush=True)\n"
     )
     # JIT/GC flags for a short-lived JVM (about 20% off this run on 2 cores); results do not change
-    env = {**os.environ, "JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
-    # a Sail session earlier in this test process marks the environment as Spark Connect mode; the
-    # child must start classic Spark, so it does not inherit that mark
-    for connect_mark in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE"):
-        env.pop(connect_mark, None)
+    # (a Sail session earlier in this test process marks the environment as Spark Connect mode)
+    env = classic_spark_environment(
+        {**os.environ, "JAVA_TOOL_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
+    )
     return subprocess.Popen(
         [sys.executable, "-c", code, bronze_uri, lake_root],
         cwd=REPO_ROOT,

@@ -95,12 +95,16 @@ def test_local_spark_reads_and_writes_an_s3_lake_with_keys_from_the_environment(
     import subprocess
     import sys
 
-    env = {
-        **os.environ,
-        "PLATFORM_ENGINE": "local",
-        "PLATFORM_LAKE_ROOT": "s3://lake/local-spark",
-        **seaweed_s3.storage_options,
-    }
+    from platform_assets.engine.spark_resource import classic_spark_environment
+
+    env = classic_spark_environment(
+        {
+            **os.environ,
+            "PLATFORM_ENGINE": "local",
+            "PLATFORM_LAKE_ROOT": "s3://lake/local-spark",
+            **seaweed_s3.storage_options,
+        }
+    )
     done = subprocess.run(
         [sys.executable, "-c", _LOCAL_SPARK_ON_S3], env=env, capture_output=True, text=True, timeout=300
     )

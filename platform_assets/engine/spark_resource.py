@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,12 @@ PARQUET_TIMESTAMPS = ("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS
 
 class EngineError(RuntimeError):
     pass
+
+
+def classic_spark_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` for a child process that starts classic Spark: without the marks an earlier Spark Connect
+    (Sail) session of this process left in it, which would put the child's PySpark in Connect mode."""
+    return {k: v for k, v in env.items() if k not in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE")}
 
 
 def _alive(session: SparkSession, key: tuple[str, str | None]) -> bool:
