@@ -200,18 +200,11 @@ def _cluster_silver(topology: Any, prefix: str, home: Path, label: str) -> dict[
 
 def _upload(folder: Path, s3: Any, prefix: str) -> str:
     """Copy a folder lake to ``s3://<bucket>/<prefix>`` (Delta tables move with their relative paths)."""
-    import boto3
+    from platform_assets.sources.dms.s3_store import S3FileStore
 
-    options = s3.storage_options
-    client = boto3.client(
-        "s3",
-        endpoint_url=options["AWS_ENDPOINT_URL"],
-        aws_access_key_id=options["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=options["AWS_SECRET_ACCESS_KEY"],
-        region_name=options.get("AWS_REGION", "us-east-1"),
-    )
+    store = S3FileStore(s3.bucket, prefix, s3.storage_options)
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        client.upload_file(str(path), s3.bucket, f"{prefix}/{path.relative_to(folder).as_posix()}")
+        store.put(path.relative_to(folder).as_posix(), path.read_bytes())  # one file in memory at a time
     return f"s3://{s3.bucket}/{prefix}"
 
 
