@@ -42,6 +42,15 @@ def shared_resources(settings: PlatformSettings) -> dict[str, dg.ConfigurableRes
     }
 
 
+def run_executor(settings: PlatformSettings) -> dg.ExecutorDefinition:
+    """In-process by default: a step subprocess re-imports Dagster and the platform and starts its own
+    engine (~5 s each, with 1-7 steps per job), while the steps would contend for the same cores anyway.
+    Multiprocess pays off only where steps can overlap on a cluster (docs/deployment.md)."""
+    if settings.run_executor == "multiprocess":
+        return dg.multiprocess_executor
+    return dg.in_process_executor
+
+
 def build_definitions(
     settings: PlatformSettings | None = None, contracts_dir: Path = CONTRACTS_DIR
 ) -> dg.Definitions:
@@ -59,6 +68,7 @@ def build_definitions(
             ),  # ops/alerts, quarantine/*, *_dlq (operations/lake_observations.py)
             sensors=[build_alerts_sensor(contracts, settings.alerts_webhook), build_tables_sensor(contracts)],
             resources=shared_resources(settings),
+            executor=run_executor(settings),
         ),
     )
 

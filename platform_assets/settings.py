@@ -6,6 +6,7 @@
 | PLATFORM_STORAGE_OPTIONS | {} | JSON object of delta-rs storage options (AWS_ENDPOINT_URL, ...) |
 | PLATFORM_STAGING_ROOT | <lake root>/_staging | where a step's scratch copies of its candidates go: a folder every executor sees at the same path, or s3:// |
 | PLATFORM_ENGINE | sail | sail (in-process), connect (a Spark Connect URL), local (Apache Spark) or emr_serverless |
+| PLATFORM_RUN_EXECUTOR | in_process | in_process (a run's steps share its run worker and engine) or multiprocess (one process per step, for a cluster engine where steps can overlap) |
 | PLATFORM_SPARK_CONNECT_URL | | sc://host:port, for PLATFORM_ENGINE=connect |
 | PLATFORM_SPARK_MASTER | local[2] | Spark master for PLATFORM_ENGINE=local: local[N] or spark://host:port |
 | PLATFORM_EMR_APPLICATION_ID | | emr_serverless: the EMR Serverless (Spark) application the job runs go to |
@@ -32,6 +33,7 @@ from pathlib import Path
 from platform_assets.lake.location import Lake
 
 ENGINES = ("sail", "connect", "local", "emr_serverless")
+RUN_EXECUTORS = ("in_process", "multiprocess")
 _AWS_KEYS = (
     "AWS_ENDPOINT_URL",
     "AWS_ACCESS_KEY_ID",
@@ -102,6 +104,7 @@ class PlatformSettings:
     storage_options: dict[str, str] = field(default_factory=dict)
     staging_root: str | None = None  # None: <lake_root>/_staging
     engine: str = "sail"
+    run_executor: str = "in_process"  # one of RUN_EXECUTORS (definitions.py picks the Dagster executor)
     spark_connect_url: str | None = None
     spark_master: str = "local[2]"  # PLATFORM_ENGINE=local: local[N], or a standalone cluster's spark://
     fx_api_url: str = "https://127.0.0.1:8765"
@@ -132,6 +135,11 @@ class PlatformSettings:
         engine = env.get("PLATFORM_ENGINE", "sail").strip().lower()
         if engine not in ENGINES:
             raise SettingsError(f"PLATFORM_ENGINE={engine!r} is not one of {', '.join(ENGINES)}")
+        run_executor = env.get("PLATFORM_RUN_EXECUTOR", "").strip().lower() or cls.run_executor
+        if run_executor not in RUN_EXECUTORS:
+            raise SettingsError(
+                f"PLATFORM_RUN_EXECUTOR={run_executor!r} is not one of {', '.join(RUN_EXECUTORS)}"
+            )
         url = env.get("PLATFORM_SPARK_CONNECT_URL") or None
         if engine == "connect" and not url:
             raise SettingsError("PLATFORM_ENGINE=connect needs PLATFORM_SPARK_CONNECT_URL (sc://host:port)")
@@ -140,6 +148,7 @@ class PlatformSettings:
             storage_options={str(k): str(v) for k, v in options.items()},
             staging_root=_staging_root(env.get("PLATFORM_STAGING_ROOT", "")),
             engine=engine,
+            run_executor=run_executor,
             spark_connect_url=url,
             spark_master=env.get("PLATFORM_SPARK_MASTER", "").strip() or cls.spark_master,
             fx_api_url=env.get("FX_API_URL", cls.fx_api_url),

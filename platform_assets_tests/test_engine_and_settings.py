@@ -65,6 +65,7 @@ def test_settings_defaults_and_overrides(tmp_path: Path) -> None:
         ({"PLATFORM_ENGINE": "connect"}, "needs PLATFORM_SPARK_CONNECT_URL"),
         ({"PLATFORM_STORAGE_OPTIONS": "{oops"}, "PLATFORM_STORAGE_OPTIONS is not a JSON object"),
         ({"PLATFORM_STORAGE_OPTIONS": "[1]"}, "must be a JSON object"),
+        ({"PLATFORM_RUN_EXECUTOR": "threads"}, "PLATFORM_RUN_EXECUTOR='threads' is not one of in_process"),
     ],
 )
 def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> None:
@@ -80,3 +81,15 @@ def test_the_spark_master_is_configuration_not_code() -> None:
     assert (on_cluster.engine, on_cluster.master) == ("local", "spark://127.0.0.1:7077")
     env = {"PLATFORM_ENGINE": "connect", "PLATFORM_SPARK_CONNECT_URL": "sc://127.0.0.1:15002"}
     assert SparkEngine.from_settings(PlatformSettings.from_env(env)).connect_url == "sc://127.0.0.1:15002"
+
+
+def test_runs_execute_in_process_unless_configured(tmp_path: Path) -> None:
+    """A step subprocess re-imports the platform and starts an engine of its own: in-process by default."""
+    from platform_assets.definitions import build_definitions
+
+    def executors(env: dict[str, str]) -> set[str]:
+        defs = build_definitions(PlatformSettings.from_env({"PLATFORM_LAKE_ROOT": str(tmp_path)} | env))
+        return {job.executor_def.name for job in defs.resolve_all_job_defs()}
+
+    assert executors({}) == {"in_process"}
+    assert executors({"PLATFORM_RUN_EXECUTOR": "multiprocess"}) == {"multiprocess"}
