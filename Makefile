@@ -38,7 +38,7 @@ cluster-demo: install
 	$(BIN)/platform demo --topology cluster
 
 ## cluster-demo-test: the integration tests of the demo's whole path on that topology against an embedded
-## run, and of `platform bench-cluster` at a small scale (about 15 minutes; marker cluster_demo, left out
+## run, and of `platform bench-cluster` at a small scale (about 13 minutes; marker cluster_demo, left out
 ## of `make test`)
 cluster-demo-test: install
 	$(BIN)/pytest -m cluster_demo platform_assets_tests/test_spark_cluster.py platform_assets_tests/test_benchmark_cluster.py
