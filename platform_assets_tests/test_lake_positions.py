@@ -101,3 +101,25 @@ def test_a_commit_fails_when_positions_moved_after_they_were_read(tmp_path: Path
     assert DeltaTable(uri).optimize.compact()["numFilesRemoved"] == 2  # maintenance does not conflict
     append_with_positions(uri, _rows(2), positions={"dms": ["f1", "f2"]}, read=fresh)
     assert row_count(uri) == 3 and committed_positions(uri) == {"dms": ["f1", "f2"]}
+
+
+def test_appends_are_written_plain_and_snappy_with_their_statistics(tmp_path: Path) -> None:
+    """Positioned appends skip dictionary encoding (most of the write time of an ingest batch) but keep
+    snappy and the chunk and page statistics readers prune with."""
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    uri = str(tmp_path / "t")
+    append_with_positions(uri, _rows(*range(1000)), offsets={"orders-0": 999})
+    (path,) = DeltaTable(uri).file_uris()
+    parquet = pq.ParquetFile(path)
+    for i in range(parquet.metadata.num_columns):
+        chunk = parquet.metadata.row_group(0).column(i)
+        assert not chunk.has_dictionary_page, chunk.path_in_schema
+        assert not any("DICTIONARY" in e for e in chunk.encodings), (chunk.path_in_schema, chunk.encodings)
+        assert chunk.compression == "SNAPPY"
+        assert chunk.statistics is not None and chunk.statistics.has_min_max
+        assert chunk.has_column_index, chunk.path_in_schema  # page statistics
+    value = parquet.metadata.row_group(0).column(1).statistics
+    assert (value.min, value.max) == ("m0", "m999")
+    assert pa.table(DeltaTable(uri).get_add_actions(flatten=True)).column("num_records").to_pylist() == [1000]
