@@ -6,7 +6,9 @@ import textwrap
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from deltalake import DeltaTable
 
 from platform_assets.lake.delta_tables import read_table, row_count
 from platform_assets.lake.positions import append_with_positions, committed_offset, committed_positions
@@ -66,7 +68,6 @@ def test_a_crash_between_data_write_and_commit_loses_and_repeats_nothing(tmp_pat
 
 def _commits_without_positions(uri: str, count: int) -> None:
     """Commits another tool makes (table maintenance, properties) that carry no positions."""
-    from deltalake import DeltaTable
 
     for n in range(count):
         DeltaTable(uri).alter.set_table_properties({"delta.checkpointInterval": str(100 + n)})
@@ -95,7 +96,6 @@ def test_a_commit_fails_when_positions_moved_after_they_were_read(tmp_path: Path
     append_with_positions(uri, _rows(1), positions={"dms": ["f1"]})  # another writer, after the read
     with pytest.raises(PositionConflict, match="another writer committed positions after version 0"):
         append_with_positions(uri, _rows(1), positions={"dms": ["f1"]}, read=stale)
-    from deltalake import DeltaTable
 
     fresh = read_positions(uri)
     assert DeltaTable(uri).optimize.compact()["numFilesRemoved"] == 2  # maintenance does not conflict
@@ -104,11 +104,8 @@ def test_a_commit_fails_when_positions_moved_after_they_were_read(tmp_path: Path
 
 
 def test_appends_are_written_plain_and_snappy_with_their_statistics(tmp_path: Path) -> None:
-    """Positioned appends skip dictionary encoding (most of the write time of an ingest batch) but keep
-    snappy and the chunk and page statistics readers prune with."""
-    import pyarrow.parquet as pq
-    from deltalake import DeltaTable
-
+    """Positioned appends skip dictionary encoding (about half the write time of an ingest batch) but
+    keep snappy and the chunk and page statistics readers prune with."""
     uri = str(tmp_path / "t")
     append_with_positions(uri, _rows(*range(1000)), offsets={"orders-0": 999})
     (path,) = DeltaTable(uri).file_uris()
