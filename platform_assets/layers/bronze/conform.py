@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from platform_assets.contracts.model import Contract
+from platform_assets.layers.bronze.records import json_text
 from platform_assets.sources.batch import RawRecord
 
 MISSING = object()
@@ -97,7 +98,7 @@ def _string(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, dict | list):
-        return json.dumps(value, sort_keys=True)
+        return json_text(value)
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 

@@ -58,16 +58,16 @@ class FieldShape:
     canonical_text: Callable[[list[Any]], tuple[pa.Array, pa.Array | None]]
 
 
-def _joined(chunks: list[Any]) -> tuple[bytes, np.ndarray]:
+def _joined(chunks: list[Any]) -> tuple[Any, np.ndarray]:
     """Buffer-like values (``msgspec.Raw``) as one buffer and their int64 offsets into it."""
     offsets = np.zeros(len(chunks) + 1, dtype=np.int64)
     np.cumsum(np.fromiter(map(len, chunks), dtype=np.int64, count=len(chunks)), out=offsets[1:])
     return b"".join(chunks), offsets
 
 
-def _array(kind: pa.DataType, data: bytes, offsets: np.ndarray, valid: pa.Array | None = None) -> pa.Array:
-    """A large binary or text array over one buffer, no copy; ``valid`` (booleans, no nulls) marks the
-    values that are set."""
+def _array(kind: pa.DataType, data: Any, offsets: np.ndarray, valid: pa.Array | None = None) -> pa.Array:
+    """A binary or text array over one buffer, no copy (int64 ``offsets`` for the large types, int32
+    otherwise); ``valid`` (booleans, no nulls) marks the values that are set."""
     bitmap = None if valid is None else valid.buffers()[1]
     return pa.Array.from_buffers(kind, len(offsets) - 1, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)])
 
@@ -87,10 +87,10 @@ def number_objects_shape(fields: Mapping[str, type]) -> FieldShape:
 
     Each value is decoded as its raw JSON text (``msgspec.Raw``: no Python object per line). With any
     whitespace removed, one regular expression checks the exact shape: the keys in the order
-    ``json.dumps(sort_keys=True)`` writes them, and only numbers that ``json.dumps`` would write back
-    as they are (``_NUMBER``). Such a text differs from the per-record path's ``json.dumps`` only by
-    its separators, which are spaced as ``json.dumps`` spaces them, for the whole batch at once. Any
-    other text is marked, so the per-record path (the check and the converter) types it.
+    ``records.json_text`` (sorted keys) writes them, and only numbers that ``json.dumps`` would write
+    back as they are (``_NUMBER``). Such a text *is* the per-record path's ``json_text``, so compact
+    values are stored as received (no copy) and spaced ones once compacted. Any other text is marked,
+    so the per-record path (the check and the converter) types it.
     """
     members = ",".join(
         f'"{name}":{_NUMBER if kind is float else _INTEGER}' for name, kind in sorted(fields.items())
@@ -100,20 +100,17 @@ def number_objects_shape(fields: Mapping[str, type]) -> FieldShape:
 
     def canonical_text(values: list[Any]) -> tuple[pa.Array, pa.Array]:
         data, offsets = _joined(values)
-        if any(space in data for space in _WHITESPACE):  # not compact: compacted and spaced per value
-            compact = pc.replace_substring_regex(_array(pa.large_binary(), data, offsets), r"[ \t\n\r]+", "")
-            fits = pc.match_substring_regex(compact, shape)
-            text = pc.if_else(fits, compact, pa.scalar(None, pa.large_binary())).cast(pa.large_string())
-            spaced = pc.replace_substring(pc.replace_substring(text, ",", ", "), ":", ": ")
-            return spaced.cast(pa.string()), pc.invert(fits)
-        fits = pc.match_substring_regex(_array(pa.large_binary(), data, offsets), shape)
-        # a space after every separator: each value's end moves by the separators before it
-        octets = np.frombuffer(data, np.uint8)
-        separators = np.flatnonzero((octets == ord(",")) | (octets == ord(":")))
-        spaced_offsets = offsets + np.searchsorted(separators, offsets)
-        spaced = data.replace(b",", b", ").replace(b":", b": ")
-        # the values that do not fit stay null (their bytes, maybe not text, are never read)
-        return _array(pa.large_string(), spaced, spaced_offsets, fits).cast(pa.string()), pc.invert(fits)
+        received = _array(pa.large_binary(), data, offsets)
+        if any(space in data for space in _WHITESPACE):  # not compact: compacted per value
+            received = pc.replace_substring_regex(received, r"[ \t\n\r]+", "")
+            _, offsets_buffer, data_buffer = received.buffers()
+            offsets = np.frombuffer(offsets_buffer, np.int64, len(received) + 1)
+            data = data_buffer
+        fits = pc.match_substring_regex(received, shape)
+        # the bytes as text, no copy; the values that do not fit are null (never read as text)
+        small = offsets[-1] < 2**31
+        kind, width = (pa.string(), np.int32) if small else (pa.large_string(), np.int64)
+        return _array(kind, data, offsets.astype(width), fits), pc.invert(fits)
 
     return FieldShape(msgspec.Raw, canonical_text)
 

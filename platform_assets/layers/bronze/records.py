@@ -37,6 +37,13 @@ def metadata_arrays(batch: Batch, positions: list[str] | pa.Array | pa.ChunkedAr
     }
 
 
+def json_text(value: Any) -> str:
+    """A nested value as bronze stores it: compact JSON, keys sorted. Compact because producers send it
+    so: a batch whose nested text already has the canonical shape is stored without rewriting it
+    (``field_checks.number_objects_shape``)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 def as_received(value: Any) -> str | None:
     """The received value as text: JSON scalars unchanged in meaning, nested values as JSON."""
     if value is None or isinstance(value, str):
@@ -45,7 +52,7 @@ def as_received(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    return json.dumps(value, sort_keys=True)
+    return json_text(value)
 
 
 def source_columns(contract: Contract) -> list[str]:
