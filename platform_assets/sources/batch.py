@@ -26,6 +26,8 @@ class SourceBatch:
     # the records already typed by the contract where they were read (bronze on the engine,
     # layers/bronze/engine_kafka.py): a ``Conformed``; None when bronze types ``records`` itself
     conformed: Any = None
+    # the source held more than this batch took (a reader's per-batch bound): read on at once
+    more: bool = False
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ everything after the position stored in the bronze table itself, into the run's 
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,7 +36,12 @@ from platform_assets.contracts.model import Contract
 from platform_assets.engine.delta_io import read_delta
 from platform_assets.lake.delta_tables import in_predicate, read_table
 from platform_assets.lake.location import Lake
-from platform_assets.lake.positions import PositionConflict, append_with_positions, read_positions
+from platform_assets.lake.positions import (
+    PositionConflict,
+    PositionSnapshot,
+    append_with_positions,
+    read_positions,
+)
 from platform_assets.lake.suppression import drop_suppressed_table
 from platform_assets.layers.bronze.batch_conform import conform_by_contract
 from platform_assets.layers.bronze.business_dates import BUSINESS_DATES, business_dates
@@ -123,52 +129,176 @@ def write_dead_letters(lake: Lake, contract: Contract, conformed: Conformed, bat
     return len(conformed.dead_letters)
 
 
-def _ingest_once(
-    lake: Lake, contract: Contract, batch_meta: Batch, read: Callable[[Committed], SourceBatch]
-) -> tuple[SourceBatch, Conformed, int]:
-    uri = lake.uri(contract.ref)
-    snapshot = read_positions(uri, lake.storage_options)
-    # stamped after the read: a positioned commit then always carries a later _ingested_at than the
-    # commits before it, which the _ingested_at cursors downstream (silver apply, sensors) rely on
+BATCHES_PER_RUN = 10  # a run drains a backlog in at most this many commits; the rest waits for the next
+
+
+@dataclass
+class _Typed:
+    """One batch read and typed against ``snapshot``, ready to commit."""
+
+    snapshot: PositionSnapshot
+    meta: Batch
+    source_batch: SourceBatch
+    conformed: Conformed
+
+
+def _read_and_type(
+    lake: Lake,
+    contract: Contract,
+    batch_meta: Batch,
+    read: Callable[[Committed], SourceBatch],
+    snapshot: PositionSnapshot,
+    committed: Committed,
+) -> _Typed:
+    # stamped after the positions were read: a positioned commit then always carries a later
+    # _ingested_at than the commits before it, which the _ingested_at cursors downstream (silver
+    # apply, sensors) rely on
     batch_meta = replace(batch_meta, ingested_at=max(batch_meta.ingested_at, datetime.now(UTC)))
-    source_batch = read(Committed(snapshot.positions, snapshot.offset))
+    source_batch = read(committed)
     # typed on the engine already, or here
     conformed = source_batch.conformed or conform_by_contract(contract, source_batch.records)
     assert conformed.table is not None
     conformed.table = drop_suppressed_table(lake, conformed.table)  # erased people a source sends again
-    dead = write_dead_letters(lake, contract, conformed, batch_meta)
-    if source_batch.records or source_batch.positions or source_batch.offsets:
-        append_with_positions(
-            uri,
-            typed_bronze_table(contract, conformed, batch_meta),
-            partition_by=["_proc_date"],
-            offsets=source_batch.offsets,
-            positions=source_batch.positions,
-            commit_metadata={"batch_id": batch_meta.batch_id, "source": batch_meta.source},
-            storage_options=lake.storage_options,
-            read=snapshot,
-        )
-    return source_batch, conformed, dead
+    return _Typed(snapshot, batch_meta, source_batch, conformed)
+
+
+def _commit(lake: Lake, contract: Contract, typed: _Typed) -> tuple[int | None, int]:
+    """Steps 2-3 for one typed batch: its dead letters, then its rows with the positions in one
+    commit conditional on ``typed.snapshot``; returns the table version written (None: nothing to
+    write) and the batch's dead-letter count."""
+    source_batch, conformed = typed.source_batch, typed.conformed
+    dead = write_dead_letters(lake, contract, conformed, typed.meta)
+    if not (source_batch.records or source_batch.positions or source_batch.offsets):
+        return typed.snapshot.version, dead
+    version = append_with_positions(
+        lake.uri(contract.ref),
+        typed_bronze_table(contract, conformed, typed.meta),
+        partition_by=["_proc_date"],
+        offsets=source_batch.offsets,
+        positions=source_batch.positions,
+        commit_metadata={"batch_id": typed.meta.batch_id, "source": typed.meta.source},
+        storage_options=lake.storage_options,
+        read=typed.snapshot,
+    )
+    return version, dead
+
+
+def _after(snapshot: PositionSnapshot, source_batch: SourceBatch) -> Committed:
+    """The positions the table will hold once ``source_batch`` is committed over ``snapshot``."""
+    offsets = dict(source_batch.offsets)
+    return Committed(
+        {**snapshot.positions, **source_batch.positions},
+        lambda app_id: offsets[app_id] if app_id in offsets else snapshot.offset(app_id),
+    )
+
+
+Ingested = tuple[SourceBatch, Conformed, int]  # a committed batch, its conformance and DLQ count
+
+
+def ingest_batches(
+    lake: Lake,
+    contract: Contract,
+    batch_meta: Batch,
+    read: Callable[[Committed], SourceBatch],
+    max_batches: int = BATCHES_PER_RUN,
+    on_commit: Callable[[SourceBatch, Conformed, int], None] = lambda source_batch, conformed, dead: None,
+) -> int:
+    """Steps 1-4 of the module docstring for consecutive batches, one commit each, while the reader
+    says there is more (``SourceBatch.more``), at most ``max_batches``.
+
+    Batch k+1 is read and typed while batch k is being committed (delta-rs writes without the GIL),
+    from the positions batch k will leave. It is committed only against the version batch k wrote:
+    if another writer committed in between, it is dropped and read again from the winner's positions
+    (as after a ``PositionConflict``, up to ``CONFLICT_ATTEMPTS`` times in all). A failure stops
+    the run after the commits already made; nothing is committed twice or skipped.
+
+    ``on_commit`` gets each committed batch (source batch, conformance, DLQ count) as it lands; only
+    what it keeps outlives the batch, so a run holds at most two batches whatever its length. Returns
+    the number of commits.
+    """
+    uri = lake.uri(contract.ref)
+
+    def from_the_table() -> _Typed:  # the next batch after the positions the table holds now
+        snapshot = read_positions(uri, lake.storage_options)
+        committed = Committed(snapshot.positions, snapshot.offset)
+        return _read_and_type(lake, contract, batch_meta, read, snapshot, committed)
+
+    done = conflicts = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bronze-commit") as committer:
+        typed = from_the_table()
+        while True:
+            pending = committer.submit(_commit, lake, contract, typed)
+            following = None
+            # a batch with a breaking type change ends the run (it fails on it); so does the budget
+            if typed.source_batch.more and done + 1 < max_batches and not typed.conformed.breaking_fields():
+                # the next batch, from the positions this commit leaves, while it is written
+                after = _after(typed.snapshot, typed.source_batch)
+                following = _read_and_type(lake, contract, batch_meta, read, typed.snapshot, after)
+            try:
+                version, dead = pending.result()
+            except PositionConflict:
+                pass  # another writer committed first: this batch and the one after are dropped
+            else:
+                done += 1
+                on_commit(typed.source_batch, typed.conformed, dead)
+                if following is None:
+                    break
+                snapshot = read_positions(uri, lake.storage_options)
+                if snapshot.version == version:  # nobody committed in between: the next batch stands
+                    typed = replace(following, snapshot=snapshot)
+                    continue
+            # another writer committed first, or between two batches: read again from its positions
+            conflicts += 1
+            if conflicts == CONFLICT_ATTEMPTS:
+                raise PositionConflict(f"{uri}: other writers kept committing first ({conflicts} times)")
+            typed = from_the_table()
+    if typed.source_batch.acknowledge is not None:  # the last batch's covers the ones before
+        typed.source_batch.acknowledge()
+    return done
 
 
 def ingest_increment(
     lake: Lake, contract: Contract, batch_meta: Batch, read: Callable[[Committed], SourceBatch]
-) -> tuple[SourceBatch, Conformed, int]:
-    """Steps 1-4 of the module docstring; returns the source batch, its conformance and DLQ count.
+) -> Ingested:
+    """Steps 1-4 of the module docstring for one batch; returns the source batch, its conformance and
+    DLQ count.
 
     ``read`` may be called more than once: after losing a commit race it reads again from the
     winner's positions.
     """
-    for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-        try:
-            source_batch, conformed, dead = _ingest_once(lake, contract, batch_meta, read)
-            break
-        except PositionConflict:
-            if attempt == CONFLICT_ATTEMPTS:
-                raise
-    if source_batch.acknowledge is not None:
-        source_batch.acknowledge()
-    return source_batch, conformed, dead
+    committed: list[Ingested] = []
+    ingest_batches(lake, contract, batch_meta, read, 1, lambda *ingested: committed.append(ingested))
+    return committed[0]
+
+
+@dataclass
+class RunSummary:
+    """What a run's materialization reports of its committed batches, gathered as each one lands
+    (``ingest_batches``' ``on_commit``), so no batch's rows outlive it."""
+
+    contract: Contract
+    rows: int = 0
+    dead: int = 0  # the dead letters of the run's batches (each written to the DLQ once)
+    received: int = 0
+    new_fields: list[str] = field(default_factory=list)
+    positions: dict[str, Any] = field(default_factory=dict)  # later batches' over earlier ones'
+    offsets: dict[str, int] = field(default_factory=dict)
+    business_dates: set[str] | None = None  # None: the contract declares no business date
+    breaking: Conformed | None = None  # the batch with a breaking type change (it ends the run)
+
+    def add(self, source_batch: SourceBatch, conformed: Conformed, dead: int) -> None:
+        self.rows += conformed.row_count
+        self.dead += dead
+        self.received += conformed.received
+        self.new_fields += [name for name in conformed.new_fields if name not in self.new_fields]
+        self.positions.update(source_batch.positions)
+        self.offsets.update(source_batch.offsets)
+        rows = conformed.table if conformed.table is not None else conformed.rows
+        touched = business_dates(self.contract, rows)
+        if touched is not None:
+            self.business_dates = (self.business_dates or set()) | set(touched)
+        if conformed.breaking_fields():
+            self.breaking = conformed
 
 
 def build_incremental_bronze_asset(
@@ -189,41 +319,43 @@ def build_incremental_bronze_asset(
         lake: Lake = context.resources.lake.lake
         (day,) = partition_dates(context)
         batch_meta = Batch(day, datetime.now(UTC), source_label, f"{context.run.run_id}:{day.isoformat()}")
-        source_batch, conformed, dead = ingest_increment(
-            lake, contract, batch_meta, lambda committed: read_source(context, committed)
+        run = RunSummary(contract)
+        commits = ingest_batches(
+            lake, contract, batch_meta, lambda committed: read_source(context, committed), on_commit=run.add
         )
         context.log.info(
-            f"{contract.dataset}: {conformed.row_count} record(s) appended, {dead} to {dlq_dataset(contract)}"
+            f"{contract.dataset}: {run.rows} record(s) appended in {commits} commit(s), "
+            f"{run.dead} to {dlq_dataset(contract)}"
         )
-        try:
-            raise_on_breaking_change(contract, conformed)
-        except SchemaDriftError as exc:
-            # a retry would find the position already past these records (they are in the DLQ) and
-            # succeed; a type change must stay a failed run until someone fixes the contract or source
-            raise dg.Failure(description=str(exc), allow_retries=False) from exc
+        if run.breaking is not None:
+            try:
+                raise_on_breaking_change(contract, run.breaking)
+            except SchemaDriftError as exc:
+                # a retry would find the position already past these records (they are in the DLQ) and
+                # succeed; a type change must stay a failed run until someone fixes the contract or source
+                raise dg.Failure(description=str(exc), allow_retries=False) from exc
         extra: dict[str, Any] = {}
-        touched = business_dates(contract, conformed.table if conformed.table is not None else conformed.rows)
-        if touched is not None:
+        if run.business_dates is not None:
+            touched = sorted(run.business_dates)
             extra[BUSINESS_DATES] = dg.MetadataValue.json(touched)
-            context.log.info(f"{contract.dataset}: business dates in this batch: {touched}")
+            context.log.info(f"{contract.dataset}: business dates in this run: {touched}")
         uri = lake.uri(contract.ref)
         written = read_delta(context.resources.spark.get_session(), uri, in_predicate("_proc_date", [day]))
         report, _ = evaluate(written, contract.rules, "_proc_date")
-        record_dead_letter_rate(report, conformed.received, len(conformed.dead_letters), day.isoformat())
+        record_dead_letter_rate(report, run.received, run.dead, day.isoformat())
         record_quality_results(context, contract, report)
         yield dg.MaterializeResult(
             metadata=record_commit(
                 context,
                 contract,
                 lake,
-                conformed.row_count,
+                run.rows,
                 {
-                    "dead_letters": dead,
-                    "new_source_fields": dg.MetadataValue.json(conformed.new_fields),
-                    "positions": dg.MetadataValue.json(
-                        json.loads(json.dumps(source_batch.positions, default=str))
-                    ),
-                    "offsets": dg.MetadataValue.json(source_batch.offsets),
+                    "dead_letters": run.dead,
+                    "commits": commits,
+                    "new_source_fields": dg.MetadataValue.json(run.new_fields),
+                    "positions": dg.MetadataValue.json(json.loads(json.dumps(run.positions, default=str))),
+                    "offsets": dg.MetadataValue.json(run.offsets),
                     **extra,
                 },
             ),

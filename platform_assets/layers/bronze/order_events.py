@@ -17,7 +17,7 @@ from pydantic import Field
 
 from platform_assets.contracts.model import Contract
 from platform_assets.layers.bronze.engine_kafka import read_on_engine
-from platform_assets.layers.bronze.incremental_asset import build_incremental_bronze_asset
+from platform_assets.layers.bronze.incremental_asset import BATCHES_PER_RUN, build_incremental_bronze_asset
 from platform_assets.sources.batch import Committed, SourceBatch
 from platform_assets.sources.kafka.reader import KafkaTopic, kafka_security, read_batch
 
@@ -39,7 +39,10 @@ class KafkaOrdersResource(dg.ConfigurableResource):
     bootstrap_servers: str = Field(description="Kafka bootstrap servers, host:port[,host:port]")
     topic: str = Field(description="order events topic")
     group_id: str = Field(default="platform.bronze.order_events", description="consumer group (monitoring)")
-    max_messages: int = Field(default=10_000, description="messages per partition and run, at most")
+    max_messages: int = Field(
+        default=10_000,
+        description=f"messages per partition and commit, at most; a run commits up to {BATCHES_PER_RUN} such batches",
+    )
     engine_min_partitions: int = Field(
         default=0, description="ingest: engine: Spark tasks per batch at least (0: one per topic-partition)"
     )

@@ -4,7 +4,8 @@ The offsets that count are the ones committed with the rows (Delta app transacti
 ``<topic>-<partition>``); the consumer group's own offsets are committed only after the bronze commit,
 for lag monitoring, and are never read back. A batch runs from ``stored + 1`` (or the partition's
 beginning) up to the end offsets captured when the batch starts, at most ``max_messages`` per
-partition, so a run is bounded even while producers keep writing.
+partition, so a batch is bounded even while producers keep writing. A batch that stopped at that
+bound says so (``SourceBatch.more``): the bronze ingestion reads the next one while committing it.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ class KafkaTopic:
     bootstrap_servers: str
     topic: str
     group_id: str
-    max_messages: int = 10_000  # per partition and run
+    max_messages: int = 10_000  # per partition and batch (a run commits up to BATCHES_PER_RUN batches)
     read_timeout_seconds: float = 60.0
     # librdkafka security settings (security.protocol, ssl.ca.location); empty: plaintext
     security: Mapping[str, str] = field(default_factory=dict)
@@ -289,11 +290,18 @@ def read_batch(
     finally:
         consumer.close()  # read everything; the monitoring commit uses a fresh consumer
     offsets = {app_id(source.topic, p): o for p, o in last.items()}
-    log(f"{source.topic}: {len(received.values)} message(s) read, through {offsets}")
+    # a partition bounded by max_messages holds more now: the ingestion reads on (not after a timeout)
+    capped = [p for p, target in targets.items() if target < ranges[p][1]]
+    more = bool(capped) and not open_partitions
+    log(
+        f"{source.topic}: {len(received.values)} message(s) read, through {offsets}"
+        + (f"; more waiting in partition(s) {capped}" if more else "")
+    )
     return SourceBatch(
         records=received.payloads(),
         offsets=offsets,
         acknowledge=acknowledger(source, stored, last),
+        more=more,
     )
 
 
