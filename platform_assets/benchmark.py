@@ -3,10 +3,12 @@
 For each scale the sandbox generator makes the order stream (``orders_per_day * scale`` orders a
 day, with its planted defects), and a fresh process on an empty lake measures four stages:
 
-- ``bronze``: the stream except its last 1%, handed over as the Kafka reader hands a batch
+- ``bronze``: the stream except its last 1%, spilled to an Arrow IPC file (the topic's log, written
+  before the clock starts), then one ``ingest_batches`` over it: each 100,000-message batch fetched
+  from the file after the committed offset, handed over as the Kafka reader hands a batch
   (``ReceivedMessages``, column by column), typed by the contract and appended to
-  ``bronze/order_events`` with its offsets (the broker itself is left out: the tests cover it);
-  ``--bronze-only`` stops after it;
+  ``bronze/order_events`` with its offsets, the next batch typed while one is committed (the broker
+  itself is left out: the tests cover it); ``--bronze-only`` stops after it;
 - ``silver``: one tick of the ``orders_apply_sensor`` and the runs it requests (every order date
   the first time: the ``orders_apply_job``, i.e. the ``silver/orders`` change apply and
   ``silver/order_lines``), as the daemon would run them;
