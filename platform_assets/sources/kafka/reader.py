@@ -55,7 +55,7 @@ class KafkaTopic:
     bootstrap_servers: str
     topic: str
     group_id: str
-    max_messages: int = 10_000  # per partition and batch (a run commits up to BATCHES_PER_RUN batches)
+    max_messages: int = 10_000  # per partition and batch (``more`` tells the caller when it stopped there)
     read_timeout_seconds: float = 60.0
     # librdkafka security settings (security.protocol, ssl.ca.location); empty: plaintext
     security: Mapping[str, str] = field(default_factory=dict)
